@@ -1,0 +1,109 @@
+"""The `facecomp` command: one verb per pipeline step, each in its own module, imported only when used.
+
+Every verb module defines ``add_arguments(parser)`` and ``run(args) -> int | None``. Errors the user can fix
+arrive as :class:`engine.errors.FacecompError` and are printed as one line (no traceback unless ``--debug``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+import warnings
+
+from engine import __version__
+from engine.errors import FacecompError
+
+# verb -> (module, one-line summary); a verb is listed only once it works.
+VERBS: dict[str, tuple[str, str]] = {
+    "frames": ("engine.cli.frames", "video or image sequence -> numbered frames (PNG/JPEG/EXR)"),
+    "faceset": ("engine.cli.faceset", "faceset files: info, resize"),
+}
+
+log = logging.getLogger("facecomp")
+
+
+def _setup_logging(debug: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if debug else logging.INFO)
+    log.propagate = False
+    if not debug:
+        warnings.filterwarnings("ignore")
+
+
+def _top_help() -> str:
+    width = max(len(v) for v in VERBS)
+    lines = [
+        f"usage: facecomp [--debug] [--version] VERB [options]   (facecomp {__version__})",
+        "",
+        "DeepFaceLab's face-replacement pipeline for compositors. Verbs:",
+        *(f"  {name.ljust(width)}  {summary}" for name, (_, summary) in VERBS.items()),
+        "",
+        "facecomp VERB --help shows a verb's options and defaults. --debug shows tracebacks.",
+    ]
+    return "\n".join(lines)
+
+
+def build_parser(verb: str) -> argparse.ArgumentParser:
+    """The argument parser of one verb (its module is imported here)."""
+    module_name, summary = VERBS[verb]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(
+        prog=f"facecomp {verb}", description=summary, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug messages")
+    module.add_arguments(parser)
+    parser.set_defaults(_run=module.run)
+    return parser
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, FacecompError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("FACECOMP_DEBUG") == "1"
+    if argv[:1] == ["--debug"]:
+        argv = argv[1:]
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_top_help())
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        print(f"facecomp {__version__}")
+        return 0
+    verb = argv[0]
+    if verb not in VERBS:
+        print(f"facecomp: unknown verb {verb!r}; known: {', '.join(VERBS)}", file=sys.stderr)
+        return 2
+    _setup_logging(debug)
+    try:
+        args = build_parser(verb).parse_args(argv[1:])
+        code = args._run(args)
+        return int(code or 0)
+    except KeyboardInterrupt:
+        print(f"facecomp {verb}: interrupted", file=sys.stderr)
+        return 130
+    except (FacecompError, OSError, ValueError, RuntimeError, MemoryError) as exc:
+        if debug:
+            raise
+        print(f"facecomp {verb}: error: {_describe(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, never a traceback
+        if debug:
+            raise
+        print(f"facecomp {verb}: internal error: {_describe(exc)} (run with --debug for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Read and write single images with clear errors.
+
+Images inside the engine are numpy arrays in OpenCV's BGR channel order: uint8 for 8-bit files, float32
+for EXR and 16-bit files (0..1 for integer sources). Writes are atomic.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from engine import atomic
+from engine.errors import FacecompError
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".exr", ".tif", ".tiff", ".bmp", ".webp")
+MAX_PIXELS = 1 << 28  # 268 Mpx: refuse decompression bombs
+
+
+def is_image_file(path: str | os.PathLike[str]) -> bool:
+    """True for a file whose extension is one of the image formats we read."""
+    return Path(path).suffix.lower() in IMAGE_EXTS and not atomic.is_temporary(path)
+
+
+def _read_exr(path: Path) -> np.ndarray:
+    import OpenImageIO as oiio
+
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        raise FacecompError(f"not a readable EXR ({oiio.geterror().strip() or 'unknown format'})", path)
+    try:
+        spec = inp.spec()
+        if spec.width * spec.height > MAX_PIXELS:
+            raise FacecompError(f"image too large ({spec.width}x{spec.height})", path)
+        names = list(spec.channelnames)
+        data = inp.read_image(0, 0, 0, spec.nchannels, "float")
+    finally:
+        inp.close()
+    if data is None or not hasattr(data, "shape"):
+        raise FacecompError("EXR pixel data is damaged", path)
+    data = np.asarray(data, np.float32).reshape(spec.height, spec.width, spec.nchannels)
+    idx = [names.index(c) for c in ("B", "G", "R") if c in names]
+    if len(idx) == 3:
+        img = data[..., idx]
+    elif "Y" in names:
+        img = np.repeat(data[..., names.index("Y"), None], 3, axis=2)
+    else:
+        img = np.repeat(data[..., :1], 3, axis=2) if data.shape[2] < 3 else data[..., 2::-1][..., :3]
+    bad = ~np.isfinite(img)
+    if bad.any():
+        img = np.where(bad, 0.0, img).astype(np.float32)  # NaN/inf pixels become black, never poison the math
+    return np.ascontiguousarray(img)
+
+
+def read_image(path: str | os.PathLike[str], keep_alpha: bool = False) -> np.ndarray:
+    """Read an image as BGR (or BGRA with ``keep_alpha``); raise FacecompError naming the file if unreadable."""
+    p = Path(path)
+    if not p.is_file():
+        raise FacecompError("no such file", p)
+    if p.stat().st_size == 0:
+        raise FacecompError("empty file (0 bytes)", p)
+    if p.suffix.lower() == ".exr":
+        return _read_exr(p)
+    buf = np.fromfile(p, np.uint8)
+    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    if img is None:
+        raise FacecompError("not a readable image", p)
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    elif img.shape[2] == 4 and not keep_alpha:
+        img = img[..., :3]
+    if img.dtype == np.uint16:
+        img = img.astype(np.float32) / 65535.0
+    elif img.dtype not in (np.uint8, np.float32):
+        img = img.astype(np.float32)
+    if min(img.shape[:2]) < 2:
+        raise FacecompError(f"image too small ({img.shape[1]}x{img.shape[0]})", p)
+    return np.ascontiguousarray(img)
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """uint8 copy of an image (float input is taken as 0..1 and clipped)."""
+    if img.dtype == np.uint8:
+        return img
+    return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def to_float(img: np.ndarray) -> np.ndarray:
+    """float32 0..1 view of an image (uint8 is divided by 255)."""
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / 255.0
+    return img.astype(np.float32, copy=False)
+
+
+def encode_image(img: np.ndarray, ext: str, jpeg_quality: int = 95) -> bytes:
+    """Encode an 8-bit image to PNG or JPEG bytes."""
+    ext = ext.lower()
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if ext in (".jpg", ".jpeg") else []
+    ok, buf = cv2.imencode(ext, to_uint8(img) if ext != ".png" or img.dtype != np.uint16 else img, params)
+    if not ok:
+        raise FacecompError(f"cannot encode image as {ext}")
+    return buf.tobytes()
+
+
+def write_exr(path: str | os.PathLike[str], channels: dict[str, np.ndarray], half: bool = True,
+              attributes: dict[str, str] | None = None) -> None:
+    """Write named float channels (each HxW) to one EXR, atomically (ZIP compression, half by default)."""
+    import OpenImageIO as oiio
+
+    names = list(channels)
+    h, w = next(iter(channels.values())).shape[:2]
+    data = np.stack([np.asarray(channels[n], np.float32) for n in names], axis=-1)
+    spec = oiio.ImageSpec(w, h, len(names), "half" if half else "float")
+    spec.channelnames = tuple(names)
+    if "A" in names:
+        spec.alpha_channel = names.index("A")
+    spec.attribute("compression", "zips")
+    for key, value in (attributes or {}).items():
+        spec.attribute(key, value)
+    with atomic.atomic_path(path) as tmp:
+        out = oiio.ImageOutput.create(str(tmp))
+        if out is None or not out.open(str(tmp), spec):
+            raise FacecompError(f"cannot write EXR ({oiio.geterror().strip()})", path)
+        try:
+            if not out.write_image(data):
+                raise FacecompError(f"cannot write EXR ({out.geterror().strip()})", path)
+        finally:
+            out.close()
+
+
+def write_image(path: str | os.PathLike[str], img: np.ndarray, jpeg_quality: int = 95) -> None:
+    """Write a BGR(A) image atomically; the format follows the extension (EXR is written as half RGB(A))."""
+    p = Path(path)
+    if p.suffix.lower() == ".exr":
+        f = to_float(img)
+        if f.ndim == 2:
+            f = f[..., None]
+        names = {1: ["Y"], 3: ["B", "G", "R"], 4: ["B", "G", "R", "A"]}[f.shape[2]]
+        order = ["R", "G", "B", "A"] if f.shape[2] >= 3 else ["Y"]
+        write_exr(p, {n: f[..., names.index(n)] for n in order if n in names})
+        return
+    atomic.write_bytes(p, encode_image(img, p.suffix, jpeg_quality))
