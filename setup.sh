@@ -3,16 +3,13 @@
 # the GUI extra, and the face models converted to ONNX. Idempotent: a second run only checks.
 #   ./setup.sh          CPU onnxruntime
 #   ./setup.sh --gpu    onnxruntime-gpu instead (never both)
-#   ./setup.sh --bench  also the benchmark-only reference tools (dlib)
 set -euo pipefail
 cd "$(dirname "$0")"
 flavour=cpu
-bench=0
 for a in "$@"; do
   case "$a" in
     --gpu) flavour=gpu ;;
-    --bench) bench=1 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $a" >&2; exit 2 ;;
   esac
 done
@@ -27,8 +24,7 @@ done
 pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
 
 reqs=(requirements.txt "requirements-$flavour.txt" requirements-nodeps.txt requirements-dev.txt requirements-gui.txt pyproject.toml)
-[ $bench = 1 ] && reqs+=(requirements-bench.txt)
-stamp=$(cat "${reqs[@]}" | sha256sum | cut -d' ' -f1)-$flavour-$bench
+stamp=$(cat "${reqs[@]}" | sha256sum | cut -d' ' -f1)-$flavour
 if [ "$(cat .venv/.setup-stamp 2>/dev/null)" != "$stamp" ]; then
   echo "setup.sh: installing pinned requirements ($flavour onnxruntime)"
   pip install -U "pip>=24"
@@ -41,7 +37,6 @@ if [ "$(cat .venv/.setup-stamp 2>/dev/null)" != "$stamp" ]; then
   pip install -r requirements.txt -r "requirements-$flavour.txt"
   pip install --no-deps -r requirements-nodeps.txt
   pip install -r requirements-dev.txt -r requirements-gui.txt
-  [ $bench = 1 ] && pip install -r requirements-bench.txt
   pip install --no-deps --no-build-isolation -e .
   echo "$stamp" > .venv/.setup-stamp
 else

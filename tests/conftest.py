@@ -48,3 +48,39 @@ def data() -> Path:
     if not DATA.is_dir():
         pytest.skip("../shared/data is not beside the checkout")
     return DATA
+
+
+# ---- face fixtures (shared by every area): real frames and facesets, built once per test session ----------
+
+
+@pytest.fixture(scope="session")
+def dst_frames(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 40 frames of video/dst_obama_speaking.mp4 as 00001.png .. 00040.png."""
+    from engine.media.frames import open_frames
+    from engine.media.image_io import write_image
+
+    out = tmp_path_factory.mktemp("dst_frames")
+    for frame in open_frames(data / "video" / "dst_obama_speaking.mp4"):
+        if frame.number > 40:
+            break
+        write_image(out / f"{frame.number:05d}.png", frame.image)
+    return out
+
+
+def _extract_fixture(frames: Path, out: Path) -> Path:
+    from engine.faces.extract import extract_faces
+
+    extract_faces(frames, out, face_type="whole_face", image_size=256, max_faces=1)
+    return out
+
+
+@pytest.fixture(scope="session")
+def dst_faces(dst_frames: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """whole_face 256 px faceset of ``dst_frames`` (one face per frame, <frame>_0.jpg)."""
+    return _extract_fixture(dst_frames, tmp_path_factory.mktemp("dst_faces"))
+
+
+@pytest.fixture(scope="session")
+def src_faces(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """whole_face 256 px faceset of the 41 frames in ../shared/data/src_frames."""
+    return _extract_fixture(data / "src_frames", tmp_path_factory.mktemp("src_faces"))

@@ -20,6 +20,18 @@ from engine.errors import FacecompError
 VERBS: dict[str, tuple[str, str]] = {
     "frames": ("engine.cli.frames", "video or image sequence -> numbered frames (PNG/JPEG/EXR)"),
     "faceset": ("engine.cli.faceset", "faceset files: info, resize"),
+    "xseg": ("engine.cli.xseg", "XSeg masks: edit, import-mattes, train, apply, remove, fetch, export-mattes, export"),
+    "track": ("engine.cli.track", "smoothed alignment track of a shot (JSON sidecar for merge/render/hosts)"),
+    "merge": ("engine.cli.merge", "swap the faces of frames with an exported model (DFL merger, EXR passes)"),
+    "video": ("engine.cli.video", "frames -> result.mp4 / result_mask.mp4 (fps and audio from a reference)"),
+    "render": ("engine.cli.render", "stateless frame-range render to EXR passes (what the hosts call)"),
+    "worker": ("engine.cli.worker", "long-lived render process for the Nuke/Resolve plugins (JSON lines on stdin/stdout)"),
+    "import-dfl": ("engine.cli.import_dfl", "DeepFaceLab facesets and models (SAEHD, AMP, Quick96, XSeg) -> facecomp"),
+    "extract": ("engine.cli.extract", "frames -> aligned faceset (detect, 68 landmarks, align; DFL's extractor)"),
+    "sort": ("engine.cli.sort", "sort / clean a faceset (DFL's 15 sort methods, identity)"),
+    "train": ("engine.cli.train", "train a SAEHD / AMP / Quick96 swap model on src and dst facesets (DFL's trainer)"),
+    "export": ("engine.cli.export", "trained model folder -> one ONNX file (.onnx/.dfm) in DeepFaceLab's DFM signature"),
+    "report": ("engine.cli.report", "quality figures of a model on a shot: identity, pose, reconstruction, jitter"),
 }
 
 log = logging.getLogger("facecomp")
@@ -48,12 +60,21 @@ def _top_help() -> str:
     return "\n".join(lines)
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except None (option-table flags print their own default)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser(verb: str) -> argparse.ArgumentParser:
     """The argument parser of one verb (its module is imported here)."""
     module_name, summary = VERBS[verb]
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(
-        prog=f"facecomp {verb}", description=summary, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+        prog=f"facecomp {verb}", description=summary, formatter_class=_HelpFormatter
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug messages")
     module.add_arguments(parser)

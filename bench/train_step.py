@@ -1,0 +1,151 @@
+"""Training step speed of facecomp's trainer against DeepFaceLab's on the same kind of 2-core CPU.
+
+For each of DFL's benchmark configs (dfl_peer.md §1: batch 4; SAEHD res64/res96 liae-ud/df-ud, Quick96), in
+fp32 and bf16, each in its own subprocess (so peak RSS is per config):
+  full     ms/iter of the real loop (batch from the background sample generator + step), as DFL's console
+  compute  ms/iter of the step alone on one frozen batch (DFL's "compute-only")
+  CPU-s    process CPU seconds per full iteration (robust to other load on the machine)
+  GFLOP/s  FLOPs of one step (torch.utils.flop_counter) / compute time
+  RSS      peak resident set of the process (ru_maxrss)
+and the ratio of full ms/iter to DFL's figure measured on a family-25 EPYC (the target is <= 0.5).
+
+    .venv/bin/python bench/train_step.py                 # all rows, fp32 and bf16
+    .venv/bin/python bench/train_step.py --rows s64l q96 --precisions bf16 --iters 15
+Faces: whole_face 256 px facesets extracted once from ../shared/data into the temp dir (reused).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+FACES = Path(tempfile.gettempdir()) / "facecomp_bench_faces"
+
+# DFL 46fc2397, TF 2.15.1 CPU, AMD EPYC family 25, 2 vCPU, batch 4 (dfl_peer.md §1): full / compute ms, peak RSS GiB
+ROWS = {
+    "s64l": ("saehd", dict(resolution=64, archi="liae-ud", ae_dims=64, e_dims=32, d_dims=32, d_mask_dims=16),
+             256, 215, 1.07),
+    "s64d": ("saehd", dict(resolution=64, archi="df-ud", ae_dims=64, e_dims=32, d_dims=32, d_mask_dims=16),
+             237, 186, 1.05),
+    "s96l": ("saehd", dict(resolution=96, archi="liae-ud", ae_dims=128, e_dims=64, d_dims=64, d_mask_dims=22),
+             1558, 1576, 2.73),
+    "s96d": ("saehd", dict(resolution=96, archi="df-ud", ae_dims=128, e_dims=64, d_dims=64, d_mask_dims=22),
+             1322, 1353, 2.60),
+    "q96": ("quick96", {}, 1381, 1371, 2.10),
+}
+# DFL's benchmark option values (dfl_peer.md §1) that differ from our defaults: face_type f, no flips for src
+BENCH_OPTIONS = dict(face_type="f", batch_size=4, random_src_flip=False, random_dst_flip=True)
+
+
+def cpu_name() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown CPU"
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    get = lambda k: fields.get(k, "?").strip()  # noqa: E731
+    return f"{get('Model name')}, CPU family {get('CPU family')}, {os.cpu_count()} logical CPUs"
+
+
+def facesets() -> tuple[Path, Path]:
+    """src/dst whole_face 256 px facesets of the shared demo media (extracted once)."""
+    src, dst = FACES / "src", FACES / "dst"
+    if not (FACES / ".done").exists():
+        from engine.faces.extract import extract_faces
+        from engine.media.frames import open_frames
+        from engine.media.image_io import write_image
+
+        frames = FACES / "dst_frames"
+        frames.mkdir(parents=True, exist_ok=True)
+        for f in open_frames(DATA / "video" / "dst_obama_speaking.mp4"):
+            if f.number > 40:
+                break
+            write_image(frames / f"{f.number:05d}.png", f.image)
+        extract_faces(DATA / "src_frames", src, image_size=256, max_faces=1, overwrite=True)
+        extract_faces(frames, dst, image_size=256, max_faces=1, overwrite=True)
+        (FACES / ".done").touch()
+    return src, dst
+
+
+def measure(row: str, precision: str, iters: int, warmup: int) -> dict:
+    """One config in this process: full and compute ms/iter, CPU s/iter, GFLOP/s, peak RSS."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from engine.models import normalize_options
+    from engine.training.trainer import Trainer, TrainSettings
+
+    kind, opts, *_ = ROWS[row]
+    src, dst = facesets()
+    options = normalize_options(kind, {**(BENCH_OPTIONS if kind == "saehd" else {"batch_size": 4}), **opts})
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Trainer(TrainSettings(model_dir=Path(tmp), kind=kind, options=options, src=src, dst=dst,
+                                  precision=precision, preview_every=0, quiet=True))
+        t.setup()
+        for _ in range(warmup):
+            t.step(t.next_batch())
+            t.iteration += 1
+        full, cpu0 = [], time.process_time()
+        for _ in range(iters):
+            a = time.perf_counter()
+            t.step(t.next_batch())
+            t.iteration += 1
+            full.append((time.perf_counter() - a) * 1000)
+        cpu = (time.process_time() - cpu0) / iters
+        frozen = t.next_batch()
+        compute = []
+        for _ in range(iters):
+            a = time.perf_counter()
+            t.step(frozen)
+            compute.append((time.perf_counter() - a) * 1000)
+        with FlopCounterMode(display=False) as counter:
+            t.step(frozen)
+        flops = counter.get_total_flops()
+        t.feeder.close()
+    med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
+    return {"row": row, "precision": t.precision.name, "full_ms": med(full), "compute_ms": med(compute),
+            "cpu_s": cpu, "gflops": flops / 1e9 / (med(compute) / 1000), "gflop_step": flops / 1e9,
+            "rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, "threads": torch.get_num_threads()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ROWS))
+    ap.add_argument("--precisions", nargs="*", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    ap.add_argument("--iters", type=int, default=25)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--one", nargs=2, metavar=("ROW", "PRECISION"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(measure(args.one[0], args.one[1], args.iters, args.warmup)))
+        return
+    facesets()
+    print(f"CPU: {cpu_name()}; load average {os.getloadavg()[0]:.2f} at start (DFL's figures: a quiet machine)")
+    print(f"{'config':<7}{'prec':<6}{'full ms':>9}{'compute':>9}{'CPU-s':>7}{'GFLOP/s':>9}{'RSS GiB':>9}"
+          f"{'DFL ms':>8}{'ratio':>7}{'DFL RSS':>8}")
+    for row in args.rows:
+        for prec in args.precisions:
+            r = subprocess.run([sys.executable, __file__, "--one", row, prec, "--iters", str(args.iters),
+                                "--warmup", str(args.warmup)], capture_output=True, text=True, cwd=REPO)
+            if r.returncode:
+                print(f"{row:<7}{prec:<6} failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
+                continue
+            m = json.loads(r.stdout.strip().splitlines()[-1])
+            dfl_full, dfl_rss = ROWS[row][2], ROWS[row][4]
+            print(f"{row:<7}{prec:<6}{m['full_ms']:>9.0f}{m['compute_ms']:>9.0f}{m['cpu_s']:>7.2f}{m['gflops']:>9.1f}"
+                  f"{m['rss_gib']:>9.2f}{dfl_full:>8}{m['full_ms'] / dfl_full:>7.2f}{dfl_rss:>8.2f}", flush=True)
+    print(f"load average {os.getloadavg()[0]:.2f} at the end; ratio = full ms / DFL full ms (target <= 0.5)")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(REPO))
+    main()

@@ -1,0 +1,50 @@
+"""`facecomp track`: the smoothed alignment track of a shot (JSON sidecar read by merge, render and the hosts)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from engine.errors import FacecompError
+from engine.swap.session import PROVIDER_CHOICES
+from engine.swap.smoothing import OneEuro
+from engine.swap.track import build_track, track_jitter
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("frames", nargs="?", default="workspace/data_dst", help="the shot's frames (folder, pattern "
+                   "plate.%%04d.exr, or video)")
+    p.add_argument("--aligned", type=Path, default=None,
+                   help="aligned faceset of the frames (default FRAMES/aligned if present; else faces are detected)")
+    p.add_argument("--out", type=Path, default=None, help="track file (default FRAMES/track.json)")
+    p.add_argument("--no-smooth", action="store_true", help="keep the landmarks as detected")
+    p.add_argument("--min-cutoff", type=float, default=OneEuro.min_cutoff,
+                   help="One-Euro minimum cutoff in Hz (lower = smoother when still)")
+    p.add_argument("--beta", type=float, default=OneEuro.beta,
+                   help="One-Euro speed coefficient (higher = follows fast motion more closely)")
+    p.add_argument("--no-cuts", action="store_true", help="do not look for cuts in the picture")
+    p.add_argument("--max-faces", type=int, default=0, help="keep at most N faces per frame, largest first (0 = all)")
+    p.add_argument("--working-space", default=None, help="colour space of float (EXR) frames")
+    p.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="provider for face detection")
+
+
+def run(args: argparse.Namespace) -> int:
+    frames = Path(args.frames)
+    aligned = args.aligned
+    if aligned is None and frames.is_dir() and (frames / "aligned").is_dir():
+        aligned = frames / "aligned"
+    if aligned is not None and not aligned.is_dir():
+        raise FacecompError("aligned faceset folder does not exist", aligned)
+    out = args.out or ((frames if frames.is_dir() else frames.parent) / "track.json")
+    if args.min_cutoff <= 0 or args.beta < 0:
+        raise FacecompError("--min-cutoff must be > 0 and --beta >= 0")
+    track = build_track(args.frames, aligned, smooth=not args.no_smooth, min_cutoff=args.min_cutoff, beta=args.beta,
+                        detect_cut=not args.no_cuts, max_faces=args.max_faces,
+                        provider=args.provider, working_space=args.working_space)
+    track.save(out)
+    raw, used = track_jitter(track)
+    n_faces = sum(len(f.faces) for f in track.frames.values())
+    ids = len({f.id for fr in track.frames.values() for f in fr.faces})
+    print(f"{len(track.frames)} frames, {n_faces} faces ({ids} tracks), {len(track.cuts)} cuts; "
+          f"jitter {raw:.3f} px raw -> {used:.3f} px smoothed -> {out}")
+    return 0

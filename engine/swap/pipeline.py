@@ -1,0 +1,217 @@
+"""The per-frame swap (DESIGN.md "Per-frame swap"), shared by `facecomp merge`, `facecomp render` and the hosts.
+
+plate (working colour space) -> OCIO to the model's space -> faces (landmarks from the track, the aligned
+faceset or detection) -> aligned faces -> ONNX Runtime (all faces of the frame in one batch) -> masks, colour
+transfer, paste (engine.swap.face_merge) -> OCIO back -> merged image, mask, premultiplied face pass, patches.
+
+Only the faces' regions are converted and processed; outside the masks the plate's pixels are kept as they
+were (no colour round trip). The output of a frame depends only on that frame, the model, the settings and
+the landmarks given: stateless.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from engine.errors import FacecompError
+from engine.faces.align import transform_mat, transform_points
+from engine.faces.masks import hull_mask
+from engine.media import color
+from engine.media.image_io import to_uint8
+from engine.swap import face_merge, filters, mask_modes
+from engine.swap.face_merge import FaceInput, MergedFace, PreparedFace
+from engine.swap.session import FaceSwapModel
+from engine.swap.settings import MergeSettings
+
+log = logging.getLogger("facecomp")
+
+
+@dataclass
+class Patch:
+    """One face's raw prediction for hand re-projection (faceswap's patch-writer semantics)."""
+
+    index: int
+    face: np.ndarray  # res x res x 3 BGR, working space, not premultiplied
+    mask: np.ndarray  # res x res, 0..1
+    matrix: np.ndarray  # 3x3 patch pixels -> frame pixels (OpenCV convention: pixel centres on integers)
+
+
+@dataclass
+class FaceLayer:
+    """A face's raw prediction and where it goes in the plate, for the face pass (warped only when asked)."""
+
+    roi: tuple[int, int, int, int]
+    out_mat: np.ndarray  # 2x3 ROI pixels -> patch pixels
+    patch: np.ndarray  # res x res x 3, working space
+    mask: np.ndarray  # ROI
+
+    def raw(self) -> np.ndarray:
+        """The raw prediction warped into the ROI (cubic; 0 outside the face square)."""
+        x0, y0, x1, y1 = self.roi
+        return cv2.warpAffine(self.patch, self.out_mat, (x1 - x0, y1 - y0), flags=face_merge.INVERSE)
+
+
+def plate_to_float(plate: np.ndarray) -> np.ndarray:
+    """The plate as float32 (8-bit divided by 255)."""
+    return plate.astype(np.float32) / 255.0 if plate.dtype == np.uint8 else plate.astype(np.float32, copy=False)
+
+
+@dataclass
+class FrameResult:
+    """What one frame produces. ``merged`` has the plate's dtype (uint8 sRGB or float working space)."""
+
+    plate: np.ndarray
+    merged: np.ndarray  # the merged frame (raw-predict: the predicted face square, as DFL)
+    mask: np.ndarray  # float32 HxW 0..1 (raw-predict: face-square size)
+    face_mask: np.ndarray  # float32 HxW 0..1, frame size (the mask pass)
+    layers: list[FaceLayer] = field(default_factory=list)
+    patches: list[Patch] = field(default_factory=list)
+    faces: int = 0
+
+    def face_pass(self) -> np.ndarray:
+        """The raw predicted faces in plate space, premultiplied by their masks (float32 HxWx3)."""
+        face = np.zeros(self.plate.shape[:2] + (3,), np.float32)
+        for layer in self.layers:
+            x0, y0, x1, y1 = layer.roi
+            a = layer.mask[..., None]
+            face[y0:y1, x0:x1] = face[y0:y1, x0:x1] * (1.0 - a) + layer.raw() * a
+        return face
+
+
+class FrameSwapper:
+    """Swaps the faces of single frames with one loaded model (and an optional XSeg model)."""
+
+    def __init__(self, model: FaceSwapModel, xseg: Any = None):
+        """``xseg``: an engine.xseg.apply.XSegApplier for the XSeg mask modes (None: stored masks only)."""
+        self.model = model
+        self.xseg = xseg
+        self._warned: set[str] = set()
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message)
+
+    # ---- colour -----------------------------------------------------------------------------------------
+    def _space(self, plate: np.ndarray, working_space: str | None) -> str | None:
+        """The plate's colour space when it differs from the model's (None: no conversion needed)."""
+        if plate.dtype == np.uint8 or not working_space:
+            return None
+        ws = color.resolve_name(working_space)
+        return None if ws == color.resolve_name(self.model.color_space) else ws
+
+    def _to_model(self, img: np.ndarray, ws: str | None) -> np.ndarray:
+        f = plate_to_float(img)
+        return np.clip(f if ws is None else color.convert(f, ws, self.model.color_space), 0.0, 1.0)
+
+    def _from_model(self, img: np.ndarray, ws: str | None) -> np.ndarray:
+        return img if ws is None else color.convert(img, self.model.color_space, ws)
+
+    # ---- masks ------------------------------------------------------------------------------------------
+    def _cut(self, plate: np.ndarray, ws: str | None, mat: np.ndarray, size: int) -> np.ndarray:
+        """An aligned square (``mat``: frame -> square of ``size``) of the plate, in the model's space."""
+        roi = face_merge.square_roi(mat, size, plate.shape[1], plate.shape[0])
+        region = self._to_model(plate[roi[1]:roi[3], roi[0]:roi[2]], ws)
+        return face_merge.cut(region, roi, mat, size)
+
+    def _xseg_masks(self, plate: np.ndarray, ws: str | None, preps: list[PreparedFace], faces_out: np.ndarray,
+                    settings: MergeSettings) -> list[dict[str, np.ndarray]]:
+        res = self.model.resolution
+        needed = mask_modes.needed(settings.mask_mode)
+        extra: list[dict[str, np.ndarray]] = [{} for _ in preps]
+        if "XSeg-prd" in needed:
+            if self.xseg is None:
+                raise FacecompError(f"mask mode {settings.mask_mode} needs an XSeg model (--xseg-model xseg.onnx)")
+            for masks, m in zip(extra, self.xseg.mask(faces_out), strict=True):
+                masks["XSeg-prd"] = m
+        if "XSeg-dst" not in needed:
+            return extra
+        todo = []
+        for i, prep in enumerate(preps):
+            stored = face_merge.stored_xseg(prep, res)
+            if stored is not None:
+                extra[i]["XSeg-dst"] = stored
+            else:
+                todo.append(i)
+        if todo and self.xseg is not None:  # XSeg on the dst face aligned as the XSeg model was trained
+            size, ft = self.xseg.resolution, self.xseg.face_type
+            mats = [transform_mat(preps[i].face.landmarks, size, ft) for i in todo]
+            crops = np.stack([self._cut(plate, ws, mat, size) for mat in mats])
+            for i, mat, m in zip(todo, mats, self.xseg.mask(crops), strict=True):
+                extra[i]["XSeg-dst"] = face_merge.into_face_square(m, mat, preps[i], res)
+        elif todo:
+            self._warn_once("xseg-dst", "XSeg-dst: faces without a stored XSeg mask and no --xseg-model; "
+                                        "using the landmark hull for them")
+            for i in todo:
+                pts = transform_points(preps[i].face.landmarks, preps[i].face_mat)
+                extra[i]["XSeg-dst"] = hull_mask(pts, res, preps[i].face.eyebrows_expand_mod)
+        return extra
+
+    # ---- the frame --------------------------------------------------------------------------------------
+    def swap(self, plate: np.ndarray, faces: list[FaceInput], settings: MergeSettings,
+             working_space: str | None = None) -> FrameResult:
+        """Swap ``faces`` (landmarks in plate pixels) into ``plate`` (uint8 sRGB or float in ``working_space``)."""
+        if plate.ndim != 3 or plate.shape[2] != 3:
+            raise FacecompError(f"frames must be 3-channel images, got shape {plate.shape}")
+        h, w = plate.shape[:2]
+        empty = np.zeros((h, w), np.float32)
+        result = FrameResult(plate, plate, empty, empty)
+        ws = self._space(plate, working_space)
+        res = self.model.resolution
+        preps = [p for p in (face_merge.prepare(f, res, self.model.face_type, settings, w, h) for f in faces) if p]
+        if not preps:
+            return result
+        regions = [self._to_model(plate[p.roi[1]:p.roi[3], p.roi[0]:p.roi[2]], ws) for p in preps]
+        for p, region in zip(preps, regions, strict=True):
+            p.dst_face = face_merge.cut(region, p.roi, p.face_mat, res)
+        dst_mask, prd, prd_mask = self.model.run(np.stack([p.dst_face for p in preps]), settings.morph_factor)
+        extra = self._xseg_masks(plate, ws, preps, prd, settings)
+        merged = [face_merge.merge(regions[i], p, (dst_mask[i], prd[i], prd_mask[i]), extra[i], settings)
+                  for i, p in enumerate(preps)]
+        return self._compose(plate, ws, merged, settings)
+
+    def _compose(self, plate: np.ndarray, ws: str | None, merged: list[MergedFace],
+                 settings: MergeSettings) -> FrameResult:
+        h, w = plate.shape[:2]
+        out = plate.copy()
+        if any(m.degrade for m in merged) and (settings.image_denoise or settings.bicubic_degrade):
+            degraded = filters.bicubic_degrade(filters.denoise(plate_to_float(plate), settings.image_denoise),
+                                               settings.bicubic_degrade)
+            out = to_uint8(degraded) if plate.dtype == np.uint8 else degraded
+        mask = np.zeros((h, w), np.float32)
+        result = FrameResult(plate, out, mask, mask, faces=len(merged))
+        for i, m in enumerate(merged):
+            x0, y0, x1, y1 = m.roi
+            sl = np.s_[y0:y1, x0:x1]
+            if m.layer is not None and m.blend is not None:
+                b = m.blend[..., None]
+                mixed = plate_to_float(out[sl]) * (1.0 - b) + self._from_model(m.layer, ws) * b
+                out[sl] = to_uint8(mixed) if out.dtype == np.uint8 else mixed
+            mask[sl] = np.minimum(mask[sl] + m.mask, 1.0)
+            patch = self._from_model(m.patch_face, ws)
+            result.layers.append(FaceLayer(m.roi, m.out_mat, patch, m.mask))
+            result.patches.append(Patch(i, patch, m.patch_mask, m.patch_mat))
+        if settings.color_degrade and any(m.layer is not None for m in merged):
+            if ws is None:
+                degraded = filters.color_degrade(plate_to_float(out), settings.color_degrade)
+                result.merged = to_uint8(degraded) if out.dtype == np.uint8 else degraded
+            else:
+                reduced = self._from_model(filters.reduce_colors(self._to_model(out, ws)), ws)
+                a = settings.color_degrade / 100.0
+                result.merged = out * (1.0 - a) + reduced * a
+        if settings.mode == "raw-predict":
+            crop = merged[0].patch_face.copy()
+            crop_mask = merged[0].patch_mask.copy()
+            for m in merged[1:]:
+                a = m.patch_mask[..., None]
+                crop = crop * (1.0 - a) + m.patch_face * a
+                crop_mask = np.minimum(crop_mask + m.patch_mask, 1.0)
+            crop = self._from_model(crop, ws)
+            result.merged = to_uint8(crop) if plate.dtype == np.uint8 else crop
+            result.mask = crop_mask
+        return result

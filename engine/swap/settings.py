@@ -1,0 +1,230 @@
+"""Merge settings: DeepFaceLab's merger options (names, ranges, defaults from dfl.md §10) and the per-frame
+settings file that replaces DFL's interactive merger session.
+
+Settings file (TOML or JSON): top-level keys (or a ``[defaults]`` table) are the defaults; each
+``[[frames]]`` entry has a ``range`` ("12-40", "7", [12, 40]) and the options it overrides for those frames.
+Later entries win. DFL's own key names (``erode_mask_modifier``, ``color_transfer_mode`` = 1 ...) are
+accepted too. Example::
+
+    mode = "overlay"
+    mask_mode = "learned-prd*learned-dst"
+    erode = 10
+    blur = 25
+    color_transfer = "rct"
+
+    [[frames]]
+    range = "120-180"
+    blur = 60
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from engine import atomic
+from engine.cli.options import Option, load_config, resolve
+from engine.errors import FacecompError
+from engine.swap.color_transfer import MODES as COLOR_TRANSFERS
+
+MODES = ("original", "overlay", "hist-match", "seamless", "seamless-hist-match", "raw-rgb", "raw-predict")
+# DFL's index order: 0 full, 1 dst, 2 learned-prd ... 9 (index = position here)
+MASK_MODES = ("full", "dst", "learned-prd", "learned-dst", "learned-prd*learned-dst", "learned-prd+learned-dst",
+              "XSeg-prd", "XSeg-dst", "XSeg-prd*XSeg-dst", "learned-prd*learned-dst*XSeg-prd*XSeg-dst")
+SHARPEN_MODES = ("none", "box", "gaussian")
+
+MERGE_OPTIONS: list[Option] = [
+    Option("mode", "overlay", "merge mode", MODES),
+    Option("mask_mode", "dst", "mask mode (dst = landmark hull)", MASK_MODES),
+    Option("erode", 0, "erode (+) or dilate (-) the mask, px at 4x the model resolution", None, -400, 400),
+    Option("blur", 0, "blur the mask edge, px at 4x the model resolution", None, 0, 400),
+    Option("motion_blur", 0, "motion blur power (needs a track or aligned faces; one face per frame)", None, 0, 100),
+    Option("face_scale", 0, "output face scale (scale = 1 + 0.01 * value)", None, -50, 50),
+    Option("color_transfer", "none", "colour transfer to the predicted face", COLOR_TRANSFERS),
+    Option("sharpen_mode", "none", "sharpen mode", SHARPEN_MODES),
+    Option("sharpen_amount", 0, "sharpen (+) or median-blur (-) the face", None, -100, 100),
+    Option("hist_match_threshold", 255, "hist-match threshold (hist-match modes)", None, 0, 255),
+    Option("masked_hist_match", True, "hist-match inside the mask only"),
+    Option("image_denoise", 0, "denoise the whole frame (median passes; 100 = one pass)", None, 0, 500),
+    Option("bicubic_degrade", 0, "degrade the whole frame by bicubic down/up-scaling", None, 0, 100),
+    Option("color_degrade", 0, "blend the result with a 256-colour version", None, 0, 100),
+    Option("morph_factor", 1.0, "AMP morph factor (0 = dst, 1 = src)", None, 0.0, 1.0),
+]
+OPTION_NAMES = tuple(o.name for o in MERGE_OPTIONS)
+# DeepFaceLab's MergerConfig names -> ours
+DFL_NAMES = {
+    "erode_mask_modifier": "erode", "blur_mask_modifier": "blur", "motion_blur_power": "motion_blur",
+    "output_face_scale": "face_scale", "color_transfer_mode": "color_transfer", "blursharpen_amount": "sharpen_amount",
+    "image_denoise_power": "image_denoise", "bicubic_degrade_power": "bicubic_degrade",
+    "color_degrade_power": "color_degrade",
+}
+_INDEXED = {"mask_mode": MASK_MODES, "color_transfer": COLOR_TRANSFERS, "sharpen_mode": SHARPEN_MODES}
+
+
+@dataclass(frozen=True)
+class MergeSettings:
+    """The merge options of one frame (see MERGE_OPTIONS for meaning and ranges)."""
+
+    mode: str = "overlay"
+    mask_mode: str = "dst"
+    erode: int = 0
+    blur: int = 0
+    motion_blur: int = 0
+    face_scale: int = 0
+    color_transfer: str = "none"
+    sharpen_mode: str = "none"
+    sharpen_amount: int = 0
+    hist_match_threshold: int = 255
+    masked_hist_match: bool = True
+    image_denoise: int = 0
+    bicubic_degrade: int = 0
+    color_degrade: int = 0
+    morph_factor: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def fingerprint(self) -> str:
+        """A stable text of every value (merge resume redoes a frame whose settings changed)."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @property
+    def uses_xseg(self) -> bool:
+        return "XSeg" in self.mask_mode
+
+
+def normalise(values: dict[str, Any], where: str) -> dict[str, Any]:
+    """Map DFL key names and DFL's integer codes (mask_mode 4, color_transfer_mode 1 ...) to ours."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        name = DFL_NAMES.get(key, key).replace("-", "_")
+        if name not in OPTION_NAMES:
+            raise FacecompError(f"unknown merge option {key!r} (known: {', '.join(OPTION_NAMES)})", where)
+        if name in _INDEXED and isinstance(value, int) and not isinstance(value, bool):
+            table = _INDEXED[name]
+            if not 0 <= value < len(table):
+                raise FacecompError(f"{key} = {value} outside 0..{len(table) - 1}", where)
+            value = table[value]
+        elif name in _INDEXED and isinstance(value, str):
+            lookup = {c.lower(): c for c in _INDEXED[name]}
+            value = lookup.get(value.lower(), value)
+        out[name] = value
+    return out
+
+
+def parse_frames(spec: str | int | list[int] | tuple[int, int], where: str = "frames") -> list[int]:
+    """Frame numbers from "1001-1100", "5", "1-10,20,30-32", an int or a [first, last] pair."""
+    if isinstance(spec, bool):
+        raise FacecompError(f"bad frame range {spec!r}", where)
+    if isinstance(spec, int):
+        return [spec]
+    if isinstance(spec, list | tuple):
+        if len(spec) != 2 or not all(isinstance(v, int) for v in spec) or spec[1] < spec[0]:
+            raise FacecompError(f"bad frame range {spec!r} (use [first, last])", where)
+        return list(range(spec[0], spec[1] + 1))
+    numbers: list[int] = []
+    for part in str(spec).replace(" ", "").split(","):
+        m = re.fullmatch(r"(-?\d+)(?:-(-?\d+))?", part)
+        if not m:
+            raise FacecompError(f"bad frame range {part!r} (use 1001-1100, 5 or 1-10,20)", where)
+        first = int(m.group(1))
+        last = int(m.group(2)) if m.group(2) is not None else first
+        if last < first:
+            raise FacecompError(f"frame range {part!r} ends before it starts", where)
+        numbers.extend(range(first, last + 1))
+    return sorted(set(numbers))
+
+
+@dataclass
+class FrameSettings:
+    """Defaults plus overrides by frame range; ``for_frame(n)`` gives the MergeSettings of frame ``n``."""
+
+    defaults: dict[str, Any]
+    ranges: list[tuple[int, int, dict[str, Any]]]
+    flags: dict[str, Any]
+    origin: str = "settings"
+
+    @classmethod
+    def create(cls, data: dict[str, Any] | None = None, flags: dict[str, Any] | None = None,
+               origin: str = "settings") -> FrameSettings:
+        """From parsed settings data (as in a file) and command-line values (None = not given)."""
+        data = dict(data or {})
+        frames = data.pop("frames", [])
+        defaults = dict(data.pop("defaults", {}) or {})
+        defaults.update(data)
+        if not isinstance(frames, list):
+            raise FacecompError("'frames' must be a list of tables with a 'range'", origin)
+        ranges = []
+        for entry in frames:
+            if not isinstance(entry, dict) or "range" not in entry:
+                raise FacecompError("every [[frames]] entry needs a 'range'", origin)
+            values = {k: v for k, v in entry.items() if k != "range"}
+            numbers = parse_frames(entry["range"], origin)
+            ranges.append((numbers[0], numbers[-1], normalise(values, origin)))
+        given = {k: v for k, v in (flags or {}).items() if v is not None}
+        fs = cls(normalise(defaults, origin), ranges, normalise(given, "command line"), origin)
+        fs.for_frame(ranges[0][0] if ranges else 0)  # validate every value now, not mid-render
+        for first, _, _ in ranges:
+            fs.for_frame(first)
+        return fs
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None, flags: dict[str, Any] | None = None) -> FrameSettings:
+        """Read a settings file (None: defaults only) and apply command-line values on top."""
+        if path is None:
+            return cls.create({}, flags)
+        p = Path(path)
+        raw = _read_table(p)
+        return cls.create(raw, flags, str(p))
+
+    def for_frame(self, number: int) -> MergeSettings:
+        config = dict(self.defaults)
+        for first, last, values in self.ranges:
+            if first <= number <= last:
+                config.update(values)
+        resolved = resolve(MERGE_OPTIONS, None, None, config, self.flags, config_name=self.origin)
+        return MergeSettings(**{f.name: resolved[f.name] for f in fields(MergeSettings)})
+
+    def to_data(self) -> dict[str, Any]:
+        data = {**self.defaults, **self.flags}
+        frames = [{"range": f"{a}-{b}", **v} for a, b, v in self.ranges]
+        return {**data, "frames": frames} if frames else data
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write these settings (flags folded into the defaults) as TOML, or JSON for a .json path."""
+        p = Path(path)
+        data = self.to_data()
+        if p.suffix.lower() == ".json":
+            atomic.write_text(p, json.dumps(data, indent=2) + "\n")
+            return
+        lines = ["# facecomp merge settings: defaults, then [[frames]] overrides by range (later wins)"]
+        lines += [f"{k} = {_toml_value(v)}" for k, v in data.items() if k != "frames"]
+        for entry in data.get("frames", []):
+            lines += ["", "[[frames]]", *(f"{k} = {_toml_value(v)}" for k, v in entry.items())]
+        atomic.write_text(p, "\n".join(lines) + "\n")
+
+
+def _read_table(p: Path) -> dict[str, Any]:
+    """A settings file as a dict, keeping ``[[frames]]`` (load_config flattens only plain tables)."""
+    if p.suffix.lower() == ".json":
+        return load_config(p)
+    import tomllib
+
+    try:
+        return tomllib.loads(p.read_text("utf-8"))
+    except OSError as exc:
+        raise FacecompError(f"cannot read settings ({exc.strerror})", p) from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise FacecompError(f"not a valid TOML file ({exc})", p) from None
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value))

@@ -1,0 +1,386 @@
+"""The alignment track of a shot: per frame, per face, the landmarks the merger and the hosts use, smoothed over
+time. Precomputing it once per shot is what lets every frame be rendered alone (stateless) yet steady.
+
+Sidecar format (JSON, ``facecomp track --out shot.track.json``)::
+
+    {"format": "facecomp-track", "version": 1,
+     "source": "<frames spec>", "aligned": "<faceset folder>" | null, "image_size": [w, h], "fps": 30.0,
+     "smoothing": {"method": "one-euro-forward-backward", "min_cutoff": 1.0, "beta": 4.0, ...} | null,
+     "cuts": [frame numbers that start a new shot],
+     "frames": [{"frame": 1, "name": "00001", "faces": [
+         {"id": 0,                      # face identity within the track (new id at cuts and jumps)
+          "rect": [l, t, r, b],         # detector box, frame px
+          "landmarks": [[x, y] x 68],   # landmarks to use (smoothed), frame px
+          "raw": [[x, y] x 68],         # landmarks as detected / stored in the faceset
+          "score": 1.0, "file": "00001_0.jpg",                      # the faceset file, when built from one
+          "xseg_mask": "<base64 PNG>", "xseg_mat": [[..] x 2]}]},  # the face's stored XSeg mask, if any
+       ...]}
+
+Every frame of the source is listed, also those without faces (``"faces": []``). Faces of a frame are
+ordered largest first. Tracks are cut where the picture changes abruptly (frame difference), and a face
+whose landmarks jump (or that cannot be matched to the previous frame) starts a new id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from engine import atomic
+from engine.errors import FacecompError
+from engine.faces.faceset import decode_mask, list_faces, read_meta
+from engine.media.frames import open_frames
+from engine.progress import progress
+from engine.swap.face_merge import FaceInput
+from engine.swap.filters import motion_vector
+from engine.swap.smoothing import OneEuro, jitter, smooth_landmarks
+
+log = logging.getLogger("facecomp")
+
+FORMAT, VERSION = "facecomp-track", 1
+MAX_TRACK_BYTES = 512 << 20
+CUT_MIN_DIFF = 20.0  # mean abs grey difference (0..255) a cut must exceed ...
+CUT_RATIO = 3.0  # ... and this multiple of the local median difference
+MATCH_IOU = 0.3  # a face continues an id when its box overlaps the previous one this much ...
+MAX_JUMP = 0.25  # ... and its landmarks moved less than this fraction of the face size
+
+
+@dataclass
+class TrackFace:
+    """One face in one frame of the track."""
+
+    id: int
+    rect: np.ndarray
+    landmarks: np.ndarray
+    raw: np.ndarray
+    score: float = 1.0
+    file: str | None = None
+    xseg_mask: str | None = None
+    xseg_mat: np.ndarray | None = None
+    eyebrows_expand_mod: float = 1.0
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"id": self.id, "rect": np.round(self.rect, 2).tolist(),
+                             "landmarks": np.round(self.landmarks, 3).tolist(), "raw": np.round(self.raw, 3).tolist(),
+                             "score": round(float(self.score), 4)}
+        if self.file:
+            d["file"] = self.file
+        if self.xseg_mask:
+            d["xseg_mask"] = self.xseg_mask
+            d["xseg_mat"] = np.round(self.xseg_mat, 6).tolist() if self.xseg_mat is not None else None
+        if self.eyebrows_expand_mod != 1.0:
+            d["eyebrows_expand_mod"] = self.eyebrows_expand_mod
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any], where: str) -> TrackFace:
+        try:
+            lm = np.asarray(d["landmarks"], np.float64)
+            raw = np.asarray(d.get("raw", d["landmarks"]), np.float64)
+            rect = np.asarray(d.get("rect") or [*lm.min(0), *lm.max(0)], np.float64)
+            if lm.shape != (68, 2) or raw.shape != (68, 2) or rect.shape != (4,):
+                raise ValueError("landmarks must be 68x2 and rect 4 numbers")
+            if not (np.isfinite(lm).all() and np.isfinite(raw).all()):
+                raise ValueError("non-finite landmarks")
+            mat = d.get("xseg_mat")
+            return cls(int(d.get("id", 0)), rect, lm, raw, float(d.get("score", 1.0)), d.get("file"),
+                       d.get("xseg_mask"), np.asarray(mat, np.float64).reshape(2, 3) if mat is not None else None,
+                       float(d.get("eyebrows_expand_mod", 1.0)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FacecompError(f"damaged track face ({exc})", where) from None
+
+
+@dataclass
+class TrackFrame:
+    number: int
+    name: str
+    faces: list[TrackFace] = field(default_factory=list)
+
+
+@dataclass
+class Track:
+    """The alignment track of one shot (see the module docstring for the file format)."""
+
+    frames: dict[int, TrackFrame]
+    source: str = ""
+    aligned: str | None = None
+    image_size: tuple[int, int] = (0, 0)
+    fps: float = 30.0
+    smoothing: dict[str, Any] | None = None
+    cuts: list[int] = field(default_factory=list)
+    path: str | None = None
+
+    # ---- file -------------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> None:
+        data = {"format": FORMAT, "version": VERSION, "source": self.source, "aligned": self.aligned,
+                "image_size": list(self.image_size), "fps": self.fps, "smoothing": self.smoothing,
+                "cuts": self.cuts,
+                "frames": [{"frame": f.number, "name": f.name, "faces": [x.to_json() for x in f.faces]}
+                           for f in self.frames.values()]}
+        atomic.write_text(path, json.dumps(data, separators=(",", ":")))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Track:
+        p = Path(path)
+        try:
+            if p.stat().st_size > MAX_TRACK_BYTES:
+                raise FacecompError("track file larger than 512 MiB", p)
+            data = json.loads(p.read_text("utf-8"))
+        except FileNotFoundError:
+            raise FacecompError("no such track file", p) from None
+        except OSError as exc:
+            raise FacecompError(f"cannot read track ({exc.strerror})", p) from None
+        except (UnicodeDecodeError, ValueError):
+            raise FacecompError("not a track file (not valid JSON)", p) from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise FacecompError(f"not a facecomp track (format is not {FORMAT!r})", p)
+        if int(data.get("version", 0)) > VERSION:
+            raise FacecompError(f"track version {data.get('version')} is newer than this facecomp reads", p)
+        frames: dict[int, TrackFrame] = {}
+        try:
+            for entry in data["frames"]:
+                n = int(entry["frame"])
+                frames[n] = TrackFrame(n, str(entry.get("name", n)),
+                                       [TrackFace.from_json(f, str(p)) for f in entry.get("faces", [])])
+            size = tuple(int(v) for v in data.get("image_size", (0, 0)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FacecompError(f"damaged track ({exc})", p) from None
+        return cls(frames, str(data.get("source", "")), data.get("aligned"), size,  # type: ignore[arg-type]
+                   float(data.get("fps", 30.0)), data.get("smoothing"), [int(c) for c in data.get("cuts", [])], str(p))
+
+    # ---- use --------------------------------------------------------------------------------------------
+    def faces(self, number: int, frame_size: tuple[int, int] | None = None) -> list[FaceInput]:
+        """The faces of frame ``number`` ready for the swap (landmarks, XSeg mask, motion from neighbours).
+        ``frame_size`` (w, h) of the plate is checked against the track's, to catch a track of another shot."""
+        if frame_size is not None and self.image_size != (0, 0) and tuple(frame_size) != tuple(self.image_size):
+            w, h = self.image_size
+            raise FacecompError(f"track is for {w}x{h} frames, the plate is {frame_size[0]}x{frame_size[1]} "
+                                "(a track of another shot?)", self.path)
+        if number not in self.frames:
+            first, last = min(self.frames, default=0), max(self.frames, default=0)
+            raise FacecompError(f"frame {number} is not in the track (it covers {first}-{last}); "
+                                "re-run facecomp track for this plate", self.path)
+        out = []
+        current = self.frames[number].faces
+        for tf in current:
+            mask = decode_mask(tf.xseg_mask, self.path) if tf.xseg_mask else None
+            out.append(FaceInput(tf.landmarks, tf.rect, mask, tf.xseg_mat if mask is not None else None,
+                                 self._motion(number, tf), tf.eyebrows_expand_mod))
+        return out
+
+    def _motion(self, number: int, face: TrackFace) -> tuple[float, float] | None:
+        """DFL's motion vector, only where the previous, this and the next frame have this one face alone."""
+        prev, nxt = self.frames.get(number - 1), self.frames.get(number + 1)
+        if not prev or not nxt or len(self.frames[number].faces) != 1 or len(prev.faces) != 1 or len(nxt.faces) != 1:
+            return None
+        if prev.faces[0].id != face.id or nxt.faces[0].id != face.id:
+            return None
+        return motion_vector(prev.faces[0].landmarks, face.landmarks, nxt.faces[0].landmarks)
+
+    @property
+    def numbers(self) -> list[int]:
+        return list(self.frames)
+
+
+# ---- building -------------------------------------------------------------------------------------------
+
+
+def _faceset_faces(aligned: Path, names: dict[str, int], numbers: set[int]) -> dict[int, list[TrackFace]]:
+    """Faces of an aligned faceset keyed by frame number (matched by source file stem, else source_frame)."""
+    found: dict[int, list[TrackFace]] = {}
+    skipped = 0
+    for path in list_faces(aligned):
+        meta = read_meta(path)
+        n = names.get(Path(meta.source_filename).stem)
+        if n is None:
+            n = meta.source_frame if meta.source_frame in numbers else None
+        if n is None:
+            skipped += 1
+            continue
+        mat = None
+        if meta.xseg_mask:
+            side = decode_mask(meta.xseg_mask, path).shape[1]
+            mat = np.asarray(meta.image_to_face_mat, np.float64) * (side / meta.size)
+        found.setdefault(n, []).append(TrackFace(meta.face_index, np.asarray(meta.source_rect, np.float64),
+                                                 meta.source_landmarks.copy(), meta.source_landmarks.copy(), 1.0,
+                                                 path.name, meta.xseg_mask, mat, meta.eyebrows_expand_mod))
+    if skipped:
+        log.warning("%s: %d faces belong to no frame of the source (skipped)", aligned, skipped)
+    for faces in found.values():
+        faces.sort(key=lambda f: f.id)
+    return found
+
+
+def _thumb(img: np.ndarray) -> np.ndarray:
+    u8 = img if img.dtype == np.uint8 else (np.clip(img, 0, 1) * 255).astype(np.uint8)
+    g = cv2.cvtColor(u8, cv2.COLOR_BGR2GRAY)
+    w = 64
+    small = cv2.resize(g, (w, max(1, round(g.shape[0] * w / g.shape[1]))), interpolation=cv2.INTER_AREA)
+    return small.astype(np.float32)
+
+
+def detect_cuts(diffs: list[float], numbers: list[int]) -> list[int]:
+    """Frame numbers that start a new shot: a grey-level difference to the previous frame that is both large
+    (> CUT_MIN_DIFF) and a spike (> CUT_RATIO x the median of its neighbours). ``diffs[i]`` is frame i vs i-1."""
+    d = np.asarray(diffs, np.float64)
+    cuts = []
+    for i in range(1, len(d)):
+        lo, hi = max(1, i - 7), min(len(d), i + 8)
+        others = np.concatenate([d[lo:i], d[i + 1:hi]])
+        local = float(np.median(others)) if others.size else 0.0
+        if d[i] > CUT_MIN_DIFF and d[i] > CUT_RATIO * max(local, 1.0):
+            cuts.append(numbers[i])
+    return cuts
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _box(f: TrackFace) -> np.ndarray:
+    return np.concatenate([f.raw.min(0), f.raw.max(0)])
+
+
+def assign_ids(frames: list[TrackFrame], cuts: set[int]) -> None:
+    """Give faces identities across frames: a face keeps the id of the previous frame's face it overlaps
+    (IoU > MATCH_IOU) unless there is a cut or its landmarks jumped (> MAX_JUMP of the face size)."""
+    next_id = 0
+    prev: list[TrackFace] = []
+    for tf in frames:
+        faces = sorted(tf.faces, key=lambda f: -float(np.prod(_box(f)[2:] - _box(f)[:2])))
+        taken: set[int] = set()
+        pairs = []
+        if tf.number not in cuts:
+            pairs = sorted(((_iou(_box(f), _box(p)), i, j) for i, f in enumerate(faces) for j, p in enumerate(prev)),
+                           reverse=True)
+        matched: dict[int, int] = {}
+        for score, i, j in pairs:
+            if score < MATCH_IOU or i in matched or j in taken:
+                continue
+            size = float(np.hypot(*(faces[i].raw.max(0) - faces[i].raw.min(0)))) or 1.0
+            jump = float(np.mean(np.linalg.norm(faces[i].raw - prev[j].raw, axis=1))) / size
+            if jump > MAX_JUMP:
+                continue
+            matched[i] = prev[j].id
+            taken.add(j)
+        for i, f in enumerate(faces):
+            if i in matched:
+                f.id = matched[i]
+            else:
+                f.id = next_id
+                next_id += 1
+            next_id = max(next_id, f.id + 1)
+        tf.faces = faces
+        prev = faces
+
+
+def face_runs(frames: list[TrackFrame]) -> list[list[TrackFace]]:
+    """The faces of each run of consecutive frames of one face id (a run never crosses a gap or an id change)."""
+    out: list[list[TrackFace]] = []
+    current: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for pos, tf in enumerate(frames):
+        for f in tf.faces:
+            if last.get(f.id) != pos - 1:
+                current[f.id] = len(out)
+                out.append([])
+            out[current[f.id]].append(f)
+            last[f.id] = pos
+    return out
+
+
+def smooth_track(frames: list[TrackFrame], params: OneEuro) -> None:
+    """Smooth the landmarks of every run of a face id (ids change at cuts, so runs never cross one)."""
+    for run in face_runs(frames):
+        smoothed = smooth_landmarks(np.stack([f.raw for f in run]), params)
+        for f, lm in zip(run, smoothed, strict=True):
+            f.landmarks = lm
+
+
+def build_track(frames_spec: str | os.PathLike[str], aligned_dir: str | os.PathLike[str] | None = None,
+                smooth: bool = True, min_cutoff: float = OneEuro.min_cutoff, beta: float = OneEuro.beta,
+                detect_cut: bool = True,
+                max_faces: int = 0, provider: str | None = None, working_space: str | None = None) -> Track:
+    """Build the alignment track of a shot from its frames and either an aligned faceset (landmarks stored in
+    the faces' metadata) or face detection on every frame (engine.faces.extract)."""
+    source = open_frames(frames_spec)
+    numbers = list(source.numbers)
+    names = {source.name(n): n for n in numbers}
+    fps = float(source.fps) if source.fps else 30.0
+    params = OneEuro(min_cutoff, beta, fps=fps)
+    stored = _faceset_faces(Path(aligned_dir), names, set(numbers)) if aligned_dir else None
+    extractor = None
+    if stored is None:
+        try:
+            from engine.faces.extract import FaceExtractor
+        except ImportError:
+            raise FacecompError("face detection is not available (engine.faces.extract); give --aligned") from None
+        extractor = FaceExtractor(provider, max_faces=max_faces)
+    frames: list[TrackFrame] = []
+    diffs: list[float] = []
+    prev_thumb = None
+    size = (0, 0)
+    need_pixels = extractor is not None or detect_cut
+    iterator = iter(source) if need_pixels else None
+    for n in progress(numbers, total=len(numbers), desc="track", unit="frame"):
+        tf = TrackFrame(n, source.name(n))
+        if iterator is not None:
+            frame = next(iterator)
+            img = frame.image
+            size = (img.shape[1], img.shape[0])
+            thumb = _thumb(img if img.dtype == np.uint8 or not working_space else _model_u8(img, working_space))
+            diffs.append(float(np.mean(np.abs(thumb - prev_thumb))) if prev_thumb is not None else 0.0)
+            prev_thumb = thumb
+            if extractor is not None:
+                u8 = img if img.dtype == np.uint8 else _model_u8(img, working_space)
+                for i, d in enumerate(extractor.detect(u8)):
+                    lm = np.asarray(d.landmarks, np.float64)
+                    tf.faces.append(TrackFace(i, np.asarray(d.rect, np.float64), lm.copy(), lm.copy(), float(d.score)))
+        if stored is not None:
+            tf.faces = stored.get(n, [])
+        frames.append(tf)
+    if max_faces > 0:
+        for tf in frames:
+            tf.faces = sorted(tf.faces, key=lambda f: -float(np.prod(_box(f)[2:] - _box(f)[:2])))[:max_faces]
+    cuts = detect_cuts(diffs, numbers) if detect_cut and diffs else []
+    assign_ids(frames, set(cuts))
+    if smooth:
+        smooth_track(frames, params)
+    if size == (0, 0) and numbers:
+        img = source.read(numbers[0])
+        size = (img.shape[1], img.shape[0])
+    return Track({f.number: f for f in frames}, os.fspath(frames_spec),
+                 str(Path(aligned_dir).resolve()) if aligned_dir else None, size, fps,
+                 params.to_dict() if smooth else None, cuts)
+
+
+def _model_u8(img: np.ndarray, working_space: str | None) -> np.ndarray:
+    from engine.media.color import to_model_space
+
+    return to_model_space(img, working_space)
+
+
+def track_jitter(track: Track, points: list[int] | None = None) -> tuple[float, float]:
+    """Jitter (RMS second difference, px) of the raw and of the used landmarks, pooled over all runs."""
+    raw_sq, used_sq, count = 0.0, 0.0, 0
+    for run in face_runs(list(track.frames.values())):
+        if len(run) < 3:
+            continue
+        n = len(run) - 2
+        raw_sq += jitter(np.stack([f.raw for f in run]), points) ** 2 * n
+        used_sq += jitter(np.stack([f.landmarks for f in run]), points) ** 2 * n
+        count += n
+    if count == 0:
+        return 0.0, 0.0
+    return float(np.sqrt(raw_sq / count)), float(np.sqrt(used_sq / count))

@@ -1,0 +1,258 @@
+"""Swap-model folders (checkpoints): ``model.json`` + safetensors, saved so that a kill at any moment leaves a
+complete checkpoint to resume from.
+
+Layout (the contract in briefs/apis.md)::
+
+    model.json                  {"format": "facecomp-model", "version": 1, "kind", "options", "iteration",
+                                 "training_seconds", "facecomp_version", "created", "updated",
+                                 "checkpoint_id", "training": {"src", "dst"}, "loss": {...}}
+    model.safetensors           SwapModel.state_dict()
+    optimizer.safetensors       optional: ``<opt>.ms.<param>``, ``<opt>.vs.<param>`` (AdaBelief), ``<opt>.acc.<param>``
+                                (RMSprop), ``<opt>.iters`` for the optimizers src_dst_opt, D_code_opt, GAN_opt
+    discriminators.safetensors  optional: ``gan.*`` (UNetPatchDiscriminator), ``code_discriminator.*``
+    loss.jsonl  preview.png  loss.png  history/  backups/01..24
+
+A save writes every file into ``.pending/``, marks it complete (``.pending/COMPLETE``, atomic), then moves
+the files over the old ones, model.json last. A save cut short before COMPLETE leaves the old checkpoint
+untouched (the trainer discards the leftover); one cut short after it is rolled forward. Every safetensors
+file carries the ``checkpoint_id`` of its save in its metadata, so files of different saves are detected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from engine import __version__, atomic
+from engine.errors import FacecompError
+
+FORMAT = "facecomp-model"
+VERSION = 1
+MODEL_JSON = "model.json"
+WEIGHTS = "model.safetensors"
+EXTRA_FILES = {"optimizer": "optimizer.safetensors", "discriminators": "discriminators.safetensors"}
+PENDING = ".pending"
+COMPLETE = "COMPLETE"
+BACKUPS = "backups"
+MAX_BACKUPS = 24
+_BACKUP_FILES = (MODEL_JSON, WEIGHTS, *EXTRA_FILES.values(), "preview.png", "loss.png", "loss.jsonl")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Own, contiguous CPU copies (parameters may be views of one flat buffer; safetensors wants no sharing)."""
+    return {k: v.detach().to("cpu").clone().contiguous() for k, v in tensors.items()}
+
+
+def _write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+    save_file(_contiguous(tensors), str(path), metadata=metadata)
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def has_checkpoint(folder: str | os.PathLike[str]) -> bool:
+    """True when ``folder`` holds a model.json (or a completed save still to be rolled forward)."""
+    d = Path(folder)
+    return (d / MODEL_JSON).is_file() or (d / PENDING / COMPLETE).is_file()
+
+
+def recover(folder: str | os.PathLike[str]) -> None:
+    """Finish a save that was complete but not yet moved in place; discard an incomplete one (trainer only)."""
+    d = Path(folder)
+    pending = d / PENDING
+    if not pending.is_dir():
+        return
+    marker = pending / COMPLETE
+    if marker.is_file():
+        try:
+            plan = json.loads(marker.read_text("utf-8"))
+            files, remove = list(plan["files"]), list(plan.get("remove", []))
+        except (OSError, ValueError, KeyError, TypeError):
+            files, remove = [], []
+        for name in files:
+            src = pending / name
+            if src.is_file():
+                os.replace(src, d / name)
+        for name in remove:
+            with contextlib.suppress(FileNotFoundError):
+                (d / name).unlink()
+        _fsync_dir(d)
+    shutil.rmtree(pending, ignore_errors=True)
+
+
+def _resolve(folder: Path, name: str) -> Path:
+    """Where file ``name`` of the newest complete checkpoint is (``.pending`` when a save awaits roll-forward)."""
+    staged = folder / PENDING / name
+    if (folder / PENDING / COMPLETE).is_file() and staged.is_file():
+        return staged
+    return folder / name
+
+
+def save_checkpoint(folder: str | os.PathLike[str], model: torch.nn.Module, iteration: int,
+                    extra_state: dict[str, dict[str, torch.Tensor]] | None = None,
+                    meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write a complete checkpoint of ``model`` at ``iteration`` (see the module doc); returns model.json's data.
+
+    ``extra_state`` maps ``"optimizer"`` / ``"discriminators"`` to tensors; ``meta`` adds or overrides model.json
+    fields (``options``, ``training_seconds``, ``training``, ``loss``, ``created`` ...).
+    """
+    d = Path(folder)
+    d.mkdir(parents=True, exist_ok=True)
+    recover(d)
+    old: dict[str, Any] = {}
+    with contextlib.suppress(FacecompError):
+        old = read_model_json(d) if (d / MODEL_JSON).is_file() else {}
+    checkpoint_id = f"{int(iteration)}-{uuid.uuid4().hex[:12]}"
+    kind = str(getattr(model, "kind", (meta or {}).get("kind", "")))
+    info: dict[str, Any] = {
+        "format": FORMAT, "version": VERSION, "kind": kind,
+        "options": dict(getattr(model, "options", {})),
+        "iteration": int(iteration), "training_seconds": float(old.get("training_seconds", 0.0)),
+        "facecomp_version": __version__, "created": old.get("created", _now()), "updated": _now(),
+    }
+    info.update(meta or {})
+    info.update({"format": FORMAT, "version": VERSION, "iteration": int(iteration), "checkpoint_id": checkpoint_id,
+                 "updated": _now()})
+    st_meta = {"format": FORMAT, "kind": kind, "checkpoint_id": checkpoint_id, "iteration": str(int(iteration))}
+
+    pending = d / PENDING
+    shutil.rmtree(pending, ignore_errors=True)
+    pending.mkdir()
+    files = [WEIGHTS]
+    _write_safetensors(pending / WEIGHTS, model.state_dict(), st_meta)
+    for key, tensors in (extra_state or {}).items():
+        if key not in EXTRA_FILES:
+            raise ValueError(f"unknown checkpoint part {key!r}")
+        if tensors:
+            _write_safetensors(pending / EXTRA_FILES[key], tensors, st_meta)
+            files.append(EXTRA_FILES[key])
+    with open(pending / MODEL_JSON, "w", encoding="utf-8") as f:
+        f.write(json.dumps(info, indent=1, sort_keys=True))
+        f.flush()
+        os.fsync(f.fileno())
+    files.append(MODEL_JSON)  # moved last: it names the checkpoint the other files belong to
+    remove = [name for name in EXTRA_FILES.values() if name not in files]
+    _fsync_dir(pending)
+    atomic.write_text(pending / COMPLETE, json.dumps({"files": files, "remove": remove}))
+    _fsync_dir(pending)
+    recover(d)
+    return info
+
+
+def read_model_json(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """The validated model.json of a swap-model folder (of its newest complete checkpoint)."""
+    d = Path(folder)
+    path = _resolve(d, MODEL_JSON)
+    if not path.is_file():
+        raise FacecompError("no facecomp model here (model.json missing)", d)
+    try:
+        meta = json.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise FacecompError(f"damaged model.json ({exc})", path) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        fmt = meta.get("format") if isinstance(meta, dict) else None
+        raise FacecompError(f"not a facecomp swap model (format {fmt!r}, expected {FORMAT!r})", path)
+    if int(meta.get("version", 0)) > VERSION:
+        raise FacecompError(f"model version {meta.get('version')} is newer than this facecomp reads", path)
+    from engine.models import MODEL_KINDS
+
+    if meta.get("kind") not in MODEL_KINDS or not isinstance(meta.get("options"), dict):
+        raise FacecompError(f"damaged model.json (kind {meta.get('kind')!r} / options missing)", path)
+    try:
+        meta["iteration"] = int(meta.get("iteration", 0))
+    except (TypeError, ValueError):
+        raise FacecompError("damaged model.json (iteration is not a number)", path) from None
+    return meta
+
+
+def read_tensors(folder: str | os.PathLike[str], name: str, checkpoint_id: str | None,
+                 required: bool = True) -> dict[str, torch.Tensor]:
+    """Tensors of one safetensors file of the checkpoint; FacecompError naming the file if damaged or foreign."""
+    path = _resolve(Path(folder), name)
+    if not path.is_file():
+        if required:
+            raise FacecompError(f"{name} missing (incomplete model folder)", path)
+        return {}
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            info = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no __iter__
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise FacecompError(f"damaged or not a safetensors file ({exc})", path) from None
+    if info.get("format") != FORMAT:
+        raise FacecompError(f"not a facecomp swap-model file (format {info.get('format')!r})", path)
+    if checkpoint_id is not None and info.get("checkpoint_id") not in (None, checkpoint_id):
+        raise FacecompError("belongs to another save than model.json (mixed checkpoint files)", path)
+    return tensors
+
+
+def load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """Copy ``tensors`` into ``model``; a missing/unexpected key or shape is a FacecompError naming ``path``."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(tensors))
+    unexpected = sorted(set(tensors) - set(own))
+    wrong = sorted(k for k in set(own) & set(tensors) if tuple(own[k].shape) != tuple(tensors[k].shape))
+    if missing or unexpected or wrong:
+        what = [f"{len(missing)} missing" if missing else "", f"{len(unexpected)} unexpected" if unexpected else "",
+                f"{len(wrong)} of another shape" if wrong else ""]
+        example = (missing or unexpected or wrong)[0]
+        raise FacecompError(f"weights do not fit this architecture ({', '.join(w for w in what if w)}, "
+                            f"e.g. {example})", path)
+    model.load_state_dict(tensors, strict=True)
+
+
+def load_model(folder: str | os.PathLike[str], map_location: str = "cpu") -> tuple[Any, dict[str, Any]]:
+    """The trained SwapModel of a model folder (eval mode, on ``map_location``) and its model.json data."""
+    from engine.models import build_model
+
+    d = Path(folder)
+    meta = read_model_json(d)
+    try:
+        model = build_model(meta["kind"], meta["options"])
+    except FacecompError as exc:
+        raise FacecompError(f"stored options do not build a model ({exc.message})", d / MODEL_JSON) from None
+    tensors = read_tensors(d, WEIGHTS, meta.get("checkpoint_id"))
+    load_weights(model, tensors, _resolve(d, WEIGHTS))
+    return model.to(map_location).eval(), meta
+
+
+def write_backup(folder: str | os.PathLike[str], keep: int = MAX_BACKUPS) -> Path:
+    """Copy the current checkpoint into backups/01 after rotating 01..keep-1 -> 02..keep (DFL's autobackup)."""
+    d = Path(folder)
+    root = d / BACKUPS
+    root.mkdir(exist_ok=True)
+    stage = root / ".new"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    for name in _BACKUP_FILES:
+        if (d / name).is_file():
+            shutil.copy2(d / name, stage / name)
+    shutil.rmtree(root / f"{keep:02d}", ignore_errors=True)
+    for i in range(keep - 1, 0, -1):
+        src = root / f"{i:02d}"
+        if src.is_dir():
+            os.replace(src, root / f"{i + 1:02d}")
+    os.replace(stage, root / "01")
+    return root / "01"

@@ -1,0 +1,272 @@
+"""DeepFaceLab's training sample generator (dfl.md §9) for the swap models.
+
+A :class:`Faceset` reads the metadata of every face up front (a damaged file is a clear error naming it) and
+decodes images on demand, re-aligned to the model's face type and resolution and cached in memory (within a
+budget). A :class:`SideSpec` says what one side (src or dst) of a batch gets; :func:`make_batch` draws one
+side's batch: per sample one seed drives the warped input, the target and the masks (same affine and flip,
+only the input warped). :class:`BatchFeeder` keeps batches coming from background threads (OpenCV and NumPy
+release the GIL) so that the training step never waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from engine.errors import FacecompError
+from engine.faces.align import ALIGN_POINTS, MEAN_FACE, averaged_yaw, transform_mat, transform_points, umeyama
+from engine.faces.faceset import FaceMeta, decode_mask, list_faces, read_meta
+from engine.faces.facetype import FaceType
+from engine.faces.masks import eyes_mouth_mask, hull_mask
+from engine.media.image_io import read_image, to_uint8
+from engine.training.augment import apply_warp, random_hsv, warp_params
+
+log = logging.getLogger("facecomp")
+
+YAW_BINS = 128
+YAW_RANGE = 1.2
+DEFAULT_CACHE_BYTES = 1 << 30
+
+
+@dataclass
+class FaceSample:
+    """One face at the model's resolution and face type: BGR uint8, full mask and eyes+mouth mask (uint8)."""
+
+    image: np.ndarray
+    mask: np.ndarray
+    em_mask: np.ndarray
+
+
+@dataclass
+class SideSpec:
+    """What one side of a batch gets (DFL's sample processor options for src or dst)."""
+
+    resolution: int
+    random_warp: bool = True
+    flip: bool = False
+    scale_range: tuple[float, float] = (-0.15, 0.15)
+    hsv_power: float = 0.0
+    ct_mode: str | None = None
+    uniform_yaw: bool = False
+
+
+def _yaw(meta: FaceMeta) -> float:
+    """Head yaw of a face (radians when engine.faces.pose is there; DFL's landmark estimate otherwise)."""
+    try:
+        from engine.faces.pose import head_pose
+    except ImportError:
+        unit = transform_points(meta.landmarks, umeyama(meta.landmarks[ALIGN_POINTS], MEAN_FACE))
+        return averaged_yaw(unit)
+    return float(head_pose(meta.landmarks, meta.size)[1])
+
+
+class Faceset:
+    """The faces of one faceset folder, served at ``resolution`` in ``face_type`` (re-aligned when needed)."""
+
+    def __init__(self, folder: str | Path, resolution: int, face_type: str,
+                 cache_bytes: int = DEFAULT_CACHE_BYTES, with_yaw: bool = False):
+        self.folder = Path(folder)
+        self.paths = list_faces(self.folder)
+        if not self.paths:
+            raise FacecompError("faceset folder holds no face images (run facecomp extract first)", self.folder)
+        self.metas = [read_meta(p) for p in self.paths]
+        self.resolution = int(resolution)
+        self.face_type = FaceType.parse(face_type)
+        self._cache: dict[int, FaceSample] = {}
+        self._cache_left = int(cache_bytes)
+        self._lock = threading.Lock()
+        self.yaws = np.array([_yaw(m) for m in self.metas], np.float32) if with_yaw else None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def load(self, index: int) -> FaceSample:
+        """Face ``index`` at the model's resolution/face type (decoded once, then cached within the budget)."""
+        hit = self._cache.get(index)
+        if hit is not None:
+            return hit
+        sample = self._prepare(index)
+        size = sample.image.nbytes + sample.mask.nbytes + sample.em_mask.nbytes
+        with self._lock:
+            if self._cache_left >= size:
+                self._cache[index] = sample
+                self._cache_left -= size
+        return sample
+
+    def _prepare(self, index: int) -> FaceSample:
+        path, meta = self.paths[index], self.metas[index]
+        image = read_image(path)
+        if image.dtype != np.uint8:
+            image = to_uint8(image)
+        h, w = image.shape[:2]
+        if meta.xseg_mask is not None:
+            mask = decode_mask(meta.xseg_mask, path)
+            if mask.shape != (h, w):
+                mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
+        else:
+            mask = hull_mask(meta.landmarks * (w / meta.size), (h, w), meta.eyebrows_expand_mod)
+        landmarks = np.asarray(meta.landmarks, np.float64) * (w / meta.size)
+        res = self.resolution
+        if FaceType.parse(meta.face_type) != self.face_type:
+            mat = transform_mat(landmarks, res, self.face_type)
+            image = cv2.warpAffine(image, mat, (res, res), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+            mask = cv2.warpAffine(mask, mat, (res, res), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            landmarks = transform_points(landmarks, mat)
+        elif w != res:
+            inter = cv2.INTER_AREA if w > res else cv2.INTER_CUBIC
+            image = cv2.resize(image, (res, res), interpolation=inter)
+            mask = cv2.resize(mask, (res, res), interpolation=cv2.INTER_LINEAR)
+            landmarks = landmarks * (res / w)
+        em = eyes_mouth_mask(landmarks, res) * (mask > 0.5)
+        return FaceSample(np.ascontiguousarray(image), _mask_u8(mask), _mask_u8(em))
+
+    def preview_indices(self, n: int) -> list[int]:
+        """``n`` faces spread evenly over the faceset (the fixed preview faces)."""
+        n = max(1, min(n, len(self)))
+        return [int(i) for i in np.linspace(0, len(self) - 1, n).round()]
+
+
+def _mask_u8(mask: np.ndarray) -> np.ndarray:
+    return (np.clip(mask, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+class IndexSampler:
+    """DFL's index host: shuffled epochs; with ``yaws`` a random non-empty yaw bin first (uniform_yaw)."""
+
+    def __init__(self, count: int, rng: np.random.Generator, yaws: np.ndarray | None = None):
+        self.rng = rng
+        if yaws is None:
+            groups = [np.arange(count)]
+        else:
+            edges = np.linspace(-YAW_RANGE, YAW_RANGE, YAW_BINS + 1)
+            which = np.clip(np.digitize(yaws, edges) - 1, 0, YAW_BINS - 1)
+            groups = [np.flatnonzero(which == b) for b in range(YAW_BINS)]
+            groups = [g for g in groups if len(g)]
+        self.groups = groups
+        self.pending: list[list[int]] = [[] for _ in groups]
+        self.group_order: list[int] = []
+
+    def _draw(self, pool: list[int], items: np.ndarray) -> int:
+        if not pool:
+            pool.extend(self.rng.permutation(items).tolist())
+        return pool.pop()
+
+    def next(self) -> int:
+        if len(self.groups) == 1:
+            return int(self._draw(self.pending[0], self.groups[0]))
+        g = self._draw(self.group_order, np.arange(len(self.groups)))
+        return int(self._draw(self.pending[g], self.groups[g]))
+
+
+def _to_float(a: np.ndarray) -> np.ndarray:
+    return a.astype(np.float32) * np.float32(1.0 / 255.0)
+
+
+def color_transfer_fn(mode: str | None) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+    """DFL's ct_mode functions (engine.swap.color_transfer), or None for ``none``."""
+    if mode in (None, "", "none"):
+        return None
+    from engine.swap import color_transfer as ct
+
+    table = {"rct": ct.rct, "lct": ct.lct, "mkl": ct.mkl, "idt": ct.idt, "sot": ct.sot}
+    if mode not in table:
+        raise FacecompError(f"ct_mode {mode!r}: use one of none, {', '.join(table)}")
+    return table[mode]
+
+
+def make_sample(face: FaceSample, spec: SideSpec, rng: np.random.Generator,
+                ct: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+                ct_reference: FaceSample | None = None) -> tuple[np.ndarray, ...]:
+    """(warped, target, mask, em_mask) of one face: float32 HxWxC, the same affine and flip for all four."""
+    image = _to_float(face.image)
+    if ct is not None and ct_reference is not None:
+        image = ct(image, _to_float(ct_reference.image))
+    params = warp_params(rng, spec.resolution, spec.flip, spec.scale_range)
+    source = random_hsv(rng, image, spec.hsv_power) if spec.hsv_power > 0 else image
+    warped = np.clip(apply_warp(source, params, warp=spec.random_warp), 0.0, 1.0)
+    target = np.clip(apply_warp(image, params, warp=False), 0.0, 1.0)
+    mask = apply_warp(_to_float(face.mask), params, warp=False, is_mask=True)
+    em = apply_warp(_to_float(face.em_mask), params, warp=False, is_mask=True)
+    top = float(em.max())
+    if top > 0:
+        em = em / top
+    return warped, target, mask[..., None], em[..., None]
+
+
+def make_batch(faceset: Faceset, sampler: IndexSampler, spec: SideSpec, batch: int, rng: np.random.Generator,
+               ct_faceset: Faceset | None = None) -> dict[str, np.ndarray]:
+    """One side's batch as NHWC float32 arrays: warped, target, mask, em_mask."""
+    ct = color_transfer_fn(spec.ct_mode) if ct_faceset is not None else None
+    rows = []
+    for _ in range(batch):
+        face = faceset.load(sampler.next())
+        ref = ct_faceset.load(int(rng.integers(len(ct_faceset)))) if ct is not None and ct_faceset else None
+        rows.append(make_sample(face, spec, rng, ct, ref))
+    keys = ("warped", "target", "mask", "em_mask")
+    return {k: np.stack([r[i] for r in rows]) for i, k in enumerate(keys)}
+
+
+class BatchFeeder:
+    """Background threads that keep ``prefetch`` complete batches (src and dst) ready.
+
+    ``get()`` returns ``{"src": {...}, "dst": {...}}`` of NHWC float32 arrays; an error in a worker is raised
+    in the caller. ``close()`` stops the threads.
+    """
+
+    def __init__(self, src: Faceset, dst: Faceset, src_spec: SideSpec, dst_spec: SideSpec, batch: int,
+                 seed: int = 0, workers: int = 1, prefetch: int = 2,
+                 transform: Callable[[dict[str, Any]], Any] | None = None):
+        self.src, self.dst, self.src_spec, self.dst_spec, self.batch = src, dst, src_spec, dst_spec, batch
+        self.transform = transform
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, prefetch))
+        self._stop = threading.Event()
+        self._threads = []
+        for i in range(max(1, workers)):
+            rng = np.random.default_rng([seed, i])
+            t = threading.Thread(target=self._work, args=(rng,), name=f"facecomp-samples-{i}", daemon=True)
+            self._threads.append(t)
+        for t in self._threads:
+            t.start()
+
+    def _work(self, rng: np.random.Generator) -> None:
+        cv2.setNumThreads(1)
+        src_idx = IndexSampler(len(self.src), rng, self.src.yaws if self.src_spec.uniform_yaw else None)
+        dst_idx = IndexSampler(len(self.dst), rng, self.dst.yaws if self.dst_spec.uniform_yaw else None)
+        ct_set = self.dst if self.src_spec.ct_mode not in (None, "none") else None
+        try:
+            while not self._stop.is_set():
+                item: Any = {"src": make_batch(self.src, src_idx, self.src_spec, self.batch, rng, ct_set),
+                             "dst": make_batch(self.dst, dst_idx, self.dst_spec, self.batch, rng)}
+                if self.transform is not None:
+                    item = self.transform(item)
+                self._put(item)
+        except BaseException as exc:  # noqa: BLE001 - handed to the training thread, which raises it
+            self._put(exc)
+
+    def _put(self, item: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def get(self) -> Any:
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            self.close()
+            raise item
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=5)

@@ -1,0 +1,389 @@
+"""The training loop of the swap models: set-up, one step, saving, logging and previews (DFL's Trainer).
+
+:class:`Trainer` loads or creates the model folder, draws batches from background workers, runs the step
+(forward under autocast, DFL's losses in float32, one flat gradient, DFL's optimizer), and as rank 0 writes
+``loss.jsonl`` every iteration, a console line, previews, and checkpoints (every N minutes / iterations, at
+target_iter and on Ctrl-C / SIGTERM). Several processes under ``torchrun`` train data-parallel.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.media.image_io import write_image
+from engine.training import checkpoint as ckpt
+from engine.training import distributed as dd
+from engine.training.console import Console, LossLog
+from engine.training.optimizers import DFLOptimizer, FlatParams
+from engine.training.precision import Precision, choose_device, choose_precision
+from engine.training.preview import loss_plot, preview_rows, render_preview
+from engine.training.recipes import Recipe
+from engine.training.samples import BatchFeeder, Faceset, SideSpec
+
+log = logging.getLogger("facecomp")
+
+LR = {"saehd": 5e-5, "amp": 5e-5, "quick96": 2e-4}
+LR_COS_PERIOD = 500
+
+
+@dataclass
+class TrainSettings:
+    """Everything a training run needs (the CLI fills it in; engine.training.session decides options)."""
+
+    model_dir: Path
+    kind: str
+    options: dict[str, Any]
+    src: Path
+    dst: Path
+    device: str = "auto"
+    precision: str = "auto"
+    save_every_min: float = 25.0
+    save_every_iter: int = 0
+    preview_every: int = 100
+    max_iterations: int = 0  # stop after this many iterations of this run (0 = only target_iter / signals)
+    workers: int = 1
+    seed: int = 0
+    reset_parts: list[str] = field(default_factory=list)
+    reset_iteration: bool = False  # pretrain switched off: DFL restarts the count at 0
+    reset_gan: bool = False
+    save_at_start: bool = False  # options changed or parts reset: the folder reflects it at once
+    quiet: bool = False
+
+
+def _batch_to_torch(item: dict[str, dict[str, Any]], pin: bool) -> dict[str, dict[str, torch.Tensor]]:
+    out = {}
+    for side, arrays in item.items():
+        out[side] = {}
+        for k, a in arrays.items():
+            t = torch.from_numpy(a).permute(0, 3, 1, 2)
+            out[side][k] = t.pin_memory() if pin else t
+    return out
+
+
+class Trainer:
+    """One training run over a model folder (see the module doc)."""
+
+    def __init__(self, settings: TrainSettings, stored: dict[str, Any] | None = None):
+        self.s = settings
+        self.stored = stored or {}
+        self.dist = dd.from_environment()
+        self.device = choose_device(settings.device, self.dist.local_rank)
+        self.precision: Precision = choose_precision(settings.precision, self.device)
+        self.options = dict(settings.options)
+        self.kind = settings.kind
+        self.res = int(self.options["resolution"])
+        self.recipe = Recipe(self.kind, self.options)
+        self.iteration = 0
+        self.training_seconds = float(self.stored.get("training_seconds", 0.0))
+        self.stop_requested = False
+        self._signals = 0
+        self.console: Console | None = None
+        self.loss_log: LossLog | None = None
+        self.feeder: BatchFeeder | None = None
+        self.gan = self.code_d = None
+        self.gan_opt = self.code_opt = None
+        self.last_batch: dict[str, dict[str, torch.Tensor]] | None = None
+
+    # ---- set-up -----------------------------------------------------------------------------------
+    def setup(self) -> None:
+        from engine.models import build_model
+        from engine.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator
+
+        dd.init(self.dist, self.device)
+        torch.manual_seed(self.s.seed + 1000 * self.dist.rank)
+        self.model = build_model(self.kind, self.options)
+        folder = self.s.model_dir
+        opt_state: dict[str, torch.Tensor] = {}
+        disc_state: dict[str, torch.Tensor] = {}
+        if self.stored:
+            self.iteration = 0 if self.s.reset_iteration else int(self.stored["iteration"])
+        if self.stored and self.dist.is_main:  # other ranks receive rank 0's state below
+            cid = self.stored.get("checkpoint_id")
+            ckpt.load_weights(self.model, ckpt.read_tensors(folder, ckpt.WEIGHTS, cid), folder / ckpt.WEIGHTS)
+            opt_state = ckpt.read_tensors(folder, ckpt.EXTRA_FILES["optimizer"], cid, required=False)
+            disc_state = ckpt.read_tensors(folder, ckpt.EXTRA_FILES["discriminators"], cid, required=False)
+        for part in self.s.reset_parts:
+            self.model.reset_part(part)
+        self.model.to(self.device).train()
+        trainable = self.model.trainable_parts()
+        for name, part in self.model.parts().items():
+            part.requires_grad_(name in trainable)
+        named = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+        self.flat = FlatParams(named, extra=3)  # + loss_src, loss_dst, stop flag for the all-reduce
+        o = self.options
+        use_dropout = o.get("lr_dropout", "n") in ("y", "cpu") and not self.recipe.pretrain
+        if self.kind == "quick96":
+            opt_kw = dict(method="rmsprop", lr=LR["quick96"], lr_dropout=True, lr_cos=0)
+        else:
+            method = "adabelief" if o.get("adabelief", True) else "rmsprop"
+            opt_kw = dict(method=method, lr=LR[self.kind], lr_dropout=use_dropout,
+                          lr_cos=LR_COS_PERIOD if use_dropout else 0)
+        clip = 1.0 if o.get("clipgrad", False) else 0.0
+        self.opt = DFLOptimizer(self.flat, clipnorm=clip, name="src_dst_opt", seed=self.s.seed, **opt_kw)
+        restored = self.opt.load_state_tensors(opt_state) if opt_state else 0
+        reset_names = {n for n, _ in named if n.split(".")[0] in self._reset_part_names()}
+        self.opt.reset_params(reset_names)
+        if self.stored and not restored and opt_state:
+            log.info("optimizer state does not fit (other optimizer or parts); starting it fresh")
+        d_kw = dict(method=opt_kw["method"], lr=opt_kw["lr"], lr_dropout=opt_kw["lr_dropout"],
+                    lr_cos=opt_kw["lr_cos"], clipnorm=clip, seed=self.s.seed + 1)
+        if self.recipe.true_face > 0:
+            self.code_d = CodeDiscriminator(int(o["ae_dims"]), self.model.code_res * 2).to(self.device)
+            self.code_opt = self._disc_optimizer(self.code_d, "code_discriminator", "D_code_opt", disc_state,
+                                                 opt_state, d_kw, reset=False)
+        if self.recipe.gan_power > 0:
+            self.gan = UNetPatchDiscriminator(int(o["gan_patch_size"]), 3, int(o["gan_dims"])).to(self.device)
+            self.gan_opt = self._disc_optimizer(self.gan, "gan", "GAN_opt", disc_state, opt_state, d_kw,
+                                                reset=self.s.reset_gan)
+        self._sync_ranks()
+        self._setup_data()
+        if self.dist.is_main:
+            self.loss_log = LossLog(folder / "loss.jsonl", self.iteration)
+            self.console = Console(self.iteration, int(o.get("target_iter", 0) or 0), quiet=self.s.quiet)
+
+    def _sync_ranks(self) -> None:
+        """Every rank starts from rank 0's weights, optimizer state and iteration."""
+        if not self.dist.enabled:
+            return
+        tensors = [self.flat.data, *self.opt.state.values()]
+        tensors += [p.data for p in self.model.parameters() if not p.requires_grad]
+        tensors += list(self.model.buffers())
+        for opt in (self.gan_opt, self.code_opt):
+            if opt is not None:
+                tensors += [opt.flat.data, *opt.state.values()]
+        dd.broadcast_(tensors, self.dist)
+        self.iteration = dd.broadcast_int(self.iteration, self.dist, self.device)
+        for opt in (self.opt, self.gan_opt, self.code_opt):
+            if opt is not None:
+                opt.iterations = dd.broadcast_int(opt.iterations, self.dist, self.device)
+
+    def _reset_part_names(self) -> set[str]:
+        aliases = getattr(self.model, "RESET_ALIASES", {})
+        return {n for part in self.s.reset_parts for n in aliases.get(part, (part,))}
+
+    def _disc_optimizer(self, module: torch.nn.Module, prefix: str, opt_name: str, disc_state: dict[str, Any],
+                        opt_state: dict[str, Any], kw: dict[str, Any], reset: bool) -> DFLOptimizer:
+        own = {k[len(prefix) + 1:]: v for k, v in disc_state.items() if k.startswith(prefix + ".")}
+        shapes_fit = own and all(k in own and tuple(own[k].shape) == tuple(v.shape)
+                                 for k, v in module.state_dict().items())
+        if shapes_fit and not reset:
+            module.load_state_dict(own)
+        elif own:
+            log.info("%s options changed: it starts fresh", prefix)
+        flat = FlatParams(list(module.named_parameters()))
+        opt = DFLOptimizer(flat, name=opt_name, **kw)
+        if shapes_fit and not reset:
+            opt.load_state_tensors(opt_state)
+        opt.module = module  # type: ignore[attr-defined]
+        return opt
+
+    def _setup_data(self) -> None:
+        o, pre = self.options, self.recipe.pretrain
+        ft = self.model.face_type
+        uniform_yaw = bool(o.get("uniform_yaw", False)) or pre
+        src_set = Faceset(self.s.src, self.res, ft, with_yaw=uniform_yaw)
+        dst_set = src_set if pre and self.s.dst == self.s.src else Faceset(self.s.dst, self.res, ft,
+                                                                           with_yaw=uniform_yaw)
+        quick = self.kind == "quick96"
+        scale = (-0.05, 0.05) if quick else (-0.15, 0.15)
+        warp = bool(o.get("random_warp", True)) and not pre
+        ct = None if quick or pre else o.get("ct_mode", "none")
+        src_spec = SideSpec(self.res, warp, bool(o.get("random_src_flip", False)) or pre, scale,
+                            0.0 if pre else float(o.get("random_hsv_power", 0.0)), ct, uniform_yaw)
+        dst_spec = SideSpec(self.res, warp, (bool(o.get("random_dst_flip", True)) or pre) and not quick, scale,
+                            0.0, None, uniform_yaw)
+        if quick:
+            src_spec.flip = False
+        self.batch = max(1, int(o.get("batch_size", 4)) // self.dist.world)
+        pin = self.device.type == "cuda"
+        self.feeder = BatchFeeder(src_set, dst_set, src_spec, dst_spec, self.batch,
+                                  seed=self.s.seed * 7919 + self.dist.rank + 1, workers=self.s.workers,
+                                  transform=lambda item: _batch_to_torch(item, pin))
+        n = preview_rows(self.batch, self.res)
+        self.preview_src = self._faces(src_set, n)
+        self.preview_dst = self._faces(dst_set, n)
+
+    def _faces(self, faceset: Faceset, n: int) -> torch.Tensor:
+        imgs = [faceset.load(i).image for i in faceset.preview_indices(n)]
+        t = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 255.0
+        return t.to(self.device)
+
+    # ---- one step ---------------------------------------------------------------------------------
+    def next_batch(self) -> dict[str, dict[str, torch.Tensor]]:
+        """DFL's batch for this iteration (Quick96 re-uses the previous batch unwarped every 3rd iteration)."""
+        if self.kind == "quick96" and self.iteration % 3 == 0 and self.last_batch is not None:
+            b = {side: dict(v) for side, v in self.last_batch.items()}
+            for side in b:
+                b[side]["warped"] = b[side]["target"]
+            return b
+        assert self.feeder is not None
+        raw = self.feeder.get()
+        b = {side: {k: v.to(self.device, non_blocking=True) for k, v in arrays.items()}
+             for side, arrays in raw.items()}
+        self.last_batch = b
+        return b
+
+    def step(self, batch: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
+        """Forward, DFL's losses, backward, all-reduce, optimizer updates (G, then D_code, then GAN)."""
+        p = self.precision
+        self.flat.zero_grad()
+        with torch.autocast(self.device.type, dtype=p.dtype, enabled=p.autocast):
+            out = self.model(batch["src"]["warped"], batch["dst"]["warped"], **self.recipe.forward_kwargs())
+        if self.gan is not None:
+            self.gan.requires_grad_(False)
+        if self.code_d is not None:
+            self.code_d.requires_grad_(False)
+        with torch.autocast(self.device.type, dtype=p.dtype, enabled=p.autocast):
+            terms = self.recipe.generator(out, batch, self.code_d)
+            g_loss = terms.g_loss
+            if self.gan is not None:
+                g_loss = g_loss + self.recipe.gan_generator_loss(self.gan, terms, out, batch)
+        p.backward(g_loss)
+        extra = self.flat.extra
+        extra[0] = terms.src.detach().float().mean()
+        extra[1] = terms.dst.detach().float().mean()
+        extra[2] = 1.0 if self.stop_requested else 0.0
+        dd.average_(self.flat.grad_all, self.dist)
+        stats = {"loss_src": float(extra[0]), "loss_dst": float(extra[1]), "stop": float(extra[2]) > 0}
+        if p.step_ok(self.flat.grad):
+            self.opt.step(grad_scale=p.unscale)
+        if self.code_d is not None and terms.codes is not None:
+            stats["loss_code_d"] = self._disc_step(self.code_opt, lambda: self.recipe.code_discriminator_loss(
+                self.code_d, terms))
+        if self.gan is not None:
+            stats["loss_gan_d"] = self._disc_step(self.gan_opt, lambda: self.recipe.gan_discriminator_loss(
+                self.gan, terms))
+        return stats
+
+    def _disc_step(self, opt: Any, loss_fn: Any) -> float:
+        module = opt.module
+        module.requires_grad_(True)
+        opt.flat.zero_grad()
+        p = self.precision
+        with torch.autocast(self.device.type, dtype=p.dtype, enabled=p.autocast):
+            loss = loss_fn()
+        p.backward(loss, update=False)
+        dd.average_(opt.flat.grad_all, self.dist)
+        if p.step_ok(opt.flat.grad, update=False):
+            opt.step(grad_scale=p.unscale)
+        return float(loss.detach()) / max(1, self.batch)
+
+    # ---- saving and outputs -----------------------------------------------------------------------
+    def extra_state(self) -> dict[str, dict[str, torch.Tensor]]:
+        opt = self.opt.state_tensors()
+        disc: dict[str, torch.Tensor] = {}
+        for prefix, o in (("gan", self.gan_opt), ("code_discriminator", self.code_opt)):
+            if o is not None:
+                opt.update(o.state_tensors())
+                disc.update({f"{prefix}.{k}": v for k, v in o.module.state_dict().items()})
+        return {"optimizer": opt, "discriminators": disc}
+
+    def save(self) -> None:
+        if not self.dist.is_main:
+            return
+        t = time.perf_counter()
+        meta = {"options": self.options, "training_seconds": round(self.training_seconds, 3),
+                "training": {"src": str(self.s.src), "dst": str(self.s.dst)}}
+        if self.loss_log is not None:
+            meta["loss"] = self.loss_log.summary()
+            self.loss_log.flush()
+        ckpt.save_checkpoint(self.s.model_dir, self.model, self.iteration, self.extra_state(), meta)
+        self.write_preview()
+        log.debug("saved at iteration %d in %.2f s", self.iteration, time.perf_counter() - t)
+
+    def write_preview(self, history: bool = False) -> None:
+        if not self.dist.is_main:
+            return
+        image = render_preview(self.model, self.preview_src, self.preview_dst,
+                               (self.device.type, self.precision.dtype) if self.precision.autocast else None)
+        folder = self.s.model_dir
+        write_image(folder / "preview.png", image)
+        if history:
+            write_image(folder / "history" / f"{self.iteration:07d}.png", image)
+        if self.loss_log is not None:
+            write_image(folder / "loss.png", loss_plot(self.loss_log.history))
+
+    # ---- the loop ---------------------------------------------------------------------------------
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._signals += 1
+        self.stop_requested = True
+        if self._signals > 1:
+            raise KeyboardInterrupt
+
+    def run(self) -> dict[str, Any]:
+        """Train until target_iter, max_iterations or a signal; returns a summary (iteration, ms, losses)."""
+        self.setup()
+        if self.dist.is_main and (not self.stored or self.s.reset_iteration or self.s.save_at_start):
+            self.save()  # the folder is a complete model from the start
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        target = int(self.options.get("target_iter", 0) or 0)
+        history_every = 10 * max(1, self.res // 64)
+        last_save = time.monotonic()
+        last_backup = time.monotonic()
+        started, done = self.iteration, 0
+        times: list[float] = []
+        try:
+            while not (target and self.iteration >= target):
+                if self.s.max_iterations and done >= self.s.max_iterations:
+                    break
+                t0 = time.perf_counter()
+                stats = self.step(self.next_batch())
+                self.iteration += 1
+                done += 1
+                ms = (time.perf_counter() - t0) * 1000.0
+                times.append(ms)
+                self.training_seconds += ms / 1000.0
+                if self.dist.is_main:
+                    self.loss_log.append(self.iteration, ms, stats)
+                    self.console.iteration(self.iteration, ms, stats["loss_src"], stats["loss_dst"])
+                    if self.s.preview_every and self.iteration % self.s.preview_every == 0:
+                        self.write_preview()
+                    if self.options.get("write_preview_history") and self.iteration % history_every == 0:
+                        self.write_preview(history=True)
+                stop = stats["stop"] or (target and self.iteration >= target)
+                due = (time.monotonic() - last_save) >= self.s.save_every_min * 60.0
+                due = due or (self.s.save_every_iter and self.iteration % self.s.save_every_iter == 0)
+                if stop or due or (self.s.max_iterations and done >= self.s.max_iterations):
+                    self.save()
+                    last_save = time.monotonic()
+                    if self.console is not None:
+                        self.console.saved(self.iteration)
+                    hours = float(self.options.get("autobackup_hour", 0) or 0)
+                    if self.dist.is_main and hours and time.monotonic() - last_backup >= hours * 3600.0:
+                        ckpt.write_backup(self.s.model_dir)
+                        last_backup = time.monotonic()
+                if stop:
+                    break
+        finally:
+            for s, handler in old.items():
+                signal.signal(s, handler)
+            if self.feeder is not None:
+                self.feeder.close()
+            if self.console is not None:
+                self.console.close()
+            if self.loss_log is not None:
+                self.loss_log.close()
+        if self.dist.enabled:
+            if not dd.ranks_agree(self.flat.data, self.dist):
+                raise RuntimeError(f"rank {self.dist.rank}: weights differ between ranks after training")
+            if self.dist.is_main:
+                log.info("%d ranks hold identical weights", self.dist.world)
+        return self._summary(started, times)
+
+    def _summary(self, started: int, times: list[float]) -> dict[str, Any]:
+        tail = sorted(times[min(len(times) - 1, 5):]) if times else []
+        return {"iteration": self.iteration, "iterations_run": self.iteration - started,
+                "median_ms": tail[len(tail) // 2] if tail else math.nan,
+                "loss": self.loss_log.summary() if self.loss_log else {}, "precision": self.precision.name,
+                "device": str(self.device)}
+
+

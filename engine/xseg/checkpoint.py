@@ -1,0 +1,164 @@
+"""XSeg model folders: ``model.json`` + ``model.safetensors`` (+ ``optimizer.safetensors``), atomic and resumable.
+
+Layout of a folder (e.g. ``workspace/xseg``)::
+
+    model.json            {"format": "facecomp-xseg", "version": 1, "iteration", "options", "resolution",
+                           "face_type", "training_seconds", "facecomp_version", "created", "updated", ...}
+    model.safetensors     XSegNet.state_dict() (DFL key names, see engine.xseg.naming)
+    optimizer.safetensors RMSprop accumulators ``<param>.a``
+    loss.jsonl  preview.png
+    backups/1 .. backups/N   the previous checkpoints, newest first (rolling)
+
+Every file is written atomically; ``model.json`` is written last, so an interrupted save leaves the previous
+complete checkpoint (or the newest backup) to resume from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from engine import __version__, atomic
+from engine.errors import FacecompError
+from engine.xseg.model import XSegNet
+
+FORMAT = "facecomp-xseg"
+VERSION = 1
+MODEL_JSON = "model.json"
+WEIGHTS = "model.safetensors"
+OPTIMIZER = "optimizer.safetensors"
+KEEP_BACKUPS = 3
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def read_meta(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """The model.json of an XSeg model folder, validated."""
+    path = Path(folder) / MODEL_JSON
+    if not path.is_file():
+        raise FacecompError("no XSeg model here (model.json missing)", folder)
+    try:
+        meta = json.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise FacecompError(f"damaged model.json ({exc})", path) from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        fmt = meta.get("format") if isinstance(meta, dict) else None
+        raise FacecompError(f"not an XSeg model (format {fmt!r}, expected {FORMAT!r})", path)
+    if int(meta.get("version", 0)) > VERSION:
+        raise FacecompError(f"XSeg model version {meta.get('version')} is newer than this facecomp reads", path)
+    return meta
+
+
+def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise FacecompError(f"damaged weights file ({exc})", path) from None
+
+
+def build_model(meta: dict[str, Any]) -> XSegNet:
+    """An untrained network with the resolution stored in ``meta``."""
+    return XSegNet(int(meta.get("resolution", 256)), int(meta.get("base_ch", 32)))
+
+
+def load_model(folder: str | os.PathLike[str], map_location: str = "cpu") -> tuple[XSegNet, dict[str, Any]]:
+    """Load the network of an XSeg folder (eval mode) and its model.json; clear errors naming the file."""
+    folder = Path(folder)
+    meta = read_meta(folder)
+    model = build_model(meta)
+    path = folder / WEIGHTS
+    if not path.is_file():
+        raise FacecompError("weights file missing", path)
+    tensors = _load_tensors(path)
+    own = model.state_dict()
+    bad = [k for k in own if k not in tensors or tensors[k].shape != own[k].shape]
+    extra = [k for k in tensors if k not in own]
+    if bad or extra:
+        raise FacecompError(f"weights do not fit an XSeg net at {model.resolution} px "
+                            f"({len(bad)} missing/misshapen, {len(extra)} unknown)", path)
+    model.load_state_dict({k: v.float() for k, v in tensors.items()})
+    model.to(map_location).eval()
+    return model, meta
+
+
+def load_optimizer_state(folder: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """The saved optimizer tensors, or {} when there are none (training then restarts the accumulators)."""
+    path = Path(folder) / OPTIMIZER
+    return _load_tensors(path) if path.is_file() else {}
+
+
+def _rotate_backups(folder: Path, keep: int) -> None:
+    """Move the current checkpoint into backups/1 (shifting older ones up, dropping the oldest)."""
+    if keep <= 0 or not (folder / MODEL_JSON).is_file() or not (folder / WEIGHTS).is_file():
+        return
+    root = folder / "backups"
+    root.mkdir(exist_ok=True)
+    oldest = root / str(keep)
+    if oldest.exists():
+        shutil.rmtree(oldest)
+    for i in range(keep - 1, 0, -1):
+        if (root / str(i)).exists():
+            os.replace(root / str(i), root / str(i + 1))
+    dest = root / "1"
+    dest.mkdir()
+    for name in (MODEL_JSON, WEIGHTS, OPTIMIZER):
+        if (folder / name).is_file():
+            shutil.copy2(folder / name, dest / name)
+
+
+def save_checkpoint(folder: str | os.PathLike[str], model: XSegNet, iteration: int, options: dict[str, Any],
+                    optimizer_state: dict[str, torch.Tensor] | None = None, extra: dict[str, Any] | None = None,
+                    keep_backups: int = KEEP_BACKUPS) -> Path:
+    """Write weights, optimizer state and model.json atomically (json last); rotate the previous into backups/."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    created = _now()
+    if (folder / MODEL_JSON).is_file():
+        with contextlib.suppress(FacecompError):
+            created = read_meta(folder).get("created", created)
+    _rotate_backups(folder, keep_backups)
+    weights = {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()}
+    info = {"format": FORMAT, "iteration": str(int(iteration))}
+    with atomic.atomic_path(folder / WEIGHTS) as tmp:
+        save_file(weights, str(tmp), metadata=info)
+    if optimizer_state:
+        with atomic.atomic_path(folder / OPTIMIZER) as tmp:
+            save_file({k: v.contiguous().cpu() for k, v in optimizer_state.items()}, str(tmp), metadata=info)
+    meta = {
+        "format": FORMAT, "version": VERSION, "iteration": int(iteration), "resolution": model.resolution,
+        "base_ch": model.base_ch, "face_type": options.get("face_type", "whole_face"), "options": dict(options),
+        "facecomp_version": __version__, "created": created, "updated": _now(),
+    }
+    meta.update(extra or {})
+    atomic.write_text(folder / MODEL_JSON, json.dumps(meta, indent=1))
+    return folder
+
+
+def restore_from_backup(folder: str | os.PathLike[str]) -> bool:
+    """When the current checkpoint is unreadable, copy the newest readable backup back; True if one was used."""
+    folder = Path(folder)
+    root = folder / "backups"
+    if not root.is_dir():
+        return False
+    for sub in sorted((p for p in root.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)):
+        try:
+            load_model(sub)
+        except FacecompError:
+            continue
+        for name in (WEIGHTS, OPTIMIZER, MODEL_JSON):
+            if (sub / name).is_file():
+                with atomic.atomic_path(folder / name) as tmp:
+                    shutil.copy2(sub / name, tmp)
+        return True
+    return False

@@ -1,0 +1,273 @@
+"""XSeg training (DFL's Model_XSeg): labelled faces, DFL augmentations, RMSprop + lr_dropout, sigmoid CE.
+
+``train_xseg`` creates or resumes a model folder (engine.xseg.checkpoint), trains until ``target_iter``
+(or until interrupted, then saves), writes ``preview.png`` (predictions on labelled and unlabelled faces)
+and appends to ``loss.jsonl``. ``auto=True`` is the self-supervised mode: no labels needed, targets are the
+geometric masks and synthetic occluders are composited in front of the faces.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.cli.options import Option
+from engine.errors import FacecompError
+from engine.faces.facetype import CHOICES, FaceType
+from engine.media.image_io import write_image
+from engine.xseg import checkpoint
+from engine.xseg.augment import augment
+from engine.xseg.data import FaceLoader, FaceSample, scan_facesets, select_training
+from engine.xseg.model import XSegNet, check_resolution
+from engine.xseg.occluders import OccluderBank, load_textures, occlude
+from engine.xseg.optim import DFLRMSprop
+from engine.xseg.preview import preview_grid
+
+log = logging.getLogger("facecomp")
+
+LR_DROPOUT_KEEP = 0.3
+XSEG_OPTIONS = [
+    Option("face_type", "whole_face", "face type the model segments (first run only)", choices=CHOICES),
+    Option("resolution", 256, "model side in px, multiple of 64 (DFL fixes 256; first run only)", low=64, high=1024),
+    Option("batch_size", 4, "faces per iteration", low=1, high=64),
+    Option("lr", 1e-4, "RMSprop learning rate", low=1e-7, high=1e-2),
+    Option("lr_dropout", True, "update a random 30% of the weights per step, as DFL's XSeg"),
+    Option("bf16", False, "bfloat16 autocast for forward/backward (faster on CPUs/GPUs with bf16)"),
+    Option("auto", False, "self-supervised: geometric-mask targets + synthetic occluders, no labels needed"),
+]
+FIRST_RUN_ONLY = ("face_type", "resolution")
+
+
+@dataclass
+class TrainReport:
+    iteration: int
+    loss: float
+    seconds: float
+    samples: int
+    losses: list[float] = field(default_factory=list)
+
+
+def _device(name: str | None) -> torch.device:
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class BatchMaker:
+    """Builds augmented batches in a background thread (numpy/OpenCV release the GIL)."""
+
+    def __init__(self, samples: list[FaceSample], loader: FaceLoader, batch_size: int, seed: int,
+                 bank: OccluderBank | None = None, prefetch: int = 2):
+        self.samples, self.loader, self.batch_size, self.bank = samples, loader, batch_size, bank
+        self.rng = np.random.default_rng(seed)
+        self.queue: queue.Queue = queue.Queue(maxsize=prefetch)
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def other_face(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return self.loader.load(self.samples[int(rng.integers(len(self.samples)))])
+
+    def make(self) -> tuple[np.ndarray, np.ndarray]:
+        rng = self.rng
+        imgs, masks = [], []
+        for _ in range(self.batch_size):
+            img, mask = self.loader.load(self.samples[int(rng.integers(len(self.samples)))])
+            bg = self.other_face(rng) if len(self.samples) > 1 else None
+            if self.bank is not None:
+                img, mask = occlude(img, mask, self.bank, rng)
+            img, mask = augment(img, mask, rng, background=bg)
+            imgs.append(img)
+            masks.append(mask)
+        return np.stack(imgs).transpose(0, 3, 1, 2), np.stack(masks)[:, None]
+
+    def _run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                batch = self.make()
+                while not self.stop.is_set():
+                    try:
+                        self.queue.put(batch, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as exc:  # noqa: BLE001 - handed to the training thread
+            self.error = exc
+            self.queue.put(None)
+
+    def next(self) -> tuple[np.ndarray, np.ndarray]:
+        item = self.queue.get()
+        if item is None:
+            assert self.error is not None
+            raise self.error
+        return item
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+
+def _preview_samples(all_samples: list[FaceSample], training: list[FaceSample], n: int = 4) -> list[FaceSample]:
+    labelled = training[:: max(1, len(training) // n)][:n]
+    chosen = {s.path for s in labelled}
+    others = [s for s in all_samples if s.target != "label" and s.path not in chosen]
+    return labelled + others[:: max(1, len(others) // n)][:n]
+
+
+@torch.no_grad()
+def predict(model: XSegNet, faces: np.ndarray, device: torch.device, bf16: bool = False, batch: int = 8) -> np.ndarray:
+    """N x H x W x 3 float BGR faces at the model size -> N x H x W masks 0..1."""
+    out = []
+    model.eval()
+    for i in range(0, len(faces), batch):
+        x = torch.from_numpy(np.ascontiguousarray(faces[i:i + batch].transpose(0, 3, 1, 2))).to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            y = model.mask(x)
+        out.append(y.float()[:, 0].cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0,) + faces.shape[1:3], np.float32)
+
+
+def write_preview(folder: Path, model: XSegNet, loader: FaceLoader, samples: list[FaceSample], device: torch.device,
+                  bf16: bool) -> Path:
+    faces = [loader.load(s) for s in samples]
+    preds = predict(model, np.stack([f for f, _ in faces]), device, bf16) if faces else []
+    labels = [m if s.target == "label" else None for s, (_, m) in zip(samples, faces, strict=True)]
+    grid = preview_grid([f for f, _ in faces], list(preds), labels)
+    write_image(folder / "preview.png", grid)
+    return folder / "preview.png"
+
+
+def _resolve_options(folder: Path, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    stored = None
+    if (folder / checkpoint.MODEL_JSON).is_file():
+        stored = checkpoint.read_meta(folder)
+        for key in FIRST_RUN_ONLY:
+            old = stored.get("options", {}).get(key)
+            if old is not None and options.get(key) not in (None, old):
+                log.info("%s is fixed at the first run: keeping %s (asked %s)", key, old, options[key])
+            if old is not None:
+                options[key] = old
+    options["face_type"] = FaceType.parse(options["face_type"]).label
+    check_resolution(int(options["resolution"]))
+    return options, stored
+
+
+def train_xseg(folder: str | os.PathLike[str], facesets: Sequence[str | os.PathLike[str]], options: dict[str, Any],
+               target_iter: int = 0, max_seconds: float | None = None, save_minutes: float = 25.0,
+               preview_every: int = 100, seed: int | None = None, device: str | None = None,
+               occluder_sources: Sequence[str | os.PathLike[str]] = (),
+               on_iter: Callable[[int, float], None] | None = None) -> TrainReport:
+    """Train (or resume) the XSeg model in ``folder``; returns the last iteration and mean recent loss."""
+    folder = Path(folder)
+    options, stored = _resolve_options(folder, dict(options))
+    dev = _device(device)
+    all_samples = scan_facesets(facesets)
+    training = select_training(all_samples, bool(options["auto"]))
+    res, ft = int(options["resolution"]), options["face_type"]
+    if stored is not None:
+        model, _ = checkpoint.load_model(folder)
+        iteration = int(stored.get("iteration", 0))
+        seconds = float(stored.get("training_seconds", 0.0))
+    else:
+        if seed is not None:
+            torch.manual_seed(seed)
+        model, iteration, seconds = XSegNet(res), 0, 0.0
+    model.to(dev).train()
+    names = {p: n for n, p in model.named_parameters()}
+    gen = torch.Generator(device=dev)
+    gen.manual_seed(int(seed if seed is not None else time.time_ns() % (1 << 31)) + iteration)
+    opt = DFLRMSprop(model.parameters(), lr=float(options["lr"]),
+                     lr_dropout=LR_DROPOUT_KEEP if options["lr_dropout"] else 1.0, generator=gen)
+    if stored is not None:
+        opt.load_named_state(checkpoint.load_optimizer_state(folder), names)
+    loader = FaceLoader(res, ft)
+    bank = None
+    if options["auto"]:
+        textures = load_textures(occluder_sources)
+        faces_fn = (lambda rng: loader.load(training[int(rng.integers(len(training)))]))  # noqa: E731
+        textures += _faceset_backgrounds(loader, training, 16)
+        bank = OccluderBank(textures, faces_fn)
+    preview = _preview_samples(all_samples, training)
+    maker = BatchMaker(training, loader, int(options["batch_size"]), (seed or 0) + iteration * 7919, bank)
+    bf16 = bool(options["bf16"])
+    log.info("XSeg %s: %d training faces (%s), %d px %s, batch %d, from iteration %d", folder, len(training),
+             "auto" if options["auto"] else "labelled", res, ft, options["batch_size"], iteration)
+    losses: list[float] = []
+    start = last_save = time.monotonic()
+    base_seconds = seconds
+
+    def save() -> None:
+        nonlocal last_save
+        elapsed = base_seconds + time.monotonic() - start
+        checkpoint.save_checkpoint(folder, model, iteration, options, opt.named_state(names),
+                                   {"training_seconds": round(elapsed, 1), "samples": len(training),
+                                    "loss": round(float(np.mean(losses[-50:])), 5) if losses else None})
+        with open(folder / "loss.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps({"iteration": iteration, "loss": float(np.mean(losses[-50:])) if losses else None,
+                                "seconds": round(elapsed, 1)}) + "\n")
+        write_preview(folder, model, loader, preview, dev, bf16)
+        model.train()
+        last_save = time.monotonic()
+
+    try:
+        while target_iter <= 0 or iteration < target_iter:
+            t0 = time.monotonic()
+            imgs, masks = maker.next()
+            x = torch.from_numpy(imgs).to(dev)
+            y = torch.from_numpy(masks).to(dev)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+                logits = model(x)
+            loss = F.binary_cross_entropy_with_logits(logits.float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            iteration += 1
+            losses.append(float(loss.item()))
+            if not np.isfinite(losses[-1]):
+                raise FacecompError(f"training diverged at iteration {iteration} (loss {losses[-1]})", folder)
+            if on_iter is not None:
+                on_iter(iteration, losses[-1])
+            if iteration % 10 == 0 or iteration == target_iter:
+                log.info("[#%06d][%.0fms][%.4f]", iteration, (time.monotonic() - t0) * 1000, np.mean(losses[-10:]))
+            if preview_every and iteration % preview_every == 0:
+                write_preview(folder, model, loader, preview, dev, bf16)
+                model.train()
+            if time.monotonic() - last_save > save_minutes * 60:
+                save()
+            if max_seconds is not None and time.monotonic() - start > max_seconds:
+                break
+    except KeyboardInterrupt:
+        log.info("interrupted: saving iteration %d", iteration)
+        save()
+        raise
+    finally:
+        maker.close()
+    save()
+    return TrainReport(iteration, float(np.mean(losses[-50:])) if losses else float("nan"),
+                       base_seconds + time.monotonic() - start, len(training), losses)
+
+
+def _faceset_backgrounds(loader: FaceLoader, samples: list[FaceSample], n: int) -> list[np.ndarray]:
+    """Texture images from the faceset itself: faces with their face area blurred away (clothes, hair, room)."""
+    import cv2
+
+    out = []
+    for s in samples[:: max(1, len(samples) // n)][:n]:
+        img, mask = loader.load(s)
+        k = int(img.shape[0] // 4) | 1
+        blurred = cv2.GaussianBlur(img, (k, k), 0)
+        out.append(img * (1 - mask[..., None]) + blurred * mask[..., None])
+    return out

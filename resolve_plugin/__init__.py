@@ -1,0 +1,1 @@
+"""facecomp host plugin for DaVinci Resolve / Fusion: facecomp_fusion.py is the Comp script (stdlib-only)."""

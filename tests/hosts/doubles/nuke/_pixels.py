@@ -1,0 +1,149 @@
+"""Pixel evaluation of the nuke double: the few node classes the FaceSwap gizmo and the tests use.
+
+An image is a dict ``{nuke channel name: float32 HxW array}`` with rows top-down (Read and Write
+use the same convention, so the y flip of real Nuke never shows). EXR channel names map to Nuke's
+as Nuke's EXR reader does for the layers we use: ``R,G,B,A`` -> ``rgba.red..alpha``,
+``face.R`` -> ``face.red``; the built-in ``mask`` layer's one channel is ``mask.a`` (``mask.A`` in EXR).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import OpenImageIO as oiio
+
+_SUFFIX_TO_NUKE = {"R": "red", "G": "green", "B": "blue", "A": "alpha"}
+_NUKE_TO_SUFFIX = {v: k for k, v in _SUFFIX_TO_NUKE.items()}
+BUILTIN_LAYERS = {
+    "rgba": ["rgba.red", "rgba.green", "rgba.blue", "rgba.alpha"],
+    "rgb": ["rgba.red", "rgba.green", "rgba.blue"],
+    "alpha": ["rgba.alpha"],
+    "mask": ["mask.a"],
+}
+
+
+def exr_to_nuke(name: str) -> str:
+    layer, _, chan = name.rpartition(".")
+    if not layer:
+        return "rgba." + _SUFFIX_TO_NUKE.get(chan, chan)
+    if layer == "mask" and chan == "A":
+        return "mask.a"
+    return f"{layer}.{_SUFFIX_TO_NUKE.get(chan, chan)}"
+
+
+def nuke_to_exr(name: str) -> str:
+    layer, _, chan = name.partition(".")
+    if layer == "rgba":
+        return _NUKE_TO_SUFFIX.get(chan, chan)
+    if layer == "mask" and chan == "a":
+        return "mask.A"
+    return f"{layer}.{_NUKE_TO_SUFFIX.get(chan, chan)}"
+
+
+def layer_channels(spec: str, image: dict[str, np.ndarray], layers: dict[str, list[str]]) -> list[str]:
+    """Channels named by a channel-set knob value (``rgba``, ``all``, ``none`` or a layer name)."""
+    if spec in ("none", ""):
+        return []
+    if spec == "all":
+        return list(image)
+    if spec in BUILTIN_LAYERS:
+        return BUILTIN_LAYERS[spec]
+    declared = layers.get(spec, [])
+    return declared + [c for c in image if c.startswith(spec + ".") and c not in declared]
+
+
+def read_exr(path: str) -> dict[str, np.ndarray]:
+    inp = oiio.ImageInput.open(path)
+    if inp is None:
+        raise RuntimeError(f"Read error: {path}: {oiio.geterror()}")
+    try:
+        spec = inp.spec()
+        pixels = inp.read_image(0, 0, 0, spec.nchannels, "float")
+    finally:
+        inp.close()
+    pixels = np.asarray(pixels, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
+    return {exr_to_nuke(n): np.ascontiguousarray(pixels[..., i]) for i, n in enumerate(spec.channelnames)}
+
+
+def write_exr(path: str, image: dict[str, np.ndarray], half: bool = True) -> None:
+    names = list(image)
+    h, w = next(iter(image.values())).shape
+    exr_names = [nuke_to_exr(n) for n in names]
+    order = sorted(range(len(names)), key=lambda i: (("." in exr_names[i]), "RGBA".find(exr_names[i][-1]), i))
+    spec = oiio.ImageSpec(w, h, len(names), "half" if half else "float")
+    spec.channelnames = tuple(exr_names[i] for i in order)
+    spec.attribute("compression", "zip")
+    tmp = path + ".tmp.exr"
+    out = oiio.ImageOutput.create(tmp)
+    if out is None or not out.open(tmp, spec):
+        raise RuntimeError(f"Write error: {path}: {oiio.geterror()}")
+    out.write_image(np.stack([image[names[i]] for i in order], axis=-1).astype(np.float32))
+    out.close()
+    os.replace(tmp, path)
+
+
+def black(fmt: tuple[int, int]) -> dict[str, np.ndarray]:
+    w, h = fmt
+    return {c: np.zeros((h, w), np.float32) for c in BUILTIN_LAYERS["rgba"]}
+
+
+def evaluate(node: Any, frame: int, state: Any) -> dict[str, np.ndarray]:
+    """The image a node outputs at a frame."""
+    cls = node.Class()
+    if cls not in ("Read", "Input") and "disable" in node.knobs() and node["disable"].valueAt(frame):
+        src = node.input(0)
+        return evaluate(src, frame, state) if src is not None else black(state.format)
+    if cls == "Read":
+        return _read(node, frame, state)
+    if cls == "Input":
+        group = node.parent()
+        src = group.input(int(node["number"].valueAt(frame))) if group is not None else None
+        return evaluate(src, frame, state) if src is not None else black(state.format)
+    if cls in ("Group", "Gizmo") or node._is_group:
+        out = next((n for n in node.nodes() if n.Class() == "Output"), None)
+        if out is None:
+            raise RuntimeError(f"{node.fullName()}: group has no Output")
+        return evaluate(out, frame, state)
+    if cls == "Copy":
+        return _copy(node, frame, state)
+    src = node.input(0)
+    image = dict(evaluate(src, frame, state)) if src is not None else black(state.format)
+    if cls == "Grade":
+        gain = float(node["multiply"].valueAt(frame))
+        for c in layer_channels(node["channels"].valueAt(frame), image, state.layers):
+            image[c] = image[c] * gain
+    elif cls not in ("Dot", "NoOp", "Output", "Write", "Viewer"):
+        raise RuntimeError(f"the nuke double cannot render {cls} nodes")
+    return image
+
+
+def _read(node: Any, frame: int, state: Any) -> dict[str, np.ndarray]:
+    first, last = int(node["first"].valueAt(frame)), int(node["last"].valueAt(frame))
+    if frame < first or frame > last:
+        mode = node["before" if frame < first else "after"].valueAt(frame)
+        if mode == "black":
+            return black(state.format)
+        frame = first if frame < first else last
+    path = node["file"].evaluateAt(frame)
+    if not os.path.isfile(path):
+        if node["on_error"].valueAt(frame) == "black":
+            return black(state.format)
+        raise RuntimeError(f"{node.fullName()}: Read error: {path}: No such file or directory")
+    return read_exr(path)
+
+
+def _copy(node: Any, frame: int, state: Any) -> dict[str, np.ndarray]:
+    b_src, a_src = node.input(0), node.input(1)
+    image = dict(evaluate(b_src, frame, state)) if b_src is not None else black(state.format)
+    a = evaluate(a_src, frame, state) if a_src is not None else black(state.format)
+    shape = next(iter(image.values())).shape
+    pairs = [(c, c) for c in layer_channels(node["channels"].valueAt(frame), a, state.layers)]
+    for i in range(4):
+        src, dst = node[f"from{i}"].valueAt(frame), node[f"to{i}"].valueAt(frame)
+        if src not in ("", "none") and not src.startswith("-") and not dst.startswith("-"):
+            pairs.append((src, dst))
+    for src, dst in pairs:
+        image[dst] = a[src] if src in a else np.zeros(shape, np.float32)
+    return image

@@ -1,0 +1,30 @@
+"""A stand-in `facecomp` executable for the failure tests: ``fake_facecomp.py MODE worker`` or ``... MODE render ...``.
+
+MODE ``hang``: answers hello and load, then never answers a render (a worker stuck in a driver call).
+MODE ``crash``: answers hello and load, then dies with exit code 3 and a message on stderr at the first render.
+"""
+
+import json
+import sys
+import time
+
+mode = sys.argv[1]
+if sys.argv[2:3] == ["render"]:  # the batch CLI: hang, or crash with a message
+    if mode == "crash":
+        print("Segmentation fault in libonnxruntime (simulated)", file=sys.stderr, flush=True)
+        sys.exit(3)
+    time.sleep(3600)
+for line in sys.stdin:
+    req = json.loads(line)
+    if req["op"] == "hello":
+        print(json.dumps({"id": req["id"], "type": "result", "protocol": 1, "facecomp": "fake"}), flush=True)
+    elif req["op"] == "shutdown":
+        print(json.dumps({"id": req["id"], "type": "result", "shutdown": True}), flush=True)
+        sys.exit(0)
+    elif req["op"] == "load":
+        print(json.dumps({"id": req["id"], "type": "result", "providers": ["CPUExecutionProvider"]}), flush=True)
+    elif mode == "crash":
+        print("Segmentation fault in libonnxruntime (simulated)", file=sys.stderr, flush=True)
+        sys.exit(3)
+    else:
+        time.sleep(3600)

@@ -1,0 +1,190 @@
+"""`facecomp worker` (real process, real frames) driven by the hosts' stdlib client (nuke_plugin/facecomp_client.py)
+and by raw JSON lines: rendering, errors as messages, cancel, busy pings, crash and hang detection."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+import facecomp_client as fc
+import numpy as np
+import pytest
+from conftest import FRAMES, HERE, WORKING_SPACE, facecomp_exe, read_exr
+
+from engine.worker.protocol import BadRequest, parse_frames
+
+
+@pytest.fixture(scope="module")
+def worker():
+    w = fc.WorkerClient(fc.facecomp_command(facecomp_exe()))
+    w.start()
+    yield w
+    w.close()
+
+
+def _render(worker, media, out, frames=FRAMES, **extra):
+    params = dict(plate=str(media["plate"]), frames=frames, out=str(out / "fs.%04d.exr"), model=str(media["model"]),
+                  working_space=WORKING_SPACE)
+    params.update(extra)
+    return worker.render(**params)
+
+
+def test_parse_frames_accepts_nuke_ranges():
+    assert parse_frames("1001-1003, 1010") == [1001, 1002, 1003, 1010]
+    assert parse_frames("1-9x4 20") == [1, 5, 9, 20]
+    assert parse_frames([3, 1]) == [3, 1]
+    for bad in ("1001-", "10-1", "a", "", [True]):
+        with pytest.raises(BadRequest):
+            parse_frames(bad)
+
+
+def test_hello_and_load_report_the_providers_in_use(worker, media):
+    assert worker.info["protocol"] == 1 and worker.info["pid"] == worker.pid
+    assert "CPUExecutionProvider" in worker.info["providers_available"]
+    loaded = worker.load(str(media["model"]), "cpu")
+    assert loaded["providers"] == ["CPUExecutionProvider"]
+    assert loaded["resolution"] == 64 and loaded["face_type"] == "whole_face" and loaded["morph"] is False
+
+
+def test_render_writes_exr_passes_and_is_stateless(worker, media, tmp_path):
+    seen = []
+    reply = _render(worker, media, tmp_path / "full", on_progress=seen.append, overrides={"blur": 20})
+    assert [m["frame"] for m in seen] == FRAMES and [m["done"] for m in seen] == [1, 2, 3, 4, 5]
+    assert reply["frames"] == FRAMES and reply["faces"] == 5 and reply["providers"] == ["CPUExecutionProvider"]
+    _render(worker, media, tmp_path / "alone", frames="1003", overrides={"blur": 20})
+    full, alone = read_exr(tmp_path / "full" / "fs.1003.exr"), read_exr(tmp_path / "alone" / "fs.1003.exr")
+    assert {"R", "G", "B", "A", "face.R", "face.G", "face.B", "mask.A"} <= set(full) and full["__format__"] == "half"
+    for ch in ("R", "G", "B", "face.R", "mask.A"):
+        np.testing.assert_array_equal(full[ch], alone[ch])
+    plate = read_exr(str(media["plate"]) % 1003)
+    inside = full["mask.A"] > 0.99
+    assert inside.sum() > 500 and np.abs(full["R"][inside] - plate["R"][inside]).mean() > 0.02
+    assert np.array_equal(full["R"][full["mask.A"] == 0], plate["R"][full["mask.A"] == 0])
+
+
+@pytest.mark.parametrize("request_, message", [
+    ({"op": "render", "frames": [1], "out": "x.%04d.exr"}, "missing parameter 'plate'"),
+    ({"op": "render", "plate": "p.%04d.exr", "frames": "1-", "out": "x.%04d.exr"}, "bad frame range"),
+    ({"op": "render", "plate": "p.%04d.exr", "frames": [1, 2], "out": "x.exr"}, "no frame pattern"),
+    ({"op": "render", "plate": "p.%04d.exr", "frames": [1], "out": "x.%04d.exr", "overrides": 3}, "overrides"),
+    ({"op": "explode"}, "unknown op 'explode'"),
+])
+def test_bad_requests_are_answered_with_errors(worker, request_, message):
+    with pytest.raises(fc.WorkerError, match=message) as info:
+        worker.request(request_.pop("op"), timeout=30, **request_)
+    assert info.value.kind == "bad_request"
+    assert worker.ping()["pong"] is True
+
+
+def test_failed_frames_and_missing_models_name_the_file(worker, media, tmp_path):
+    with pytest.raises(fc.WorkerError) as info:
+        _render(worker, media, tmp_path, frames=[1001, 999])
+    assert info.value.frame == 999 and info.value.path == str(media["plate"]) and "999" in str(info.value)
+    assert (tmp_path / "fs.1001.exr").is_file(), "frames before the failing one are written"
+    with pytest.raises(fc.WorkerError, match="erode"):
+        _render(worker, media, tmp_path, frames=[1001], overrides={"erode": 999})
+    with pytest.raises(fc.WorkerError, match="model file not found") as info:
+        worker.load(str(tmp_path / "none.onnx"))
+    assert info.value.path == str(tmp_path / "none.onnx")
+    assert worker.ping()["model"] == str(media["model"]), "a failed load keeps the loaded model"
+
+
+def _raw_worker():
+    return subprocess.Popen(shlex.split(facecomp_exe()) + ["worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, bufsize=1)
+
+
+def _send(proc, **msg):
+    proc.stdin.write(json.dumps(msg) + "\n")
+    proc.stdin.flush()
+
+
+def _until(proc, rid, kind="result"):
+    messages = []
+    for line in proc.stdout:
+        msg = json.loads(line)  # every stdout line is protocol JSON
+        messages.append(msg)
+        if msg.get("id") == rid and msg["type"] in (kind, "error"):
+            return messages
+    raise AssertionError(f"worker ended before answering {rid}: {messages}")
+
+
+def test_busy_ping_and_cancel(media, tmp_path):
+    proc = _raw_worker()
+    try:
+        _send(proc, id="load", op="load", model=str(media["model"]))
+        _until(proc, "load")
+        _send(proc, id="r", op="render", plate=str(media["plate"]), frames=FRAMES, out=str(tmp_path / "c.%04d.exr"),
+              working_space=WORKING_SPACE)
+        first = _until(proc, "r", kind="progress")
+        assert first[-1]["type"] == "progress"
+        _send(proc, id="p", op="ping")
+        _send(proc, id="c", op="cancel", target="r")
+        msgs = _until(proc, "r")
+        pong = next(m for m in msgs if m["id"] == "p")
+        assert pong["busy"] == "r", "a ping is answered during a render and says what is running"
+        assert msgs[-1]["type"] == "error" and msgs[-1]["kind"] == "cancelled"
+        assert len(list(tmp_path.glob("c.*.exr"))) < len(FRAMES)
+        _send(proc, id="s", op="shutdown")
+        assert _until(proc, "s")[-1]["shutdown"] is True
+        assert proc.wait(10) == 0
+    finally:
+        proc.kill()
+
+
+def test_worker_stops_when_the_host_goes_away(media, tmp_path):
+    proc = _raw_worker()
+    _send(proc, id=1, op="render", model=str(media["model"]), plate=str(media["plate"]), frames=FRAMES * 4,
+          out=str(tmp_path / "g.%04d.exr"), working_space=WORKING_SPACE)
+    _until(proc, 1, kind="progress")
+    proc.stdin.close()  # the host died: end of input
+    assert proc.wait(20) == 0
+
+
+def test_a_killed_worker_is_reported_with_its_exit_code(media, tmp_path):
+    w = fc.WorkerClient(fc.facecomp_command(facecomp_exe()))
+    w.start()
+
+    def kill_on_first_frame(message):
+        os.kill(w.pid, signal.SIGKILL)
+
+    with pytest.raises(fc.WorkerDied, match=r"exited \(code -9\)"):
+        _render(w, media, tmp_path, on_progress=kill_on_first_frame)
+    with pytest.raises(fc.WorkerDied):
+        w.ping()
+
+
+def test_a_hung_worker_times_out_and_is_stopped(media, tmp_path):
+    w = fc.WorkerClient([sys.executable, str(HERE / "fake_facecomp.py"), "hang"])
+    w.start()
+    t0 = time.monotonic()
+    with pytest.raises(fc.WorkerTimeout, match="no answer to 'render' in 1.5 s"):
+        w.render(frame_timeout=1.5, plate="p.%04d.exr", frames=[1], out="o.%04d.exr")
+    assert 1.4 < time.monotonic() - t0 < 5
+    assert not w.alive
+
+
+def test_facecomp_command_resolution(monkeypatch, tmp_path):
+    monkeypatch.setenv(fc.ENV_EXE, f"{sys.executable} -m engine")
+    assert fc.facecomp_command() == [sys.executable, "-m", "engine"]
+    assert fc.facecomp_command(sys.executable) == [sys.executable], "the knob wins over the environment"
+    monkeypatch.setenv(fc.ENV_EXE, str(tmp_path / "missing" / "facecomp"))
+    with pytest.raises(fc.FacecompHostError, match="facecomp executable not found.*FACECOMP_EXE"):
+        fc.facecomp_command()
+
+
+def test_a_bad_model_keeps_the_loaded_one(worker, media, tmp_path):
+    worker.load(str(media["model"]))
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07garbage" * 64)
+    with pytest.raises(fc.WorkerError, match="bad.onnx") as info:
+        worker.load(str(bad))
+    assert info.value.kind == "failed" and info.value.path == str(bad)
+    assert worker.ping()["model"] == str(media["model"])
+    reply = _render(worker, media, tmp_path, frames=[1002], model=None)
+    assert reply["outputs"] == [str(tmp_path / "fs.1002.exr")]
