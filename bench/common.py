@@ -88,6 +88,8 @@ def load_average() -> str:
 def _fmt(v: float | None, digits: int = 3) -> str:
     if v is None:
         return "-"
+    if math.isnan(v):
+        return "-"
     if not math.isfinite(v):
         return str(v)
     a = abs(v)
@@ -103,7 +105,7 @@ def format_table(rows: list[Row]) -> str:
     head = ["bench", "figure", "value", "baseline", "ratio", "target", "result"]
     lines = [head]
     for r in rows:
-        value = f"{_fmt(r.value)} {r.unit}".strip()
+        value = f"{_fmt(r.value)} {r.unit}".strip() if not math.isnan(r.value) else "-"
         base = f"{_fmt(r.baseline)} {r.baseline_name}".strip() if r.baseline is not None else r.baseline_name or "-"
         ratio = f"{r.ratio:.3f}x" if r.ratio is not None else "-"
         target = ("<=" if r.lower_is_better else ">=") + f"{_fmt(r.target)}x" if r.target is not None else "-"

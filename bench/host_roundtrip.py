@@ -84,7 +84,7 @@ def measure(frames: int, res: int, width: int, height: int, provider: str, smoke
     from engine.media.image_io import read_image, write_exr
     from engine.swap.render import Renderer, load_settings
     from engine.swap.track import build_track
-    from tests.hosts.conftest import facecomp_exe, read_exr
+    from tests.hosts.hostkit import facecomp_exe, read_exr
 
     tmp = Path(tempfile.mkdtemp(prefix="host_roundtrip_"))
     images = make_plate(tmp, frames, width, height)

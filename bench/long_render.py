@@ -169,7 +169,8 @@ def rows_from(result: dict) -> list[Row]:
             extra={k: v for k, v in result.items() if k != "samples"}),
         Row("long_render", f"worker peak RSS over {n} frames", result["rss_peak_mib"], "MiB",
             result["rss_warm_mib"], "RSS after the first chunk, same run", FLAT, True),
-        Row("long_render", "worker render ms/frame (detect + swap + EXR write)", result["ms_per_frame"], "ms",
+        Row("long_render", f"worker render ms/frame ({'track' if result['track'] else 'detect'} + swap + EXR write)",
+            result["ms_per_frame"], "ms",
             None, "", None, True, note="no DFL counterpart"),
     ]
 

@@ -91,6 +91,9 @@ def measure(row: str, precision: str, iters: int, warmup: int) -> dict:
         t = Trainer(TrainSettings(model_dir=Path(tmp), kind=kind, options=options, src=src, dst=dst,
                                   precision=precision, preview_every=0, quiet=True))
         t.setup()
+        fused = t.opt.compile_now()  # long runs switch to the fused update after 100 iterations: measure that
+        if fused is not None:
+            fused.wait()
         for _ in range(warmup):
             t.step(t.next_batch())
             t.iteration += 1
@@ -114,7 +117,8 @@ def measure(row: str, precision: str, iters: int, warmup: int) -> dict:
     med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
     return {"row": row, "precision": t.precision.name, "full_ms": med(full), "compute_ms": med(compute),
             "cpu_s": cpu, "gflops": flops / 1e9 / (med(compute) / 1000), "gflop_step": flops / 1e9,
-            "rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, "threads": torch.get_num_threads()}
+            "rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, "threads": torch.get_num_threads(),
+            "fused_optimizer": bool(fused is not None and fused.fn is not None)}
 
 
 def main() -> None:
@@ -123,19 +127,26 @@ def main() -> None:
     ap.add_argument("--precisions", nargs="*", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     ap.add_argument("--iters", type=int, default=25)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=0, help="compute threads (0 = PyTorch's default: one per core)")
     ap.add_argument("--one", nargs=2, metavar=("ROW", "PRECISION"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
         print(json.dumps(measure(args.one[0], args.one[1], args.iters, args.warmup)))
         return
     facesets()
     print(f"CPU: {cpu_name()}; load average {os.getloadavg()[0]:.2f} at start (DFL's figures: a quiet machine)")
+    print(f"threads: {args.threads or 'default'}; full = with the sample generator, compute = frozen batch")
     print(f"{'config':<7}{'prec':<6}{'full ms':>9}{'compute':>9}{'CPU-s':>7}{'GFLOP/s':>9}{'RSS GiB':>9}"
           f"{'DFL ms':>8}{'ratio':>7}{'DFL RSS':>8}")
     for row in args.rows:
         for prec in args.precisions:
             r = subprocess.run([sys.executable, __file__, "--one", row, prec, "--iters", str(args.iters),
-                                "--warmup", str(args.warmup)], capture_output=True, text=True, cwd=REPO)
+                                "--warmup", str(args.warmup), "--threads", str(args.threads)],
+                               capture_output=True, text=True, cwd=REPO)
             if r.returncode:
                 print(f"{row:<7}{prec:<6} failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
                 continue

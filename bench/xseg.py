@@ -161,6 +161,9 @@ def quality(args: argparse.Namespace) -> None:
     labels = json.loads((LABELS / "dst_obama_labels.json").read_text())["frames"]
     work = Path(tempfile.mkdtemp(prefix="xseg-quality-"))
     try:
+        if args.auto_only:
+            _occlusions(args, work)
+            return
         aligned = _faces_from_video(labels, work / "dst")
         train_keys, test_keys = split(list(labels))
         train_dir, test_dir = work / "train", work / "test"
@@ -170,11 +173,12 @@ def quality(args: argparse.Namespace) -> None:
                 shutil.copy(aligned / f"{int(k):05d}_0.jpg", d)
         opts = {o.name: o.default for o in XSEG_OPTIONS}
         opts.update(resolution=args.resolution, lr_dropout=not args.no_lr_dropout, bf16=args.bf16)
-        t0 = time.time()
+        t0, c0 = time.time(), time.process_time()
         rep = train_xseg(work / "model", [train_dir], opts, target_iter=args.iters,
                          max_seconds=args.minutes * 60 if args.minutes else None, preview_every=0, seed=1,
                          save_minutes=1e9)
-        print(f"trained {rep.iteration} iterations in {time.time() - t0:.0f} s at {args.resolution} px "
+        print(f"trained {rep.iteration} iterations in {time.time() - t0:.0f} s wall, "
+              f"{time.process_time() - c0:.0f} s CPU at {args.resolution} px "
               f"(lr_dropout {opts['lr_dropout']}, bf16 {opts['bf16']}), last loss {rep.loss:.4f}")
         applier = XSegApplier(work / "model")
         rows = {
@@ -186,7 +190,7 @@ def quality(args: argparse.Namespace) -> None:
         print(f"IoU against the held hand labels ({len(test_keys)} test faces; frames {', '.join(test_keys)}):")
         for name, v in rows.items():
             print(f"  {name:38s} mean {np.mean(v):.3f}  min {np.min(v):.3f}")
-        if args.auto_minutes > 0:
+        if args.auto_minutes > 0 or args.auto_iters > 0:
             _occlusions(args, work)
     finally:
         if args.keep:
@@ -212,15 +216,20 @@ def _occlusions(args: argparse.Namespace, work: Path) -> None:
     import_frame_polygons(occl, {int(Path(k).stem): v for k, v in doc["files"].items()})
     opts = {o.name: o.default for o in XSEG_OPTIONS}
     opts.update(resolution=args.resolution, auto=True, bf16=args.bf16, lr_dropout=not args.no_lr_dropout)
-    rep = train_xseg(work / "auto", [wild], opts, target_iter=args.auto_iters, max_seconds=args.auto_minutes * 60,
+    rep = train_xseg(work / "auto", [wild], opts, target_iter=args.auto_iters,
+                     max_seconds=args.auto_minutes * 60 if args.auto_minutes else None,
                      preview_every=0, seed=2,
                      save_minutes=1e9, occluder_sources=[DATA / "images" / "no_face",
                                                          DATA / "video" / "noface_desk_objects.mp4"])
     print(f"--auto: {rep.iteration} iterations on {rep.samples} in_the_wild faces (no labels)")
     auto = XSegApplier(work / "auto")
+    from engine.faces.masks import hull_mask
+
+    h = _score(occl, lambda img, m: hull_mask(m.landmarks, m.size))
     g = _score(occl, lambda img, m: generic_mask(m.landmarks, m.size, m.type))
     a = _score(occl, lambda img, m: auto.mask_face(img, m))
     print("IoU on hand-labelled occluded faces (" + ", ".join(doc["files"]) + "):")
+    print("  hull:    " + "  ".join(f"{v:.3f}" for v in h) + f"   mean {np.mean(h):.3f}")
     print("  generic: " + "  ".join(f"{v:.3f}" for v in g) + f"   mean {np.mean(g):.3f}")
     print("  --auto:  " + "  ".join(f"{v:.3f}" for v in a) + f"   mean {np.mean(a):.3f}")
 
@@ -241,6 +250,7 @@ def main() -> None:
     q.add_argument("--bf16", action="store_true")
     q.add_argument("--no-lr-dropout", action="store_true")
     q.add_argument("--keep", action="store_true")
+    q.add_argument("--auto-only", action="store_true", help="only the --auto / occlusion part")
     args = ap.parse_args()
     import logging
 

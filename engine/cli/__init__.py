@@ -14,6 +14,7 @@ import sys
 import warnings
 
 from engine import __version__
+from engine.cli.options import HelpFormatter
 from engine.errors import FacecompError
 
 # verb -> (module, one-line summary); a verb is listed only once it works.
@@ -30,6 +31,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "extract": ("engine.cli.extract", "frames -> aligned faceset (detect, 68 landmarks, align; DFL's extractor)"),
     "sort": ("engine.cli.sort", "sort / clean a faceset (DFL's 15 sort methods, identity)"),
     "train": ("engine.cli.train", "train a SAEHD / AMP / Quick96 swap model on src and dst facesets (DFL's trainer)"),
+    "demo": ("engine.cli.demo", "run the whole pipeline on the shared demo media (../shared/data)"),
     "export": ("engine.cli.export", "trained model folder -> one ONNX file (.onnx/.dfm) in DeepFaceLab's DFM signature"),
     "report": ("engine.cli.report", "quality figures of a model on a shot: identity, pose, reconstruction, jitter"),
 }
@@ -60,21 +62,12 @@ def _top_help() -> str:
     return "\n".join(lines)
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except None (option-table flags print their own default)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None:
-            return action.help
-        return super()._get_help_string(action)
-
-
 def build_parser(verb: str) -> argparse.ArgumentParser:
     """The argument parser of one verb (its module is imported here)."""
     module_name, summary = VERBS[verb]
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(
-        prog=f"facecomp {verb}", description=summary, formatter_class=_HelpFormatter
+        prog=f"facecomp {verb}", description=summary, formatter_class=HelpFormatter
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug messages")
     module.add_arguments(parser)

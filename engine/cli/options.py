@@ -63,22 +63,35 @@ class Option:
         return value
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except None: option-table flags default to None and print their real default themselves."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def add_options(parser: argparse.ArgumentParser, options: Iterable[Option], title: str = "options") -> None:
     """Add one flag per option; flags default to None so that only given flags override."""
+    if issubclass(parser.formatter_class, argparse.ArgumentDefaultsHelpFormatter):
+        parser.formatter_class = HelpFormatter
     group = parser.add_argument_group(title)
     for opt in options:
-        extra = f" (default: {opt.default})"
+        extra = f" (default: {opt.default})".replace("%", "%%")
         if isinstance(opt.default, bool):
             group.add_argument(opt.flag, dest=opt.name, action=argparse.BooleanOptionalAction, default=None,
-                               help=opt.help + extra)
+                               help=opt.help.replace("%", "%%") + extra)
         else:
             group.add_argument(opt.flag, dest=opt.name, default=None, choices=opt.choices,
                                type=type(opt.default) if opt.default is not None else str,
-                               metavar=opt.name.upper() if opt.choices is None else None, help=opt.help + extra)
+                               metavar=opt.name.upper() if opt.choices is None else None,
+                               help=opt.help.replace("%", "%%") + extra)
 
 
-def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a TOML (or JSON) options file as plain data; a ``[section]`` table is flattened one level."""
+def load_config(path: str | os.PathLike[str], flatten: bool = True) -> dict[str, Any]:
+    """Read a TOML (or JSON) options file (at most 1 MiB) as plain data; with ``flatten`` a ``[section]``
+    table is flattened one level."""
     p = Path(path)
     try:
         raw = p.read_bytes()
@@ -86,13 +99,16 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise FacecompError(f"cannot read config ({exc.strerror})", p) from None
     if len(raw) > MAX_CONFIG_BYTES:
         raise FacecompError("config file larger than 1 MiB", p)
+    kind = "JSON" if p.suffix.lower() == ".json" else "TOML"
     try:
         text = raw.decode("utf-8")
-        data = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
+        data = json.loads(text) if kind == "JSON" else tomllib.loads(text)
     except (UnicodeDecodeError, ValueError, tomllib.TOMLDecodeError) as exc:
-        raise FacecompError(f"not a valid {'JSON' if p.suffix.lower() == '.json' else 'TOML'} file ({exc})", p) from None
+        raise FacecompError(f"not a valid {kind} file ({exc})", p) from None
     if not isinstance(data, dict):
         raise FacecompError("config must be a table of options", p)
+    if not flatten:
+        return data
     flat: dict[str, Any] = {}
     for key, value in data.items():
         if isinstance(value, dict):

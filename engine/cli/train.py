@@ -47,7 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA when present")
     p.add_argument("--threads", type=int, default=0,
                    help="compute threads (torch.set_num_threads; 0 = PyTorch's default, one per core)")
-    p.add_argument("--workers", type=int, default=1, help="sample-generator threads")
+    p.add_argument("--workers", type=int, default=0,
+                   help="sample-generator threads (0 = auto: 1 on CPU, up to 4 feeding a GPU)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the sample generator")
     p.add_argument("--quiet", action="store_true", help="no per-iteration console line")
     add_options(p, all_options(), "model options (DeepFaceLab's names; stored in the model folder)")
@@ -107,6 +108,11 @@ def run(args: argparse.Namespace) -> int:
             reset_parts=p.reset_parts, reset_iteration=p.reset_iteration, reset_gan=p.reset_gan, quiet=args.quiet,
             save_at_start=bool(p.changed or p.reset_parts))
         trainer = Trainer(settings, stored)
+        if info.is_main:
+            target = int(p.options.get("target_iter", 0) or 0)
+            log.info("training %s %s at %d px on %s / %s%s; Ctrl-C saves and stops", p.kind,
+                     p.options.get("archi", ""), p.options["resolution"], p.src, p.dst,
+                     f"; target iteration {target}" if target else "")
         result = trainer.run()
     finally:
         dd.shutdown()

@@ -17,6 +17,7 @@ SUMMARY_ROWS = [
     ("identity", "dst_to_src", "identity: original dst vs src (cosine)", ""),
     ("identity", "swap_to_dst", "identity: swap vs original dst (cosine)", "lower"),
     ("identity", "retrieval", "identity: share of frames closer to src than to dst", "higher"),
+    ("identity", "swap_same_person_as_src", "identity: share of frames the embedder calls the src person", "higher"),
     ("pose", "error_deg", "pose error, degrees (L2 of pitch/yaw/roll)", "lower"),
     ("pose", "shape_nme", "landmark-shape distance, inner 51 points (NME %)", "lower"),
     ("pose", "mouth_nme", "mouth-shape distance (NME %)", "lower"),

@@ -16,6 +16,7 @@ Nothing is written until every figure is measured; both files are written atomic
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import dataclass
@@ -128,6 +129,8 @@ def build_report(req: ReportRequest) -> tuple[dict[str, Any], ShotResult]:
         raise FacecompError("--max-frames must be 1 or more")
     settings = load_settings(req.settings)
     paths = [req.model] + ([req.compare] if req.compare is not None else [])
+    for path, folder in zip(paths, (req.model_dir, req.compare_dir), strict=False):
+        model_folder_for(path, folder)  # a wrong --model-dir fails now, not after the measurement
     evaluator = ShotEvaluator(paths, req.provider, req.face_type)
     track, faces_from = _faces_source(req)
     result = evaluator.run(req.dst, req.frames, req.max_frames, track, settings, req.working_space, req.src,
@@ -175,7 +178,14 @@ def write_report(report: dict[str, Any], result: ShotResult, out: Path) -> tuple
 
 def make_report(req: ReportRequest) -> dict[str, Any]:
     """Measure and write; returns the report.json data."""
+    existed = req.out.exists()
     check_output(req.out)
-    report, result = build_report(req)
-    write_report(report, result, req.out)
+    try:
+        report, result = build_report(req)
+        write_report(report, result, req.out)
+    except BaseException:
+        if not existed:  # leave no empty folder behind for a report that was never written
+            with contextlib.suppress(OSError):
+                req.out.rmdir()
+        raise
     return report

@@ -175,7 +175,7 @@ class ShotEvaluator:
         src_emb = embed_faceset(self.embedder, src_folder, src_limit) if self.embedder is not None else None
         sample_at = {wanted[int(i)] for i in np.linspace(0, len(wanted) - 1, min(SAMPLES, len(wanted))).round()}
         original = Measured("original dst")
-        tracks = [Measured(r.model.path.name) for r in self.renderers]
+        measured = [Measured(r.model.path.name) for r in self.renderers]
         prev: dict[int, Any] = {}
         no_face: list[int] = []
         size = (0, 0)
@@ -206,7 +206,7 @@ class ShotEvaluator:
             if number in sample_at:
                 original.samples.append(_thumb(plate_u8, lm))
             plate_f = image.astype(np.float32) / (255.0 if image.dtype == np.uint8 else 1.0)
-            for k, (renderer, tr) in enumerate(zip(self.renderers, tracks, strict=True)):
+            for k, (renderer, tr) in enumerate(zip(self.renderers, measured, strict=True)):
                 result = renderer.swapper.swap(image, faces, settings.for_frame(number), ws)
                 merged_u8 = to_model_space(result.merged, ws)
                 srec = self._measure(merged_u8, lm, mat)
@@ -224,7 +224,7 @@ class ShotEvaluator:
                 if number in sample_at:
                     tr.samples.append(_thumb(merged_u8, lm))
             prev["lm"], prev["plate"] = lm, plate_f
-        return ShotResult(wanted, original, tracks, src_emb, no_face, size, self.embedder_info, str(frames),
+        return ShotResult(wanted, original, measured, src_emb, no_face, size, self.embedder_info, str(frames),
                           faces_from)
 
 
@@ -244,9 +244,14 @@ def identity_summary(result: ShotResult, model: Measured) -> dict[str, Any]:
     dst_mean = metrics.mean_vector(orig)
     to_src, to_dst = metrics.cosine(swap, src_mean), metrics.cosine(swap, dst_mean)
     orig_to_src = metrics.cosine(orig, src_mean)
+    from engine.faces.identity import SAME_PERSON
+
+    same = 1.0 - SAME_PERSON**2 / 2.0  # unit vectors: distance d <-> cosine 1 - d^2/2
     return {
         "swap_to_src": _mean(to_src),
         "dst_to_src": _mean(orig_to_src),
+        "same_person_cosine": round(same, 4),
+        "swap_same_person_as_src": round(float(np.mean(to_src >= same)), 4),
         "swap_to_dst": _mean(to_dst),
         "src_to_src": _mean(metrics.cosine(result.src_embeddings, src_mean)),
         "retrieval": round(float(np.mean(to_src > to_dst)), 4),

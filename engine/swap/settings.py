@@ -209,17 +209,8 @@ class FrameSettings:
 
 
 def _read_table(p: Path) -> dict[str, Any]:
-    """A settings file as a dict, keeping ``[[frames]]`` (load_config flattens only plain tables)."""
-    if p.suffix.lower() == ".json":
-        return load_config(p)
-    import tomllib
-
-    try:
-        return tomllib.loads(p.read_text("utf-8"))
-    except OSError as exc:
-        raise FacecompError(f"cannot read settings ({exc.strerror})", p) from None
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise FacecompError(f"not a valid TOML file ({exc})", p) from None
+    """A settings file (TOML or JSON, size-limited) as a dict, keeping ``[[frames]]`` as they are."""
+    return load_config(p, flatten=False)
 
 
 def _toml_value(value: Any) -> str:

@@ -40,6 +40,7 @@ FORMAT = "facecomp-model"
 VERSION = 1
 MODEL_JSON = "model.json"
 WEIGHTS = "model.safetensors"
+MAX_MODEL_JSON_BYTES = 16 << 20
 EXTRA_FILES = {"optimizer": "optimizer.safetensors", "discriminators": "discriminators.safetensors"}
 PENDING = ".pending"
 COMPLETE = "COMPLETE"
@@ -67,9 +68,12 @@ def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def _write_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-    save_file(_contiguous(tensors), str(path), metadata=metadata)
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
+    try:
+        save_file(_contiguous(tensors), str(path), metadata=metadata)
+        with open(path, "rb+") as f:
+            os.fsync(f.fileno())
+    except (SafetensorError, OSError) as exc:  # full disk, quota, file-size limit: the previous checkpoint stays
+        raise FacecompError(f"cannot write the checkpoint ({exc}); the previous checkpoint is kept", path) from None
 
 
 def has_checkpoint(folder: str | os.PathLike[str]) -> bool:
@@ -167,6 +171,8 @@ def read_model_json(folder: str | os.PathLike[str]) -> dict[str, Any]:
     path = _resolve(d, MODEL_JSON)
     if not path.is_file():
         raise FacecompError("no facecomp model here (model.json missing)", d)
+    if path.stat().st_size > MAX_MODEL_JSON_BYTES:
+        raise FacecompError("model.json larger than 16 MiB (not a facecomp model file)", path)
     try:
         meta = json.loads(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:

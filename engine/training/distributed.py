@@ -46,6 +46,8 @@ def init(info: DistInfo, device: torch.device) -> None:
     """Join the process group (NCCL for CUDA devices, gloo otherwise)."""
     if not info.enabled or dist.is_initialized():
         return
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # NCCL collectives run on the current device of each process
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend=backend)
 

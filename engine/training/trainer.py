@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -50,7 +51,7 @@ class TrainSettings:
     save_every_iter: int = 0
     preview_every: int = 100
     max_iterations: int = 0  # stop after this many iterations of this run (0 = only target_iter / signals)
-    workers: int = 1
+    workers: int = 0  # sample-generator threads; 0 = 1 on CPU (compute needs the cores), up to 4 for a GPU
     seed: int = 0
     reset_parts: list[str] = field(default_factory=list)
     reset_iteration: bool = False  # pretrain switched off: DFL restarts the count at 0
@@ -64,7 +65,7 @@ def _batch_to_torch(item: dict[str, dict[str, Any]], pin: bool) -> dict[str, dic
     for side, arrays in item.items():
         out[side] = {}
         for k, a in arrays.items():
-            t = torch.from_numpy(a).permute(0, 3, 1, 2)
+            t = torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()
             out[side][k] = t.pin_memory() if pin else t
     return out
 
@@ -99,6 +100,8 @@ class Trainer:
         from engine.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator
 
         dd.init(self.dist, self.device)
+        if self.device.type == "cpu":
+            torch.set_flush_denormal(True)  # tiny optimizer moments must not fall into slow denormal math
         torch.manual_seed(self.s.seed + 1000 * self.dist.rank)
         self.model = build_model(self.kind, self.options)
         folder = self.s.model_dir
@@ -137,7 +140,8 @@ class Trainer:
         d_kw = dict(method=opt_kw["method"], lr=opt_kw["lr"], lr_dropout=opt_kw["lr_dropout"],
                     lr_cos=opt_kw["lr_cos"], clipnorm=clip, seed=self.s.seed + 1)
         if self.recipe.true_face > 0:
-            self.code_d = CodeDiscriminator(int(o["ae_dims"]), self.model.code_res * 2).to(self.device)
+            # DFL sizes it by the inter's output side (Inter.get_out_res: 2 x the dense side, the dense side with t)
+            self.code_d = CodeDiscriminator(int(o["ae_dims"]), int(self.model.code_res)).to(self.device)
             self.code_opt = self._disc_optimizer(self.code_d, "code_discriminator", "D_code_opt", disc_state,
                                                  opt_state, d_kw, reset=False)
         if self.recipe.gan_power > 0:
@@ -205,8 +209,9 @@ class Trainer:
             src_spec.flip = False
         self.batch = max(1, int(o.get("batch_size", 4)) // self.dist.world)
         pin = self.device.type == "cuda"
+        workers = self.s.workers or (min(4, max(1, (os.cpu_count() or 2) // 2)) if pin else 1)
         self.feeder = BatchFeeder(src_set, dst_set, src_spec, dst_spec, self.batch,
-                                  seed=self.s.seed * 7919 + self.dist.rank + 1, workers=self.s.workers,
+                                  seed=self.s.seed * 7919 + self.dist.rank + 1, workers=workers,
                                   transform=lambda item: _batch_to_torch(item, pin))
         n = preview_rows(self.batch, self.res)
         self.preview_src = self._faces(src_set, n)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import NUKE_PLUGIN, REPO, RESOLVE_PLUGIN
+from hostkit import NUKE_PLUGIN, REPO, RESOLVE_PLUGIN
 
 HEAVY = {"numpy", "torch", "onnxruntime", "cv2", "OpenImageIO", "PyOpenColorIO", "av", "engine", "scipy", "PIL"}
 HOST_FILES = sorted(NUKE_PLUGIN.rglob("*.py")) + sorted(RESOLVE_PLUGIN.rglob("*.py"))
@@ -117,7 +117,7 @@ def test_host_client_runs_on_old_pythons(media, tmp_path):
     """Nuke 13's Python 3.7 (and Resolve's 3.6 floor) run the real client against the real worker."""
     import subprocess
 
-    from conftest import facecomp_exe
+    from hostkit import facecomp_exe
 
     script = f"""
 import sys

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DOUBLES, FRAMES, HERE, NUKE_PLUGIN, WORKING_SPACE, read_exr
+from hostkit import DOUBLES, FRAMES, HERE, NUKE_PLUGIN, WORKING_SPACE, read_exr
 
 
 def _faceswap(nuke, media, **knobs):
@@ -274,9 +274,10 @@ def test_stop_worker_ends_a_stuck_render_at_once(nuke_session, media):
 
     thread = _press(node, "render_frame")
     deadline = time.monotonic() + 20
-    fake = [w for w in facecomp_nuke._POOL.workers() if "fake_facecomp.py" in " ".join(w.command)]
-    while not (fake and fake[0].alive and fake[0].info) and time.monotonic() < deadline:
-        fake = [w for w in facecomp_nuke._POOL.workers() if "fake_facecomp.py" in " ".join(w.command)]
+    def hang_worker_up():
+        return any(w.alive and w.info for w in facecomp_nuke._POOL.workers() if w.command[-1] == "hang")
+
+    while not hang_worker_up() and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.3)
     t0 = time.monotonic()

@@ -11,7 +11,7 @@ import facecomp_fusion
 import fusionscript
 import numpy as np
 import pytest
-from conftest import FRAMES, HERE, WORKING_SPACE, facecomp_exe, read_exr
+from hostkit import FRAMES, HERE, WORKING_SPACE, facecomp_exe, read_exr
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import time
 import facecomp_client as fc
 import numpy as np
 import pytest
-from conftest import FRAMES, HERE, WORKING_SPACE, facecomp_exe, read_exr
+from hostkit import FRAMES, HERE, WORKING_SPACE, facecomp_exe, read_exr
 
 from engine.worker.protocol import BadRequest, parse_frames
 

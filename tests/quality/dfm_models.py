@@ -60,3 +60,22 @@ def aligned_src_face(src_faces: Path, resolution: int) -> np.ndarray:
 
     img, _ = read_face(list_faces(src_faces)[0])
     return cv2.resize(img, (resolution, resolution), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+
+
+TINY_SAEHD = {"resolution": 64, "archi": "df-ud", "ae_dims": 32, "e_dims": 16, "d_dims": 16, "d_mask_dims": 16,
+              "face_type": "wf"}
+
+
+def tiny_saehd_folder(folder: Path, iteration: int, meta: dict | None = None):
+    """A SAEHD df-ud model folder with tiny dims and random weights (engine.training.checkpoint); returns the
+    model (for an export)."""
+    import torch
+
+    from engine.models import build_model, model_options
+    from engine.training.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    options = {o.name: o.default for o in model_options("saehd")} | TINY_SAEHD
+    model = build_model("saehd", options)
+    save_checkpoint(folder, model, iteration, None, meta or {})
+    return model

@@ -99,3 +99,22 @@ def test_report_cli_with_model_folder_reconstruction(tmp_path, src_faces, dst_fr
     assert figures["model"]["iteration"] == 7 and figures["model"]["training_seconds"] == 12.5
     page = (tmp_path / "rep" / "report.html").read_text()
     assert "ae_dims" in page  # the model's options are shown
+
+
+def test_report_on_an_exr_plate_in_acescg(models, src_faces, dst_frames, dst_faces, tmp_path):
+    """Float plates are measured in the model's space: a no-op swap of an ACEScg EXR plate keeps identity and pose."""
+    from engine.media.color import convert, resolve_name
+    from engine.media.image_io import read_image, write_exr
+
+    plate = tmp_path / "plate"
+    plate.mkdir()
+    for f in sorted(dst_frames.glob("*.png"))[:4]:
+        lin = convert(read_image(f).astype("float32") / 255.0, "sRGB - Texture", resolve_name("ACEScg"))
+        write_exr(plate / f"{f.stem}.exr", {"R": lin[..., 2], "G": lin[..., 1], "B": lin[..., 0]},
+                  attributes={"oiio:ColorSpace": "ACEScg"})
+    req = ReportRequest(model=models[1], src=src_faces, dst=plate, aligned=dst_faces, out=tmp_path / "rep",
+                        src_faces=8, working_space="ACEScg")
+    data = make_report(req)
+    assert data["shot"]["frames_measured"] == 4
+    assert data["identity"]["swap_to_src"] == pytest.approx(data["identity"]["dst_to_src"], abs=0.03)
+    assert data["pose"]["error_deg"] < 2.0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_facecomp
+from tests.conftest import CliResult, run_facecomp
 
 # the smallest SAEHD DFL allows (res 64, dims at their minimum but ae): fast on 1 CPU thread
 TINY = ["--resolution", "64", "--ae-dims", "32", "--e-dims", "16", "--d-dims", "16", "--d-mask-dims", "16",
@@ -39,3 +39,16 @@ def tiny_copy(tiny_saehd: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "model"
     shutil.copytree(tiny_saehd, dst)
     return dst
+
+
+def run_inprocess(*args: object) -> CliResult:
+    """The CLI in this process (for error cases: no interpreter start-up); never for training runs."""
+    import contextlib
+    import io
+
+    from engine.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    return CliResult(code, out.getvalue(), err.getvalue())

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from tests.conftest import assert_clean_error, run_facecomp
-from tests.training.conftest import FAST, TINY, loss_rows, mean
+from tests.training.conftest import FAST, TINY, loss_rows, mean, run_inprocess
 
 
 def test_saehd_trains_from_the_cli(tiny_saehd: Path):
@@ -53,7 +53,7 @@ def test_set_changes_options_as_dfl_allows(tiny_copy: Path):
     assert meta["options"]["clipgrad"] is True and meta["iteration"] == 42
     for bad, name in ((["--set", "resolution=128"], "resolution"), (["--ae-dims", "64"], "ae_dims"),
                       (["--set", "archi=df-ud"], "archi"), (["--set", "no_such_option=1"], "no_such_option")):
-        res = run_facecomp("train", "--model", tiny_copy, "--resume", *bad, "--iterations", "1", *FAST, check=False)
+        res = run_inprocess("train", "--model", tiny_copy, "--resume", *bad, "--iterations", "1", *FAST)
         assert_clean_error(res, name)
     assert json.loads((tiny_copy / "model.json").read_text())["iteration"] == 42
 
@@ -122,9 +122,9 @@ def test_precision_fp32_and_bf16(tiny_copy: Path):
 
 
 def test_summary_needs_no_facesets(tmp_path: Path):
-    res = run_facecomp("train", "--model", tmp_path / "m", "--kind", "saehd", "--resolution", "96", "--archi", "liae-ud",
-                       "--ae-dims", "128", "--e-dims", "64", "--d-dims", "64", "--d-mask-dims", "22", "--summary",
-                       "--json")
+    res = run_facecomp("train", "--model", tmp_path / "m", "--kind", "saehd", "--resolution", "96", "--archi",
+                       "liae-ud", "--ae-dims", "128", "--e-dims", "64", "--d-dims", "64", "--d-mask-dims", "22",
+                       "--summary", "--json")
     summary = json.loads(res.out)
     assert abs(summary["total"] / 1e6 - 39.86) / 39.86 < 0.01
     assert set(summary["parts"]) == {"encoder", "inter_AB", "inter_B", "decoder"}
@@ -158,26 +158,31 @@ def test_parameter_counts_match_dfl(kind: str, options: dict, dfl_millions: floa
 def test_clear_errors(tiny_copy: Path, src_faces: Path, tmp_path: Path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert_clean_error(run_facecomp("train", "--model", empty, "--resume", check=False), "model.json missing")
-    assert_clean_error(run_facecomp("train", "--model", tmp_path / "new", "--src", src_faces, "--dst", src_faces,
-                                    check=False), "--kind")
-    assert_clean_error(run_facecomp("train", "--model", tmp_path / "new", "--kind", "saehd", "--src", src_faces,
-                                    "--dst", tmp_path / "nowhere", check=False), "nowhere")
-    assert_clean_error(run_facecomp("train", "--model", tiny_copy, "--kind", "amp", "--resume", check=False), "saehd")
+    assert_clean_error(run_inprocess("train", "--model", empty, "--resume"), "model.json missing")
+    assert_clean_error(run_inprocess("train", "--model", tmp_path / "new", "--src", src_faces, "--dst", src_faces),
+                       "--kind")
+    assert_clean_error(run_inprocess("train", "--model", tmp_path / "new", "--kind", "saehd", "--src", src_faces,
+                                     "--dst", tmp_path / "nowhere"), "nowhere")
+    assert_clean_error(run_inprocess("train", "--model", tiny_copy, "--kind", "amp", "--resume"), "saehd")
     damaged = tmp_path / "damaged"
     shutil.copytree(tiny_copy, damaged)
     weights = damaged / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
+    # a real process: one line, no traceback
     assert_clean_error(run_facecomp("train", "--model", damaged, "--resume", *FAST, check=False), str(weights))
-    assert_clean_error(run_facecomp("export", "--model", damaged, "--out", tmp_path / "x.onnx", check=False),
-                       "model.safetensors")
+    from engine.errors import FacecompError
+    from engine.training.checkpoint import load_model
+
+    with pytest.raises(FacecompError, match="model.safetensors"):
+        load_model(damaged)
     foreign = tmp_path / "foreign"
     shutil.copytree(tiny_copy, foreign)
     (foreign / "model.json").write_text(json.dumps({"format": "facecomp-xseg", "version": 1}))
-    assert_clean_error(run_facecomp("train", "--model", foreign, "--resume", check=False), "model.json")
+    assert_clean_error(run_inprocess("train", "--model", foreign, "--resume"), "model.json")
     other = tmp_path / "other_arch"
     shutil.copytree(tiny_copy, other)
     meta = json.loads((other / "model.json").read_text())
     meta["options"]["archi"] = "df-ud"
     (other / "model.json").write_text(json.dumps(meta))
-    assert_clean_error(run_facecomp("train", "--model", other, "--resume", *FAST, check=False), "model.safetensors")
+    with pytest.raises(FacecompError, match="model.safetensors: weights do not fit"):
+        load_model(other)

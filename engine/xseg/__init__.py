@@ -1,0 +1,1 @@
+"""XSeg: face segmentation masks (labels, model, training, apply, mattes, generic/auto masks, editor)."""
