@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,14 +27,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-DATA = ROOT / ".." / "shared" / "data"
 
-
-def cpu_name() -> str:
-    info = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
-    model = fields.get("Model name", "?").strip()
-    return f"{model}, CPU family {fields.get('CPU family', '?').strip()}, {os.cpu_count()} cores"
+from bench.common import DATA, Row, cpu_name  # noqa: E402
 
 
 def pascal_refs() -> list[tuple[Path, list[tuple[np.ndarray, np.ndarray]]]]:
@@ -88,7 +81,8 @@ def summary(rows: list[tuple[float, float, float] | None]) -> dict:
     return s
 
 
-def run(skip_video: bool) -> dict:
+def measure(skip_video: bool, limit: int | None = None) -> dict:
+    """Recall, NME and speed on both sets (the first ``limit`` images of each), and the video extraction."""
     import cv2
 
     from bench.dlib_reference import DlibReference
@@ -96,9 +90,9 @@ def run(skip_video: bool) -> dict:
 
     ours, dlib_ref = FaceExtractor(), DlibReference(upsample=1)
     read = lambda p: cv2.imread(str(p))  # noqa: E731
-    pascal = [(read(p), refs) for p, refs in pascal_refs()]
+    pascal = [(read(p), refs) for p, refs in pascal_refs()[:limit]]
     wild = []
-    for p in sorted((DATA / "images" / "in_the_wild").glob("*.jpg")):
+    for p in sorted((DATA / "images" / "in_the_wild").glob("*.jpg"))[:limit]:
         img = read(p)
         faces = dlib_ref.detect(img)
         biggest = max(faces, key=lambda f: (f[0][2] - f[0][0]) * (f[0][3] - f[0][1]), default=None)
@@ -141,12 +135,38 @@ def run(skip_video: bool) -> dict:
     return result
 
 
+def rows_from(res: dict) -> list[Row]:
+    """The bench interface's rows: speed and recall against dlib in the same run, NME against dlib's points."""
+    f, pascal, wild = res["faces_per_second"], res["annotated_pascal"], res["in_the_wild"]
+    rows = [Row("extract", "faces/s, detection + 68 landmarks", f["ours"], "faces/s", f["dlib_hog_up1_68"],
+                "dlib HOG(up 1) + 68, same run", lower_is_better=False, extra=f),
+            Row("extract", "annotated_pascal recall", pascal["ours"]["recall_ratio"], "",
+                pascal["dlib_hog_up1"]["recall_ratio"], "dlib HOG(up 1), same run", lower_is_better=False,
+                note=f"{pascal['ours']['recall']} faces"),
+            Row("extract", "in_the_wild recall of dlib's faces", wild["ours"]["recall_ratio"], "",
+                lower_is_better=False, note=f"{wild['ours']['recall']} faces")]
+    for name, r in (("annotated_pascal", pascal), ("in_the_wild", wild)):
+        if "inner51" in r["ours"]:
+            rows.append(Row("extract", f"{name} inner-51 NME to dlib's points, mean", r["ours"]["inner51"]["mean"],
+                            "%", note="agreement with dlib, not truth"))
+    if "dst_video_extract" in res:
+        v = res["dst_video_extract"]
+        rows.append(Row("extract", "dst video extraction (whole_face 512 px)", v["fps"], "frames/s",
+                        lower_is_better=False, note="no DFL counterpart (its extractor could not run)"))
+    return rows
+
+
+def run(smoke: bool) -> list[Row]:
+    """bench/run_all.py entry: smoke = the first 2 images of each set, no video; else everything."""
+    return rows_from(measure(skip_video=smoke, limit=2 if smoke else None))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--skip-video", action="store_true", help="skip the dst video extraction timing")
     ap.add_argument("--json", action="store_true", help="print JSON only")
     args = ap.parse_args()
-    res = run(args.skip_video)
+    res = measure(args.skip_video)
     if args.json:
         print(json.dumps(res))
         return

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import Row, cpu_name  # noqa: E402
 from engine.export.onnx import DFMGraph, export_swap_model  # noqa: E402
 from engine.models import build_model, parameter_summary  # noqa: E402
 
@@ -34,16 +34,6 @@ CONFIGS = {
     "quick96": ("quick96", {}),
     "amp_224": ("amp", {}),
 }
-
-
-def cpu_name() -> str:
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    except OSError:
-        return "unknown CPU"
-    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-    model = fields.get("Model name", "?").strip()
-    return f"{model}, CPU family {fields.get('CPU family', '?').strip()}, {fields.get('CPU(s)', '?').strip()} CPUs"
 
 
 CLOCK = time.perf_counter  # --clock cpu: process CPU time (robust on a busy machine; use with --threads 1)
@@ -97,6 +87,34 @@ def bench_config(name: str, runs: int, threads: int, batches: tuple[int, ...], t
         rows.append({"config": name, "params": parameter_summary(model)["total"], "batch": batch,
                      **{k: v / batch for k, v in figures.items()}})
     return rows
+
+
+def rows_from(row: dict) -> list[Row]:
+    """The bench interface's rows of one config and batch: ms/face against torch eager fp32 of this run, and
+    ORT fp32 against DeepFaceLab's DFM where dfl_peer.md has its figure (target <= 1.0x)."""
+    name, batch, base = row["config"], row["batch"], row["torch fp32"]
+    rows = [Row("inference", f"{name} batch {batch} {k} ms/face", row[k], "ms", base, "torch eager fp32, same run")
+            for k in ("torch bf16", "ORT fp32", "ORT fp16")]
+    dfl = DFL_DFM_MS.get(name) if batch == 1 else None
+    if dfl:
+        rows.append(Row("inference", f"{name} batch 1 ORT fp32 ms/face vs DFL's DFM", row["ORT fp32"], "ms", dfl,
+                        "DFL DFM on ORT (dfl_peer.md §1.3)", 1.0))
+    return rows
+
+
+def run(smoke: bool) -> list[Row]:
+    """bench/run_all.py entry: smoke = SAEHD res 64 liae-ud, batch 1, 1 thread, 2 runs; else every config at batch
+    1 and 8 (2 threads, 30 runs, as the command's defaults)."""
+    before = torch.get_num_threads()
+    threads = 1 if smoke else 2  # smoke: one thread cannot stall on a busy machine's other core
+    torch.set_num_threads(threads)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            configs, runs, batches = (["saehd_64_liae_ud"], 2, (1,)) if smoke else (list(CONFIGS), 30, (1, 8))
+            return [r for name in configs for row in bench_config(name, runs, threads, batches, Path(tmp))
+                    for r in rows_from(row)]
+    finally:
+        torch.set_num_threads(before)
 
 
 def main() -> None:

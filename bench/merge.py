@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import DATA, Row, cpu_name  # noqa: E402
 from engine.export.onnx import export_swap_model  # noqa: E402
 from engine.faces.extract import extract_faces  # noqa: E402
 from engine.media.frames import open_frames  # noqa: E402
@@ -37,15 +37,7 @@ from engine.models import build_model  # noqa: E402
 from engine.swap.merger import MergeJob, Merger  # noqa: E402
 from engine.swap.session import FaceSwapModel  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DFL_MS = {1: 56.0, 2: 42.0}  # DFL merger ms/frame by worker count, SAEHD res 64 liae-ud (dfl_peer.md §1.2)
-
-
-def cpu_name() -> str:
-    text = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-    return (f"{fields.get('Model name', '?').strip()}, CPU family {fields.get('CPU family', '?').strip()}, "
-            f"{fields.get('CPU(s)', '?').strip()} CPUs")
 
 
 def make_frames(folder: Path, count: int) -> None:
@@ -86,6 +78,52 @@ def inference_ms(model: Path, runs: int = 30) -> float:
     return float(np.median(times) * 1000)
 
 
+def measure(frames_count: int, workers: int, model_name: str, keep: Path | None = None, runs: int = 30,
+            log: bool = True) -> dict:
+    """Inference alone, a 1-worker and a ``workers``-worker merge of the same frames (model loading excluded)."""
+    work = keep or Path(tempfile.mkdtemp(prefix="facecomp-bench-merge-"))
+    try:
+        frames = work / "frames"
+        if not (frames / "aligned").is_dir():
+            make_frames(frames, frames_count)
+        model = work / f"{model_name}.onnx"
+        if not model.exists():
+            export_swap_model(build_model(model_name), model, {"iteration": 0})
+        load = os.getloadavg()
+        if log:
+            print(f"CPU: {cpu_name()}; load average before: {load[0]:.2f} (other work on the machine inflates wall "
+                  "times)")
+        infer = inference_ms(model, runs)
+        one = run_merge(model, frames, work / "out1", 1)
+        many = run_merge(model, frames, work / "outN", workers)
+    finally:
+        if keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    return {"infer": infer, "one": one, "many": many, "workers": workers}
+
+
+def rows_from(m: dict, model_name: str) -> list[Row]:
+    """The bench interface's rows: merge ms/frame against DFL's merger (target <= 0.5x its 2-worker figure)."""
+    (one, _, _), (many, many_cpu, n), w = m["one"], m["many"], m["workers"]
+    dfl = "DFL merger (dfl_peer.md §1.2)"
+    where = f"{model_name}, {n} frames 512x512"
+    bound = many_cpu / min(os.cpu_count() or 1, w)
+    return [Row("merge", f"merge ms/frame, {w} workers ({where})", many, "ms", DFL_MS.get(w), dfl,
+                0.5 if w == 2 else None),
+            Row("merge", "merge ms/frame, 1 worker", one, "ms", DFL_MS[1], dfl),
+            Row("merge", f"merge ms/frame, {w} workers vs 1 worker", many, "ms", one, "1 worker, same run"),
+            Row("merge", f"CPU-time bound with {w} workers", bound, "ms", DFL_MS.get(w), dfl,
+                note="what the wall time approaches on a quiet machine"),
+            Row("merge", "ORT inference alone, ms/face (batch 1)", m["infer"], "ms", many, "merge ms/frame")]
+
+
+def run(smoke: bool) -> list[Row]:
+    """bench/run_all.py entry: smoke = 3 frames and 3 inference runs; else 128 frames, 2 workers."""
+    model = "saehd_64_liae_ud"
+    m = measure(3, 2, model, runs=3, log=False) if smoke else measure(128, 2, model, log=False)
+    return rows_from(m, model)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--frames", type=int, default=128)
@@ -93,37 +131,23 @@ def main() -> int:
     ap.add_argument("--model", default="saehd_64_liae_ud", help="registered model config to build and export")
     ap.add_argument("--keep", type=Path, default=None, help="work folder to keep (default: a temporary one)")
     args = ap.parse_args()
-    work = args.keep or Path(tempfile.mkdtemp(prefix="facecomp-bench-merge-"))
-    try:
-        frames = work / "frames"
-        if not (frames / "aligned").is_dir():
-            make_frames(frames, args.frames)
-        model = work / f"{args.model}.onnx"
-        if not model.exists():
-            export_swap_model(build_model(args.model), model, {"iteration": 0})
-        load = os.getloadavg()
-        print(f"CPU: {cpu_name()}; load average before: {load[0]:.2f} (other work on the machine inflates wall times)")
-        infer = inference_ms(model)
-        one = run_merge(model, frames, work / "out1", 1)
-        many = run_merge(model, frames, work / "outN", args.workers)
-        print(f"model {args.model}, {many[2]} frames 512x512, merged + mask PNG, DFL default settings")
-        print(f"ORT inference alone: {infer:.1f} ms/face (batch 1)")
-        for label, (wall, cpu, _), workers in (("1 worker", one, 1), (f"{args.workers} workers", many, args.workers)):
-            dfl = DFL_MS.get(workers)
-            vs = f"  = {wall / dfl:.2f}x DFL's {dfl:.0f} ms/frame ({workers} worker{'s' if workers > 1 else ''})" \
-                if dfl else ""
-            print(f"{label:>10}: {wall:6.1f} ms/frame wall, {cpu:6.1f} ms/frame CPU{vs}")
-        print(f"{args.workers} workers vs 1 worker (same process): {many[0] / one[0]:.2f}x wall")
-        target = DFL_MS[2] * 0.5
-        verdict = "meets" if many[0] <= target else "misses"
-        print(f"target <= 0.5x DFL (<= {target:.0f} ms/frame): {verdict} ({many[0] / DFL_MS[2]:.2f}x)")
-        cores = os.cpu_count() or 1
-        bound = many[1] / min(cores, args.workers)
-        print(f"CPU-time bound with {args.workers} workers on {cores} cores: {bound:.1f} ms/frame "
-              f"({bound / DFL_MS[2]:.2f}x DFL) - what the wall time approaches on a quiet machine")
-    finally:
-        if args.keep is None:
-            shutil.rmtree(work, ignore_errors=True)
+    m = measure(args.frames, args.workers, args.model, args.keep)
+    infer, one, many = m["infer"], m["one"], m["many"]
+    print(f"model {args.model}, {many[2]} frames 512x512, merged + mask PNG, DFL default settings")
+    print(f"ORT inference alone: {infer:.1f} ms/face (batch 1)")
+    for label, (wall, cpu, _), workers in (("1 worker", one, 1), (f"{args.workers} workers", many, args.workers)):
+        dfl = DFL_MS.get(workers)
+        vs = f"  = {wall / dfl:.2f}x DFL's {dfl:.0f} ms/frame ({workers} worker{'s' if workers > 1 else ''})" \
+            if dfl else ""
+        print(f"{label:>10}: {wall:6.1f} ms/frame wall, {cpu:6.1f} ms/frame CPU{vs}")
+    print(f"{args.workers} workers vs 1 worker (same process): {many[0] / one[0]:.2f}x wall")
+    target = DFL_MS[2] * 0.5
+    verdict = "meets" if many[0] <= target else "misses"
+    print(f"target <= 0.5x DFL (<= {target:.0f} ms/frame): {verdict} ({many[0] / DFL_MS[2]:.2f}x)")
+    cores = os.cpu_count() or 1
+    bound = many[1] / min(cores, args.workers)
+    print(f"CPU-time bound with {args.workers} workers on {cores} cores: {bound:.1f} ms/frame "
+          f"({bound / DFL_MS[2]:.2f}x DFL) - what the wall time approaches on a quiet machine")
     return 0
 
 

@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
+sys.path.insert(0, str(REPO))
+
+from bench.common import DATA, Row, cpu_name  # noqa: E402
+
 FACES = Path(tempfile.gettempdir()) / "facecomp_bench_faces"
 
 # DFL 46fc2397, TF 2.15.1 CPU, AMD EPYC family 25, 2 vCPU, batch 4 (dfl_peer.md §1): full / compute ms, peak RSS GiB
@@ -46,38 +50,37 @@ ROWS = {
 BENCH_OPTIONS = dict(face_type="f", batch_size=4, random_src_flip=False, random_dst_flip=True)
 
 
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown CPU"
-    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    get = lambda k: fields.get(k, "?").strip()  # noqa: E731
-    return f"{get('Model name')}, CPU family {get('CPU family')}, {os.cpu_count()} logical CPUs"
-
-
-def facesets() -> tuple[Path, Path]:
-    """src/dst whole_face 256 px facesets of the shared demo media (extracted once)."""
-    src, dst = FACES / "src", FACES / "dst"
-    if not (FACES / ".done").exists():
+def facesets(limit: int | None = None) -> tuple[Path, Path]:
+    """src/dst whole_face 256 px facesets of the shared demo media (extracted once; ``limit``: only the first
+    frames of each, in their own folder)."""
+    root = FACES if limit is None else FACES / f"first{limit}"
+    src, dst = root / "src", root / "dst"
+    if not (root / ".done").exists():
         from engine.faces.extract import extract_faces
         from engine.media.frames import open_frames
         from engine.media.image_io import write_image
 
-        frames = FACES / "dst_frames"
+        frames = root / "dst_frames"
         frames.mkdir(parents=True, exist_ok=True)
         for f in open_frames(DATA / "video" / "dst_obama_speaking.mp4"):
-            if f.number > 40:
+            if f.number > (limit or 40):
                 break
             write_image(frames / f"{f.number:05d}.png", f.image)
-        extract_faces(DATA / "src_frames", src, image_size=256, max_faces=1, overwrite=True)
+        src_frames = DATA / "src_frames"
+        if limit is not None:
+            src_frames = root / "src_frames"
+            src_frames.mkdir(exist_ok=True)
+            for file in sorted(p for p in (DATA / "src_frames").iterdir() if p.is_file())[:limit]:
+                shutil.copy(file, src_frames / file.name)
+        extract_faces(src_frames, src, image_size=256, max_faces=1, overwrite=True)
         extract_faces(frames, dst, image_size=256, max_faces=1, overwrite=True)
-        (FACES / ".done").touch()
+        (root / ".done").touch()
     return src, dst
 
 
-def measure(row: str, precision: str, iters: int, warmup: int) -> dict:
-    """One config in this process: full and compute ms/iter, CPU s/iter, GFLOP/s, peak RSS."""
+def measure(row: str, precision: str, iters: int, warmup: int, limit: int | None = None, fused: bool = True) -> dict:
+    """One config in this process: full and compute ms/iter, CPU s/iter, GFLOP/s, peak RSS (``limit``: faces of
+    the first frames only; ``fused``: wait for the fused optimizer update as long runs use it)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -85,13 +88,14 @@ def measure(row: str, precision: str, iters: int, warmup: int) -> dict:
     from engine.training.trainer import Trainer, TrainSettings
 
     kind, opts, *_ = ROWS[row]
-    src, dst = facesets()
+    src, dst = facesets(limit)
     options = normalize_options(kind, {**(BENCH_OPTIONS if kind == "saehd" else {"batch_size": 4}), **opts})
     with tempfile.TemporaryDirectory() as tmp:
         t = Trainer(TrainSettings(model_dir=Path(tmp), kind=kind, options=options, src=src, dst=dst,
                                   precision=precision, preview_every=0, quiet=True))
         t.setup()
-        fused = t.opt.compile_now()  # long runs switch to the fused update after 100 iterations: measure that
+        # long runs switch to the fused update after 100 iterations: measure that
+        fused = t.opt.compile_now() if fused else None
         if fused is not None:
             fused.wait()
         for _ in range(warmup):
@@ -121,6 +125,43 @@ def measure(row: str, precision: str, iters: int, warmup: int) -> dict:
             "fused_optimizer": bool(fused is not None and fused.fn is not None)}
 
 
+def measure_in_subprocess(row: str, prec: str, iters: int, warmup: int, threads: int) -> dict | str:
+    """``measure`` in a fresh process (its own peak RSS); the result, or the last error line when it failed."""
+    r = subprocess.run([sys.executable, __file__, "--one", row, prec, "--iters", str(iters),
+                        "--warmup", str(warmup), "--threads", str(threads)],
+                       capture_output=True, text=True, cwd=REPO)
+    if r.returncode:
+        return (r.stderr.strip().splitlines() or ["?"])[-1]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def rows_from(m: dict) -> list[Row]:
+    """The bench interface's rows of one config: full ms/iter against DFL's (target 0.5x), compute, peak RSS."""
+    dfl_full, dfl_compute, dfl_rss = ROWS[m["row"]][2:5]
+    name = f"{m['row']} {m['precision']}"
+    return [Row("train_step", f"{name} full ms/iter (batch 4)", m["full_ms"], "ms", dfl_full,
+                "DFL (dfl_peer.md §1)", 0.5, extra=m),
+            Row("train_step", f"{name} compute ms/iter (frozen batch)", m["compute_ms"], "ms", dfl_compute,
+                "DFL (dfl_peer.md §1)"),
+            Row("train_step", f"{name} peak RSS", m["rss_gib"], "GiB", dfl_rss, "DFL (dfl_peer.md §1)")]
+
+
+def run(smoke: bool) -> list[Row]:
+    """bench/run_all.py entry: smoke = s64l fp32, 2 iterations on the faces of 4 frames, in this process;
+    else every config in fp32 and bf16, each in its own process."""
+    if smoke:
+        return rows_from(measure("s64l", "fp32", iters=2, warmup=1, limit=4, fused=False))
+    facesets()
+    rows: list[Row] = []
+    for row in ROWS:
+        for prec in ("fp32", "bf16"):
+            m = measure_in_subprocess(row, prec, 25, 5, 0)
+            if isinstance(m, str):
+                raise RuntimeError(f"{row} {prec} failed: {m}")
+            rows += rows_from(m)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ROWS))
@@ -144,13 +185,10 @@ def main() -> None:
           f"{'DFL ms':>8}{'ratio':>7}{'DFL RSS':>8}")
     for row in args.rows:
         for prec in args.precisions:
-            r = subprocess.run([sys.executable, __file__, "--one", row, prec, "--iters", str(args.iters),
-                                "--warmup", str(args.warmup), "--threads", str(args.threads)],
-                               capture_output=True, text=True, cwd=REPO)
-            if r.returncode:
-                print(f"{row:<7}{prec:<6} failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
+            m = measure_in_subprocess(row, prec, args.iters, args.warmup, args.threads)
+            if isinstance(m, str):
+                print(f"{row:<7}{prec:<6} failed: {m}")
                 continue
-            m = json.loads(r.stdout.strip().splitlines()[-1])
             dfl_full, dfl_rss = ROWS[row][2], ROWS[row][4]
             print(f"{row:<7}{prec:<6}{m['full_ms']:>9.0f}{m['compute_ms']:>9.0f}{m['cpu_s']:>7.2f}{m['gflops']:>9.1f}"
                   f"{m['rss_gib']:>9.2f}{dfl_full:>8}{m['full_ms'] / dfl_full:>7.2f}{dfl_rss:>8.2f}", flush=True)
@@ -158,5 +196,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(REPO))
     main()

@@ -23,8 +23,26 @@ SRC_VIDEO = "video/src_twitch_streamer.mp4"
 DST_VIDEO = "video/dst_obama_speaking.mp4"
 
 # small settings: the whole demo stays well under 15 minutes on 2 CPU cores
-MODEL_FLAGS = ["--kind", "saehd", "--resolution", "64", "--archi", "liae-ud", "--ae-dims", "64", "--e-dims", "32",
-               "--d-dims", "32", "--d-mask-dims", "16", "--batch-size", "8", "--face-type", "wf"]
+MODEL_FLAGS = [
+    "--kind",
+    "saehd",
+    "--resolution",
+    "64",
+    "--archi",
+    "liae-ud",
+    "--ae-dims",
+    "64",
+    "--e-dims",
+    "32",
+    "--d-dims",
+    "32",
+    "--d-mask-dims",
+    "16",
+    "--batch-size",
+    "8",
+    "--face-type",
+    "wf",
+]
 
 
 @dataclass
@@ -47,42 +65,134 @@ def plan(ws: Path, data: Path, iterations: int) -> list[Step]:
     onnx = model / "model.onnx"
     return [
         Step("frames (dst)", ["frames", str(ws / "data_dst.mp4"), str(dst), "--overwrite"], f"{dst}/00001.png ..."),
-        Step("frames (src, 15 fps)", ["frames", str(ws / "data_src.mp4"), str(src), "--fps", "15", "--overwrite"],
-             f"{src}/00001.png ..."),
-        Step("extract (dst)", ["extract", str(dst), str(dst / "aligned"), "--face-type", "whole_face", "--image-size", "256",
-                               "--max-faces", "1", "--debug-dir", str(dst / "aligned_debug"), "--overwrite"],
-             f"{dst / 'aligned'}, {dst / 'aligned_debug'}"),
-        Step("extract (src)", ["extract", str(src), str(src / "aligned"), "--face-type", "whole_face", "--image-size", "256",
-                               "--max-faces", "1", "--overwrite"], str(src / "aligned")),
-        Step("xseg apply --generic (src)", ["xseg", "apply", str(src / "aligned"), "--generic"], "masks in the src faces"),
-        Step("xseg apply --generic (dst)", ["xseg", "apply", str(dst / "aligned"), "--generic"], "masks in the dst faces"),
-        Step(f"train SAEHD ({iterations} iterations)",
-             ["train", "--model", str(model), *MODEL_FLAGS, "--src", str(src / "aligned"), "--dst", str(dst / "aligned"),
-              "--target-iter", str(iterations)], f"{model} (preview.png, loss.jsonl)"),
+        Step(
+            "frames (src, 15 fps)",
+            ["frames", str(ws / "data_src.mp4"), str(src), "--fps", "15", "--overwrite"],
+            f"{src}/00001.png ...",
+        ),
+        Step(
+            "extract (dst)",
+            [
+                "extract",
+                str(dst),
+                str(dst / "aligned"),
+                "--face-type",
+                "whole_face",
+                "--image-size",
+                "256",
+                "--max-faces",
+                "1",
+                "--debug-dir",
+                str(dst / "aligned_debug"),
+                "--overwrite",
+            ],
+            f"{dst / 'aligned'}, {dst / 'aligned_debug'}",
+        ),
+        Step(
+            "extract (src)",
+            [
+                "extract",
+                str(src),
+                str(src / "aligned"),
+                "--face-type",
+                "whole_face",
+                "--image-size",
+                "256",
+                "--max-faces",
+                "1",
+                "--overwrite",
+            ],
+            str(src / "aligned"),
+        ),
+        Step(
+            "xseg apply --generic (src)", ["xseg", "apply", str(src / "aligned"), "--generic"], "masks in the src faces"
+        ),
+        Step(
+            "xseg apply --generic (dst)", ["xseg", "apply", str(dst / "aligned"), "--generic"], "masks in the dst faces"
+        ),
+        Step(
+            f"train SAEHD ({iterations} iterations)",
+            [
+                "train",
+                "--model",
+                str(model),
+                *MODEL_FLAGS,
+                "--src",
+                str(src / "aligned"),
+                "--dst",
+                str(dst / "aligned"),
+                "--target-iter",
+                str(iterations),
+            ],
+            f"{model} (preview.png, loss.jsonl)",
+        ),
         Step("export ONNX", ["export", "--model", str(model), "--out", str(onnx)], str(onnx)),
-        Step("track", ["track", str(dst), "--aligned", str(dst / "aligned"), "--out", str(dst / "track.json")],
-             str(dst / "track.json")),
-        Step("merge", ["merge", "--model", str(onnx), "--frames", str(dst), "--aligned", str(dst / "aligned"),
-                       "--track", str(dst / "track.json"), "--out", str(dst / "merged"), "--mask-out",
-                       str(dst / "merged_mask"), "--passes-out", str(dst / "passes"), "--mode", "overlay",
-                       "--mask-mode", "XSeg-dst", "--erode", "5", "--blur", "25", "--color-transfer", "rct", "--restart"],
-             f"{dst / 'merged'}, {dst / 'merged_mask'}, {dst / 'passes'} (EXR: rgba, face.RGB, mask.A)"),
-        Step("video result.mp4", ["video", str(dst / "merged"), str(ws / "result.mp4"), "--reference", str(ws / "data_dst.mp4")],
-             str(ws / "result.mp4")),
-        Step("video result_mask.mp4", ["video", str(dst / "merged_mask"), str(ws / "result_mask.mp4"), "--reference",
-                                       str(ws / "data_dst.mp4")], str(ws / "result_mask.mp4")),
+        Step(
+            "track",
+            ["track", str(dst), "--aligned", str(dst / "aligned"), "--out", str(dst / "track.json")],
+            str(dst / "track.json"),
+        ),
+        Step(
+            "merge",
+            [
+                "merge",
+                "--model",
+                str(onnx),
+                "--frames",
+                str(dst),
+                "--aligned",
+                str(dst / "aligned"),
+                "--track",
+                str(dst / "track.json"),
+                "--out",
+                str(dst / "merged"),
+                "--mask-out",
+                str(dst / "merged_mask"),
+                "--passes-out",
+                str(dst / "passes"),
+                "--mode",
+                "overlay",
+                "--mask-mode",
+                "XSeg-dst",
+                "--erode",
+                "5",
+                "--blur",
+                "25",
+                "--color-transfer",
+                "rct",
+                "--restart",
+            ],
+            f"{dst / 'merged'}, {dst / 'merged_mask'}, {dst / 'passes'} (EXR: rgba, face.RGB, mask.A)",
+        ),
+        Step(
+            "video result.mp4",
+            ["video", str(dst / "merged"), str(ws / "result.mp4"), "--reference", str(ws / "data_dst.mp4")],
+            str(ws / "result.mp4"),
+        ),
+        Step(
+            "video result_mask.mp4",
+            ["video", str(dst / "merged_mask"), str(ws / "result_mask.mp4"), "--reference", str(ws / "data_dst.mp4")],
+            str(ws / "result_mask.mp4"),
+        ),
     ]
 
 
-def run_demo(workspace: Path, data: Path | None = None, iterations: int = 1500, fresh: bool = False,
-             runner: Callable[[list[str]], int] | None = None) -> list[tuple[Step, float]]:
+def run_demo(
+    workspace: Path,
+    data: Path | None = None,
+    iterations: int = 1500,
+    fresh: bool = False,
+    runner: Callable[[list[str]], int] | None = None,
+) -> list[tuple[Step, float]]:
     """Run (or continue) the demo in ``workspace``; returns each step with its seconds."""
     from engine.cli import main as cli_main
 
     data = data or default_data_dir()
     for video in (SRC_VIDEO, DST_VIDEO):
         if not (data / video).is_file():
-            raise FacecompError("demo media not found (the shared data folder must sit beside the checkout)", data / video)
+            raise FacecompError(
+                "demo media not found (the shared data folder must sit beside the checkout)", data / video
+            )
     if fresh and workspace.exists():
         shutil.rmtree(workspace)
     marks = workspace / ".demo"
@@ -103,7 +213,9 @@ def run_demo(workspace: Path, data: Path | None = None, iterations: int = 1500, 
         t0 = time.perf_counter()
         code = run(step.argv)
         if code:
-            raise FacecompError(f"demo step '{step.name}' failed (exit {code}); fix it and run the demo again to continue")
+            raise FacecompError(
+                f"demo step '{step.name}' failed (exit {code}); fix it and run the demo again to continue"
+            )
         seconds = time.perf_counter() - t0
         atomic.write_text(mark, f"{seconds:.1f}\n")
         done.append((step, seconds))

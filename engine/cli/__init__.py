@@ -26,13 +26,19 @@ VERBS: dict[str, tuple[str, str]] = {
     "merge": ("engine.cli.merge", "swap the faces of frames with an exported model (DFL merger, EXR passes)"),
     "video": ("engine.cli.video", "frames -> result.mp4 / result_mask.mp4 (fps and audio from a reference)"),
     "render": ("engine.cli.render", "stateless frame-range render to EXR passes (what the hosts call)"),
-    "worker": ("engine.cli.worker", "long-lived render process for the Nuke/Resolve plugins (JSON lines on stdin/stdout)"),
+    "worker": (
+        "engine.cli.worker",
+        "long-lived render process for the Nuke/Resolve plugins (JSON lines on stdin/stdout)",
+    ),
     "import-dfl": ("engine.cli.import_dfl", "DeepFaceLab facesets and models (SAEHD, AMP, Quick96, XSeg) -> facecomp"),
     "extract": ("engine.cli.extract", "frames -> aligned faceset (detect, 68 landmarks, align; DFL's extractor)"),
     "sort": ("engine.cli.sort", "sort / clean a faceset (DFL's 15 sort methods, identity)"),
     "train": ("engine.cli.train", "train a SAEHD / AMP / Quick96 swap model on src and dst facesets (DFL's trainer)"),
     "demo": ("engine.cli.demo", "run the whole pipeline on the shared demo media (../shared/data)"),
-    "export": ("engine.cli.export", "trained model folder -> one ONNX file (.onnx/.dfm) in DeepFaceLab's DFM signature"),
+    "export": (
+        "engine.cli.export",
+        "trained model folder -> one ONNX file (.onnx/.dfm) in DeepFaceLab's DFM signature",
+    ),
     "report": ("engine.cli.report", "quality figures of a model on a shot: identity, pose, reconstruction, jitter"),
 }
 
@@ -66,9 +72,7 @@ def build_parser(verb: str) -> argparse.ArgumentParser:
     """The argument parser of one verb (its module is imported here)."""
     module_name, summary = VERBS[verb]
     module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(
-        prog=f"facecomp {verb}", description=summary, formatter_class=HelpFormatter
-    )
+    parser = argparse.ArgumentParser(prog=f"facecomp {verb}", description=summary, formatter_class=HelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug messages")
     module.add_arguments(parser)
     parser.set_defaults(_run=module.run)

@@ -10,7 +10,9 @@ from engine.demo import default_data_dir, plan, run_demo
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workspace", type=Path, default=Path("workspace"), help="workspace folder (DFL layout)")
-    p.add_argument("--data", type=Path, default=None, help="shared media folder (default: ../shared/data beside the checkout)")
+    p.add_argument(
+        "--data", type=Path, default=None, help="shared media folder (default: ../shared/data beside the checkout)"
+    )
     p.add_argument("--iterations", type=int, default=1500, help="training iterations of the demo model")
     p.add_argument("--fresh", action="store_true", help="delete the workspace and start over")
 

@@ -17,8 +17,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     info = sub.add_parser("info", help="print the metadata of face files (or of every face in a folder)")
     info.add_argument("paths", nargs="+", type=Path, help="face files or faceset folders")
     info.add_argument("--json", action="store_true", help="print a JSON list of objects")
-    rs = sub.add_parser("resize", help="resize a faceset (DFL's faceset resizer), originals untouched",
-                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    rs = sub.add_parser(
+        "resize",
+        help="resize a faceset (DFL's faceset resizer), originals untouched",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     rs.add_argument("dir", type=Path, help="faceset folder")
     rs.add_argument("--image-size", type=int, required=True, help="new side in pixels")
     rs.add_argument("--face-type", choices=CHOICES, default=None, help="also change the face type")
@@ -43,13 +46,16 @@ def run(args: argparse.Namespace) -> int:
                 x0, y0, x1, y1 = m.source_rect
                 extra = " labels" if m.xseg_polys else ""
                 extra += " mask" if m.xseg_mask else ""
-                print(f"{f}: {m.face_type} {m.size}px from {m.source_filename} (frame {m.source_frame}, face {m.face_index}), "
-                      f"rect {x0:.0f},{y0:.0f},{x1:.0f},{y1:.0f}{extra}")
+                print(
+                    f"{f}: {m.face_type} {m.size}px from {m.source_filename} "
+                    f"(frame {m.source_frame}, face {m.face_index}), rect {x0:.0f},{y0:.0f},{x1:.0f},{y1:.0f}{extra}"
+                )
         return 0
     if args.image_size < 16 or args.image_size > 4096:
         raise FacecompError(f"--image-size {args.image_size} outside 16..4096")
     out = args.out or args.dir.with_name(f"{args.dir.name}_{args.image_size}")
-    n = resize_faceset(args.dir, args.image_size, out, FaceType.parse(args.face_type) if args.face_type else None,
-                       args.jpeg_quality)
+    n = resize_faceset(
+        args.dir, args.image_size, out, FaceType.parse(args.face_type) if args.face_type else None, args.jpeg_quality
+    )
     print(f"{n} faces resized to {args.image_size}px -> {out}")
     return 0

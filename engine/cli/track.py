@@ -7,6 +7,7 @@ from pathlib import Path
 
 from engine.errors import FacecompError
 from engine.swap.session import PROVIDER_CHOICES
+from engine.swap.settings import parse_frames
 from engine.swap.smoothing import OneEuro
 from engine.swap.track import build_track, track_jitter
 
@@ -14,6 +15,8 @@ from engine.swap.track import build_track, track_jitter
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("frames", nargs="?", default="workspace/data_dst", help="the shot's frames (folder, pattern "
                    "plate.%%04d.exr, or video)")
+    p.add_argument("--frames", default=None, dest="frame_range", metavar="A-B",
+                   help="frames to track: 1001-1100, 1001-1010,1020 (default: all)")
     p.add_argument("--aligned", type=Path, default=None,
                    help="aligned faceset of the frames (default FRAMES/aligned if present; else faces are detected)")
     p.add_argument("--out", type=Path, default=None, help="track file (default FRAMES/track.json)")
@@ -38,9 +41,10 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or ((frames if frames.is_dir() else frames.parent) / "track.json")
     if args.min_cutoff <= 0 or args.beta < 0:
         raise FacecompError("--min-cutoff must be > 0 and --beta >= 0")
+    numbers = parse_frames(args.frame_range, "--frames") if args.frame_range else None
     track = build_track(args.frames, aligned, smooth=not args.no_smooth, min_cutoff=args.min_cutoff, beta=args.beta,
                         detect_cut=not args.no_cuts, max_faces=args.max_faces,
-                        provider=args.provider, working_space=args.working_space)
+                        provider=args.provider, working_space=args.working_space, frames=numbers)
     track.save(out)
     raw, used = track_jitter(track)
     n_faces = sum(len(f.faces) for f in track.frames.values())

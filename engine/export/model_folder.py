@@ -63,8 +63,12 @@ def export_model_folder(model_dir: str | os.PathLike[str], out_path: str | os.Pa
 
     model, meta = load_model(model_dir)
     out = Path(out_path) if out_path is not None else default_export_path(model_dir, fp16)
+    options, seconds = meta.get("options"), meta.get("training_seconds")
     props = {"iteration": int(meta.get("iteration", 0)),
-             "landmarker": landmarker or training_landmarker(meta) or "unknown"}
+             "landmarker": landmarker or training_landmarker(meta) or "unknown",
+             # a lone .onnx still tells the quality report (engine.quality.model_info) how it was trained
+             "options": options if isinstance(options, dict) else None,
+             "training_seconds": float(seconds) if isinstance(seconds, int | float) else None}
     if out.suffix.lower() not in (".onnx", ".dfm"):
         raise FacecompError("export writes .onnx or .dfm files", out)
     staged = out.with_name(f".{out.name}.staged.onnx")  # checked before it replaces anything

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import json
 import os
 import warnings
 from collections.abc import Iterator
@@ -63,8 +64,9 @@ def _export_mode(model: SwapModel) -> Iterator[SwapModel]:
 
 
 def build_metadata(model: SwapModel, meta: dict[str, Any] | None = None) -> dict[str, str]:
-    """metadata_props: facecomp.version, face_type, resolution, model, archi, iteration, color_space, landmarker
-    (from the model, overridden/extended by ``meta``)."""
+    """metadata_props: facecomp.version, face_type, resolution, model, archi, iteration, color_space, landmarker,
+    options (the model's DFL options as a JSON object) (from the model, overridden/extended by ``meta``, e.g.
+    ``training_seconds``). Dict and list values are stored as JSON, the rest as text."""
     props: dict[str, Any] = {
         "facecomp.version": __version__,
         "face_type": model.face_type,
@@ -74,11 +76,12 @@ def build_metadata(model: SwapModel, meta: dict[str, Any] | None = None) -> dict
         "iteration": 0,
         "color_space": MODEL_SPACE,
         "landmarker": "unknown",
+        "options": dict(getattr(model, "options", {}) or {}),
     }
     for key, value in (meta or {}).items():
         if value is not None:
             props[str(key)] = value
-    return {k: str(v) for k, v in props.items()}
+    return {k: json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else str(v) for k, v in props.items()}
 
 
 def _fix_output_shapes(graph: Any, resolution: int) -> None:

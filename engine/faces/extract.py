@@ -77,7 +77,8 @@ def write_faces(image: np.ndarray, faces: list[DetectedFace], out_dir: Path, ste
             face_type=face_type.label, size=size, landmarks=aligned, source_filename=source_filename,
             source_frame=frame_number, source_rect=[float(v) for v in face.rect], source_landmarks=face.landmarks,
             image_to_face_mat=mat, face_index=i, detector=face.detector, landmarker=face.landmarker,
-            extra={"score": round(float(face.score), 4)} | ({"rotation": face.rotation} if face.rotation else {}),
+            extra={"score": round(float(face.score), 4), "source_size": [int(image.shape[1]), int(image.shape[0])]}
+            | ({"rotation": face.rotation} if face.rotation else {}),
         )
         write_face(out_dir / f"{stem}_{i}{ext}", warp_face(image, mat, size), meta, jpeg_quality)
         written.append((face.rect, face.landmarks, mat))

@@ -74,8 +74,16 @@ class FaceMeta:
         """Validate and convert parsed JSON; anything malformed is a FacecompError naming ``path``."""
         if not isinstance(d, dict):
             raise FacecompError("faceset metadata is not a JSON object", path)
-        required = ("face_type", "size", "landmarks", "source_filename", "source_frame", "source_rect",
-                    "source_landmarks", "image_to_face_mat")
+        required = (
+            "face_type",
+            "size",
+            "landmarks",
+            "source_filename",
+            "source_frame",
+            "source_rect",
+            "source_landmarks",
+            "image_to_face_mat",
+        )
         missing = [k for k in required if k not in d]
         if missing:
             raise FacecompError(f"faceset metadata lacks {', '.join(missing)} (not a facecomp face?)", path)
@@ -98,11 +106,21 @@ class FaceMeta:
                 raise ValueError("xseg_mask must be base64 text")
             known = {f for f in cls.__dataclass_fields__ if f != "extra"}
             return cls(
-                face_type=FaceType.parse(d["face_type"]).label, size=int(d["size"]), landmarks=lm,
-                source_filename=name, source_frame=int(d["source_frame"]), source_rect=rect,
-                source_landmarks=slm, image_to_face_mat=mat, face_index=int(d.get("face_index", 0)),
-                xseg_polys=polys, xseg_mask=mask, detector=d.get("detector"), landmarker=d.get("landmarker"),
-                eyebrows_expand_mod=float(d.get("eyebrows_expand_mod", 1.0)), version=int(d.get("version", VERSION)),
+                face_type=FaceType.parse(d["face_type"]).label,
+                size=int(d["size"]),
+                landmarks=lm,
+                source_filename=name,
+                source_frame=int(d["source_frame"]),
+                source_rect=rect,
+                source_landmarks=slm,
+                image_to_face_mat=mat,
+                face_index=int(d.get("face_index", 0)),
+                xseg_polys=polys,
+                xseg_mask=mask,
+                detector=d.get("detector"),
+                landmarker=d.get("landmarker"),
+                eyebrows_expand_mod=float(d.get("eyebrows_expand_mod", 1.0)),
+                version=int(d.get("version", VERSION)),
                 extra={k: v for k, v in d.items() if k not in known},
             )
         except FacecompError:
@@ -148,7 +166,7 @@ def _jpeg_segments(data: bytes, path: Path) -> list[tuple[int, int, int]]:
         marker = data[pos + 1]
         if marker == 0xDA:  # start of scan: headers end
             break
-        (length,) = struct.unpack(">H", data[pos + 2: pos + 4])
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
         segs.append((marker, pos, pos + 2 + length))
         pos += 2 + length
     return segs
@@ -157,10 +175,10 @@ def _jpeg_segments(data: bytes, path: Path) -> list[tuple[int, int, int]]:
 def _jpeg_read(data: bytes, path: Path) -> bytes | None:
     chunks: dict[int, bytes] = {}
     for marker, start, end in _jpeg_segments(data, path):
-        body = data[start + 4: end]
+        body = data[start + 4 : end]
         if marker == 0xEB and body.startswith(_JPEG_TAG):
             idx = body[len(_JPEG_TAG)]
-            chunks[idx] = body[len(_JPEG_TAG) + 2:]
+            chunks[idx] = body[len(_JPEG_TAG) + 2 :]
     if not chunks:
         return None
     return b"".join(chunks[i] for i in sorted(chunks))
@@ -169,8 +187,8 @@ def _jpeg_read(data: bytes, path: Path) -> bytes | None:
 def _jpeg_write(data: bytes, payload: bytes, path: Path) -> bytes:
     segs = _jpeg_segments(data, path)
     scan = segs[-1][2] if segs else 2
-    keep = [(m, data[s:e]) for m, s, e in segs if not (m == 0xEB and data[s + 4: e].startswith(_JPEG_TAG))]
-    parts = [payload[i: i + _CHUNK] for i in range(0, len(payload), _CHUNK)] or [b""]
+    keep = [(m, data[s:e]) for m, s, e in segs if not (m == 0xEB and data[s + 4 : e].startswith(_JPEG_TAG))]
+    parts = [payload[i : i + _CHUNK] for i in range(0, len(payload), _CHUNK)] or [b""]
     if len(parts) > 255:
         raise FacecompError("faceset metadata too large", path)
     ours = b"".join(
@@ -179,7 +197,7 @@ def _jpeg_write(data: bytes, payload: bytes, path: Path) -> bytes:
     )
     last_app = max((i for i, (m, _) in enumerate(keep) if 0xE0 <= m <= 0xEF), default=-1)
     before = b"".join(b for _, b in keep[: last_app + 1])
-    after = b"".join(b for _, b in keep[last_app + 1:])
+    after = b"".join(b for _, b in keep[last_app + 1 :])
     return data[:2] + before + ours + after + data[scan:]
 
 
@@ -188,8 +206,8 @@ def _png_chunks(data: bytes, path: Path) -> list[tuple[bytes, int, int]]:
         raise FacecompError("not a PNG file", path)
     pos, out = 8, []
     while pos + 8 <= len(data):
-        (length,) = struct.unpack(">I", data[pos: pos + 4])
-        kind = data[pos + 4: pos + 8]
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
         out.append((kind, pos, pos + 12 + length))
         pos += 12 + length
         if kind == b"IEND":
@@ -199,8 +217,8 @@ def _png_chunks(data: bytes, path: Path) -> list[tuple[bytes, int, int]]:
 
 def _png_read(data: bytes, path: Path) -> bytes | None:
     for kind, s, e in _png_chunks(data, path):
-        if kind == b"iTXt" and data[s + 8: e - 4].startswith(_PNG_KEY + b"\x00"):
-            body = data[s + 8: e - 4][len(_PNG_KEY) + 1:]
+        if kind == b"iTXt" and data[s + 8 : e - 4].startswith(_PNG_KEY + b"\x00"):
+            body = data[s + 8 : e - 4][len(_PNG_KEY) + 1 :]
             compressed, _method = body[0], body[1]
             rest = body[2:]
             _lang, _, rest = rest.partition(b"\x00")
@@ -212,7 +230,11 @@ def _png_read(data: bytes, path: Path) -> bytes | None:
 
 
 def _png_write(data: bytes, payload: bytes, path: Path) -> bytes:
-    chunks = [c for c in _png_chunks(data, path) if not (c[0] == b"iTXt" and data[c[1] + 8: c[2] - 4].startswith(_PNG_KEY + b"\x00"))]
+    chunks = [
+        c
+        for c in _png_chunks(data, path)
+        if not (c[0] == b"iTXt" and data[c[1] + 8 : c[2] - 4].startswith(_PNG_KEY + b"\x00"))
+    ]
     body = _PNG_KEY + b"\x00" + b"\x01\x00" + b"\x00" + b"\x00" + zlib.compress(payload, 6)
     chunk = struct.pack(">I", len(body)) + b"iTXt" + body + struct.pack(">I", zlib.crc32(b"iTXt" + body) & 0xFFFFFFFF)
     out = [data[:8]]
@@ -298,7 +320,11 @@ def update_meta(path: str | os.PathLike[str], meta: FaceMeta) -> None:
         write_face(p, read_image(p), meta)
         return
     data = p.read_bytes()
-    new = _png_write(data, _payload(meta), p) if data[:8] == b"\x89PNG\r\n\x1a\n" else _jpeg_write(data, _payload(meta), p)
+    new = (
+        _png_write(data, _payload(meta), p)
+        if data[:8] == b"\x89PNG\r\n\x1a\n"
+        else _jpeg_write(data, _payload(meta), p)
+    )
     atomic.write_bytes(p, new)
 
 
@@ -307,7 +333,9 @@ def list_faces(folder: str | os.PathLike[str]) -> list[Path]:
     d = Path(folder)
     if not d.is_dir():
         raise FacecompError("faceset folder does not exist", d)
-    return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in FACE_EXTS and not atomic.is_temporary(p))
+    return sorted(
+        p for p in d.iterdir() if p.is_file() and p.suffix.lower() in FACE_EXTS and not atomic.is_temporary(p)
+    )
 
 
 def encode_mask(mask: np.ndarray) -> str:

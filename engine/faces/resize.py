@@ -15,7 +15,9 @@ from engine.faces.facetype import FaceType
 from engine.progress import progress
 
 
-def resize_face(image: np.ndarray, meta: FaceMeta, size: int, face_type: FaceType | None = None) -> tuple[np.ndarray, FaceMeta]:
+def resize_face(
+    image: np.ndarray, meta: FaceMeta, size: int, face_type: FaceType | None = None
+) -> tuple[np.ndarray, FaceMeta]:
     """One face at a new size (and face type): pixels re-warped, every geometric field mapped along."""
     ft = face_type or meta.type
     if ft == meta.type:
@@ -28,21 +30,37 @@ def resize_face(image: np.ndarray, meta: FaceMeta, size: int, face_type: FaceTyp
     full = np.vstack([mat, [0, 0, 1]]) @ np.vstack([meta.image_to_face_mat, [0, 0, 1]])
     polys = None
     if meta.xseg_polys:
-        polys = [{"type": p["type"], "points": transform_points(np.array(p["points"]), mat).tolist()} for p in meta.xseg_polys]
+        polys = [
+            {"type": p["type"], "points": transform_points(np.array(p["points"]), mat).tolist()}
+            for p in meta.xseg_polys
+        ]
     mask = None
     if meta.xseg_mask:
         m = decode_mask(meta.xseg_mask)  # stored at its own resolution: map its pixels to face pixels first
         to_face = np.diag([meta.size / m.shape[1], meta.size / m.shape[0], 1.0])
         m = cv2.warpAffine(m, (np.vstack([mat, [0, 0, 1]]) @ to_face)[:2], (size, size), flags=cv2.INTER_LINEAR)
         mask = encode_mask(m)
-    new = FaceMeta(**{**meta.__dict__, "face_type": ft.label, "size": size,
-                      "landmarks": transform_points(meta.landmarks, mat), "image_to_face_mat": full[:2],
-                      "xseg_polys": polys, "xseg_mask": mask})
+    new = FaceMeta(
+        **{
+            **meta.__dict__,
+            "face_type": ft.label,
+            "size": size,
+            "landmarks": transform_points(meta.landmarks, mat),
+            "image_to_face_mat": full[:2],
+            "xseg_polys": polys,
+            "xseg_mask": mask,
+        }
+    )
     return out, new
 
 
-def resize_faceset(folder: str | os.PathLike[str], size: int, out_dir: str | os.PathLike[str],
-                   face_type: FaceType | None = None, jpeg_quality: int = 95) -> int:
+def resize_faceset(
+    folder: str | os.PathLike[str],
+    size: int,
+    out_dir: str | os.PathLike[str],
+    face_type: FaceType | None = None,
+    jpeg_quality: int = 95,
+) -> int:
     """Write every face of ``folder`` resized into ``out_dir`` (originals untouched); returns the count."""
     files = list_faces(folder)
     out = Path(out_dir)

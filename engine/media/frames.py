@@ -98,11 +98,11 @@ def _sequence_from_pattern(spec: str) -> ImageSequence:
     if m:
         width = m.group(1)
         digits = rf"\d{{{int(width)}}}" if width else r"\d+"
-        regex = re.escape(name[: m.start()]) + f"({digits})" + re.escape(name[m.end():])
+        regex = re.escape(name[: m.start()]) + f"({digits})" + re.escape(name[m.end() :])
     else:
         h = _HASHES.search(name)
         assert h is not None
-        regex = re.escape(name[: h.start()]) + rf"(\d{{{len(h.group(0))},}})" + re.escape(name[h.end():])
+        regex = re.escape(name[: h.start()]) + rf"(\d{{{len(h.group(0))},}})" + re.escape(name[h.end() :])
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.is_dir():
         raise FacecompError("folder of the sequence does not exist", folder)
@@ -172,7 +172,9 @@ class VideoSource:
                     got += 1
                     yield fr.to_ndarray(format="bgr24") if pixels else None
         except av.error.FFmpegError as exc:
-            raise FacecompError(f"video is damaged or truncated ({exc.strerror or type(exc).__name__})", self.path) from None
+            raise FacecompError(
+                f"video is damaged or truncated ({exc.strerror or type(exc).__name__})", self.path
+            ) from None
         if got == 0:
             raise FacecompError("no decodable video frames (empty or truncated)", self.path)
         if step is None and self.declared and got < 0.98 * self.declared:
@@ -209,8 +211,15 @@ def open_frames(spec: str | os.PathLike[str], fps: float | None = None) -> Frame
     return VideoSource(p, fps)
 
 
-def extract_frames(spec: str | os.PathLike[str], out_dir: str | os.PathLike[str], fps: float | None = None,
-                   fmt: str = "png", jpeg_quality: int = 95, exr_space: str = "ACEScg", overwrite: bool = False) -> int:
+def extract_frames(
+    spec: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    fps: float | None = None,
+    fmt: str = "png",
+    jpeg_quality: int = 95,
+    exr_space: str = "ACEScg",
+    overwrite: bool = False,
+) -> int:
     """Write every frame of ``spec`` to ``out_dir`` as ``%05d.<fmt>``; returns the count.
 
     Frames are decoded into a hidden staging folder and moved in only when all decoded, so a damaged or
@@ -237,8 +246,11 @@ def extract_frames(spec: str | os.PathLike[str], out_dir: str | os.PathLike[str]
             if fmt == "exr":
                 img = frame.image
                 linear = color.convert(to_float(img), color.MODEL_SPACE, exr_space) if img.dtype == np.uint8 else img
-                write_exr(target, {"R": linear[..., 2], "G": linear[..., 1], "B": linear[..., 0]},
-                          attributes={"oiio:ColorSpace": exr_space})
+                write_exr(
+                    target,
+                    {"R": linear[..., 2], "G": linear[..., 1], "B": linear[..., 0]},
+                    attributes={"oiio:ColorSpace": exr_space},
+                )
             else:
                 write_image(target, frame.image, jpeg_quality)
             count += 1

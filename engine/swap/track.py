@@ -16,9 +16,9 @@ Sidecar format (JSON, ``facecomp track --out shot.track.json``)::
           "xseg_mask": "<base64 PNG>", "xseg_mat": [[..] x 2]}]},  # the face's stored XSeg mask, if any
        ...]}
 
-Every frame of the source is listed, also those without faces (``"faces": []``). Faces of a frame are
-ordered largest first. Tracks are cut where the picture changes abruptly (frame difference), and a face
-whose landmarks jump (or that cannot be matched to the previous frame) starts a new id.
+Every frame of the source (or of the chosen ``frames``) is listed, also those without faces (``"faces": []``).
+Faces of a frame are ordered largest first. Tracks are cut where the picture changes abruptly (frame
+difference), and a face whose landmarks jump (or that cannot be matched to the previous frame) starts a new id.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ import numpy as np
 from engine import atomic
 from engine.errors import FacecompError
 from engine.faces.faceset import decode_mask, list_faces, read_meta
-from engine.media.frames import open_frames
+from engine.media.frames import FrameSource, ImageSequence, open_frames
 from engine.progress import progress
 from engine.swap.face_merge import FaceInput
 from engine.swap.filters import motion_vector
@@ -308,18 +309,36 @@ def smooth_track(frames: list[TrackFrame], params: OneEuro) -> None:
             f.landmarks = lm
 
 
+def _pixels(source: FrameSource, numbers: list[int]) -> Iterator[np.ndarray]:
+    """The images of ``numbers`` in order: read one by one from an image sequence, decoded in one pass (up to
+    the last wanted frame) from a video."""
+    if isinstance(source, ImageSequence):
+        return (source.read(n) for n in numbers)
+    wanted = set(numbers)
+    return (f.image for f in source if f.number in wanted)
+
+
 def build_track(frames_spec: str | os.PathLike[str], aligned_dir: str | os.PathLike[str] | None = None,
                 smooth: bool = True, min_cutoff: float = OneEuro.min_cutoff, beta: float = OneEuro.beta,
                 detect_cut: bool = True,
-                max_faces: int = 0, provider: str | None = None, working_space: str | None = None) -> Track:
+                max_faces: int = 0, provider: str | None = None, working_space: str | None = None,
+                frames: list[int] | None = None) -> Track:
     """Build the alignment track of a shot from its frames and either an aligned faceset (landmarks stored in
-    the faces' metadata) or face detection on every frame (engine.faces.extract)."""
+    the faces' metadata) or face detection on every frame (engine.faces.extract). ``frames``: only these frame
+    numbers (None: all)."""
     source = open_frames(frames_spec)
     numbers = list(source.numbers)
     names = {source.name(n): n for n in numbers}
     fps = float(source.fps) if source.fps else 30.0
     params = OneEuro(min_cutoff, beta, fps=fps)
+    missing = sorted(set(frames) - set(numbers)) if frames is not None else []
+    if missing or frames == []:
+        raise FacecompError(f"frame(s) {', '.join(map(str, missing[:5])) or '(none)'} not in the shot "
+                            f"({min(numbers)}-{max(numbers)})", frames_spec)
     stored = _faceset_faces(Path(aligned_dir), names, set(numbers)) if aligned_dir else None
+    if frames is not None:  # faces of the whole faceset are matched to frames above, then only these are kept
+        wanted = set(frames)
+        numbers = [n for n in numbers if n in wanted]
     extractor = None
     if stored is None:
         try:
@@ -327,17 +346,16 @@ def build_track(frames_spec: str | os.PathLike[str], aligned_dir: str | os.PathL
         except ImportError:
             raise FacecompError("face detection is not available (engine.faces.extract); give --aligned") from None
         extractor = FaceExtractor(provider, max_faces=max_faces)
-    frames: list[TrackFrame] = []
+    track_frames: list[TrackFrame] = []
     diffs: list[float] = []
     prev_thumb = None
     size = (0, 0)
     need_pixels = extractor is not None or detect_cut
-    iterator = iter(source) if need_pixels else None
+    iterator = _pixels(source, numbers) if need_pixels else None
     for n in progress(numbers, total=len(numbers), desc="track", unit="frame"):
         tf = TrackFrame(n, source.name(n))
         if iterator is not None:
-            frame = next(iterator)
-            img = frame.image
+            img = next(iterator)
             size = (img.shape[1], img.shape[0])
             thumb = _thumb(img if img.dtype == np.uint8 or not working_space else _model_u8(img, working_space))
             diffs.append(float(np.mean(np.abs(thumb - prev_thumb))) if prev_thumb is not None else 0.0)
@@ -349,18 +367,18 @@ def build_track(frames_spec: str | os.PathLike[str], aligned_dir: str | os.PathL
                     tf.faces.append(TrackFace(i, np.asarray(d.rect, np.float64), lm.copy(), lm.copy(), float(d.score)))
         if stored is not None:
             tf.faces = stored.get(n, [])
-        frames.append(tf)
+        track_frames.append(tf)
     if max_faces > 0:
-        for tf in frames:
+        for tf in track_frames:
             tf.faces = sorted(tf.faces, key=lambda f: -float(np.prod(_box(f)[2:] - _box(f)[:2])))[:max_faces]
     cuts = detect_cuts(diffs, numbers) if detect_cut and diffs else []
-    assign_ids(frames, set(cuts))
+    assign_ids(track_frames, set(cuts))
     if smooth:
-        smooth_track(frames, params)
+        smooth_track(track_frames, params)
     if size == (0, 0) and numbers:
         img = source.read(numbers[0])
         size = (img.shape[1], img.shape[0])
-    return Track({f.number: f for f in frames}, os.fspath(frames_spec),
+    return Track({f.number: f for f in track_frames}, os.fspath(frames_spec),
                  str(Path(aligned_dir).resolve()) if aligned_dir else None, size, fps,
                  params.to_dict() if smooth else None, cuts)
 

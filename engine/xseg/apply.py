@@ -86,8 +86,9 @@ class XSegApplier:
             y = self.model.mask(x)
         return y.float()[:, 0].cpu().numpy()
 
-    def mask(self, faces: np.ndarray | list[np.ndarray]) -> np.ndarray:
-        """Masks (0..1, float32) of square aligned faces of the model's face type, at each face's own size."""
+    def mask(self, faces: np.ndarray | list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
+        """Masks (0..1, float32) of square aligned faces of the model's face type, at each face's own size:
+        HxW for one face, NxHxW for a batch (a list when the faces differ in size)."""
         single = isinstance(faces, np.ndarray) and faces.ndim == 3
         items = [faces] if single else list(faces)
         res = self.resolution
@@ -108,7 +109,9 @@ class XSegApplier:
             h, w = np.asarray(f).shape[:2]
             m = np.clip(m, 0, 1).astype(np.float32)
             masks.append(m if (h, w) == (res, res) else cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR))
-        return masks[0] if single else np.stack(masks)
+        if single:
+            return masks[0]
+        return np.stack(masks) if len({m.shape for m in masks}) <= 1 else masks
 
     def mask_face(self, image: np.ndarray, meta: FaceMeta) -> np.ndarray:
         """Mask of one faceset face at its size; a face of another type is re-warped to the model's type and back."""

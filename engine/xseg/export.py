@@ -8,6 +8,7 @@ metadata_props: facecomp.version, model=xseg, face_type, resolution, iteration.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -42,7 +43,8 @@ def export_onnx(model_dir: str | os.PathLike[str], out: str | os.PathLike[str]) 
     res = model.resolution
     wrapper = _NHWC(model).eval()
     dummy = torch.rand(1, res, res, 3)
-    with atomic.atomic_path(out) as tmp:
+    with atomic.atomic_path(out) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's constant-folding notes
         torch.onnx.export(wrapper, (dummy,), str(tmp), input_names=[IN_NAME], output_names=[OUT_NAME],
                           dynamic_axes={IN_NAME: {0: "batch"}, OUT_NAME: {0: "batch"}}, opset_version=OPSET,
                           do_constant_folding=True, dynamo=False)

@@ -20,9 +20,10 @@ from engine.media.image_io import read_image
 from engine.progress import progress
 from engine.xseg.apply import XSegApplier, finish_mask
 from engine.xseg.generic import generic_mask
-from engine.xseg.labels import LABEL_MASK_KEY, has_label, label_mask
+from engine.xseg.labels import LABEL_MASK_KEY, applied_mask, has_label, label_mask
 
 log = logging.getLogger("facecomp")
+BATCH = 8
 
 
 @dataclass
@@ -32,16 +33,19 @@ class OpReport:
     skipped: int = 0
 
 
-def read_faceset(folder: str | os.PathLike[str]) -> list[tuple[Path, FaceMeta]]:
-    """(path, metadata) of every face, validated up front (a damaged label fails here, naming the file)."""
+def read_faceset(folder: str | os.PathLike[str], check_masks: bool = True) -> list[tuple[Path, FaceMeta]]:
+    """(path, metadata) of every face, validated up front: a damaged label or mask fails here, naming the file,
+    before anything is written."""
     files = list_faces(folder)
     if not files:
         raise FacecompError("faceset folder holds no face files", folder)
     out = []
     for f in files:
         meta = read_meta(f)
-        if has_label(meta):
+        if check_masks and has_label(meta):
             label_mask(meta, f)
+        if check_masks and meta.xseg_mask:
+            applied_mask(meta, f)
         out.append((f, meta))
     return out
 
@@ -54,21 +58,39 @@ def apply_masks(folder: str | os.PathLike[str], model: str | os.PathLike[str] | 
     faces = read_faceset(folder)
     applier = XSegApplier(model, device=device, bf16=bf16) if model is not None else None
     report = OpReport(faces=len(faces))
-    for path, meta in progress(faces, total=len(faces), desc="xseg apply", unit="face"):
-        size = int(meta.size)
+    bar = progress(range(0, len(faces), BATCH), total=(len(faces) + BATCH - 1) // BATCH, desc="xseg apply",
+                   unit="batch")
+    for start in bar:
+        chunk = faces[start:start + BATCH]
         if applier is None:
-            mask = finish_mask(generic_mask(meta.landmarks, size, meta.type, meta.eyebrows_expand_mod))
+            masks = [generic_mask(m.landmarks, int(m.size), m.type, m.eyebrows_expand_mod) for _, m in chunk]
         else:
-            mask = finish_mask(applier.mask_face(read_image(path), meta))
-        meta.xseg_mask = encode_mask(mask)
-        update_meta(path, meta)
-        report.changed += 1
+            masks = _model_masks(applier, chunk)
+        for (path, meta), mask in zip(chunk, masks, strict=True):
+            meta.xseg_mask = encode_mask(finish_mask(mask))
+            update_meta(path, meta)
+            report.changed += 1
     return report
 
 
+def _model_masks(applier: XSegApplier, chunk: list[tuple[Path, FaceMeta]]) -> list:
+    """Masks of a chunk of faces; the faces of the model's face type run as one batch."""
+    images = [read_image(p) for p, _ in chunk]
+    same = [i for i, (_, m) in enumerate(chunk) if m.type == applier.face_type]
+    out: list = [None] * len(chunk)
+    if same:
+        for i, m in zip(same, applier.mask([images[i] for i in same]), strict=True):
+            out[i] = m
+    for i, (_, meta) in enumerate(chunk):
+        if out[i] is None:
+            out[i] = applier.mask_face(images[i], meta)
+    return out
+
+
 def remove(folder: str | os.PathLike[str], labels: bool = False) -> OpReport:
-    """Delete applied masks (``xseg_mask``), or with ``labels`` the polygons and imported label masks."""
-    faces = read_faceset(folder)
+    """Delete applied masks (``xseg_mask``), or with ``labels`` the polygons and imported label masks (a damaged
+    mask or label mask can be removed this way)."""
+    faces = read_faceset(folder, check_masks=False)
     report = OpReport(faces=len(faces))
     for path, meta in faces:
         if labels:

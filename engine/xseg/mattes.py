@@ -163,13 +163,13 @@ def import_mattes(folder: str | os.PathLike[str], mattes: str, channel: str | No
     if not todo:
         raise FacecompError(f"no matte matches a face's frame number (faces: frames {_span(faces)}; mattes: "
                             f"{min(files)}..{max(files)})", mattes)
-    cache: dict[int, np.ndarray] = {}
+    staged: list[tuple[Path, FaceMeta]] = []  # every matte is read before the first face file changes
+    current: tuple[int, np.ndarray] | None = None
     for path, meta in progress(todo, total=len(todo), desc="import mattes", unit="face"):
         n = meta.source_frame
-        if n not in cache:
-            cache.clear()
-            cache[n] = read_matte(files[n], channel)
-        matte = cache[n]
+        if current is None or current[0] != n:
+            current = (n, read_matte(files[n], channel))
+        matte = current[1]
         label = face_matte(matte, meta)
         if as_polys:
             meta.xseg_polys = trace_polys(label)
@@ -178,6 +178,8 @@ def import_mattes(folder: str | os.PathLike[str], mattes: str, channel: str | No
             set_label_mask(meta, label)
             meta.xseg_polys = None
         meta.extra[SOURCE_SIZE_KEY] = [int(matte.shape[1]), int(matte.shape[0])]
+        staged.append((path, meta))
+    for path, meta in staged:
         update_meta(path, meta)
         report.written += 1
     if report.missing:

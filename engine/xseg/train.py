@@ -206,6 +206,11 @@ def train_xseg(folder: str | os.PathLike[str], facesets: Sequence[str | os.PathL
     log.info("XSeg %s: %d training faces (%s), %d px %s, batch %d, from iteration %d", folder, len(training),
              "auto" if options["auto"] else "labelled", res, ft, options["batch_size"], iteration)
     losses: list[float] = []
+    if 0 < target_iter <= iteration:
+        maker.close()
+        log.info("XSeg %s is already at iteration %d (target %d): nothing to do", folder, iteration, target_iter)
+        return TrainReport(iteration, float(stored.get("loss") or float("nan")) if stored else float("nan"),
+                           seconds, len(training))
     start = last_save = time.monotonic()
     base_seconds = seconds
 

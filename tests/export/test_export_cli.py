@@ -13,6 +13,7 @@ from engine.errors import FacecompError
 from engine.export.model_folder import export_model_folder
 from engine.export.signature import check_dfm_signature
 from engine.models import build_model
+from engine.quality.model_info import model_info
 from engine.training.checkpoint import save_checkpoint
 from tests.conftest import assert_clean_error, run_facecomp
 
@@ -23,7 +24,7 @@ def model_dir(tmp_path_factory):
     model = build_model("saehd", dict(resolution=64, archi="liae-ud", ae_dims=32, e_dims=16, d_dims=16,
                                       d_mask_dims=16, face_type="wf"))
     folder = tmp_path_factory.mktemp("model")
-    save_checkpoint(folder, model, 77, meta={"landmarker": "mediapipe-facemesh-test"})
+    save_checkpoint(folder, model, 77, meta={"landmarker": "mediapipe-facemesh-test", "training_seconds": 3725.5})
     return folder, model
 
 
@@ -35,6 +36,12 @@ def test_export_cli_writes_a_verified_dfm(model_dir, tmp_path):
     info = check_dfm_signature(out)
     assert info.metadata["iteration"] == "77" and info.metadata["face_type"] == "whole_face"
     assert info.metadata["landmarker"] == "mediapipe-facemesh-test" and info.metadata["archi"] == "liae-ud"
+    # model.json's options and training time travel in the file: a lone .onnx tells the quality report both
+    stored = json.loads((folder / "model.json").read_text())
+    assert json.loads(info.metadata["options"]) == stored["options"] and stored["options"]["ae_dims"] == 32
+    assert float(info.metadata["training_seconds"]) == 3725.5
+    report = model_info(out, info.metadata, None)
+    assert report["options"] == stored["options"] and report["training_hours"] == round(3725.5 / 3600, 3)
     faces = np.random.default_rng(0).random((2, 64, 64, 3), dtype=np.float32)
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     celeb = sess.run(["out_celeb_face:0"], {"in_face:0": faces})[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -71,6 +73,7 @@ def test_signature_is_what_deepfacelive_expects(exported, name):
     assert meta["model"] == model.kind and meta["resolution"] == "64" and meta["iteration"] == "1234"
     assert meta["face_type"] == {"saehd": "full_face", "amp": "whole_face"}[model.kind]
     assert meta["color_space"] == "sRGB - Texture" and meta["landmarker"] == "test"
+    assert json.loads(meta["options"]) == model.options  # the model's DFL options, as a JSON object
     # one self-contained file
     assert [p.name for p in path.parent.iterdir()] == [path.name]
     assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer)

@@ -14,8 +14,17 @@ from tests.conftest import assert_clean_error, run_facecomp
 def _meta(size: int = 128) -> FaceMeta:
     rng = np.random.default_rng(0)
     lm = rng.uniform(10, size - 10, (68, 2))
-    return FaceMeta("whole_face", size, lm, "00001.png", 1, [10, 20, 110, 140], lm * 2 + 5,
-                    np.array([[0.5, 0, -2.5], [0, 0.5, -2.5]]), xseg_polys=[{"type": "include", "points": [[1, 1], [50, 1], [20, 40]]}])
+    return FaceMeta(
+        "whole_face",
+        size,
+        lm,
+        "00001.png",
+        1,
+        [10, 20, 110, 140],
+        lm * 2 + 5,
+        np.array([[0.5, 0, -2.5], [0, 0.5, -2.5]]),
+        xseg_polys=[{"type": "include", "points": [[1, 1], [50, 1], [20, 40]]}],
+    )
 
 
 @pytest.mark.parametrize("ext", ["jpg", "png", "exr"])

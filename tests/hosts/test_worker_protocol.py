@@ -86,8 +86,11 @@ def test_failed_frames_and_missing_models_name_the_file(worker, media, tmp_path)
         _render(worker, media, tmp_path, frames=[1001, 999])
     assert info.value.frame == 999 and info.value.path == str(media["plate"]) and "999" in str(info.value)
     assert (tmp_path / "fs.1001.exr").is_file(), "frames before the failing one are written"
-    with pytest.raises(fc.WorkerError, match="erode"):
+    with pytest.raises(fc.WorkerError) as info:
         _render(worker, media, tmp_path, frames=[1001], overrides={"erode": 999})
+    assert str(info.value) == "settings: option erode: 999 outside -400..400", "named as settings, not as --set"
+    with pytest.raises(fc.WorkerError, match=r"^settings: unknown merge option 'eroded'"):
+        _render(worker, media, tmp_path, frames=[1001], overrides={"eroded": 1})
     with pytest.raises(fc.WorkerError, match="model file not found") as info:
         worker.load(str(tmp_path / "none.onnx"))
     assert info.value.path == str(tmp_path / "none.onnx")

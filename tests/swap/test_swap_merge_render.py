@@ -15,6 +15,7 @@ import OpenImageIO as oiio
 import pytest
 
 from engine.media.image_io import read_image
+from engine.swap.outputs import PASS_COMPRESSION
 from engine.swap.render import render_range
 from engine.swap.track import build_track
 from tests.conftest import REPO, assert_clean_error, run_facecomp
@@ -121,6 +122,8 @@ def test_range_render_equals_full_render(models, exr_plate, shot, tmp_path):
         assert all(np.array_equal(a[k], b[k]) for k in a)
     plate = _exr(exr_plate / "plate.1004.exr")
     out = _exr(tmp_path / "full" / "fs.1004.exr")
+    assert oiio.ImageBuf(str(tmp_path / "full" / "fs.1004.exr")).spec().get_string_attribute("compression") == \
+        PASS_COMPRESSION
     outside = out["mask.A"] == 0
     assert np.array_equal(out["R"][outside], plate["R"][outside])  # linear plate untouched outside the mask
     # with a smoothed track of the shot: the same statelessness, through the CLI

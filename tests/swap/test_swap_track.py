@@ -11,7 +11,17 @@ from engine.errors import FacecompError
 from engine.faces.align import ALIGN_POINTS
 from engine.media.frames import open_frames
 from engine.swap.smoothing import OneEuro, jitter, smooth_landmarks
-from engine.swap.track import Track, TrackFace, TrackFrame, _thumb, assign_ids, build_track, detect_cuts, track_jitter
+from engine.swap.track import (
+    Track,
+    TrackFace,
+    TrackFrame,
+    _pixels,
+    _thumb,
+    assign_ids,
+    build_track,
+    detect_cuts,
+    track_jitter,
+)
 from tests.conftest import assert_clean_error, run_facecomp
 
 
@@ -94,3 +104,22 @@ def test_track_cli(shot, tmp_path):
     assert len(data["frames"][0]["faces"][0]["landmarks"]) == 68
     bad = run_facecomp("track", shot, "--aligned", tmp_path / "nowhere", "--out", out, check=False)
     assert_clean_error(bad, "nowhere")
+
+
+def test_track_cli_frame_range(shot, data, tmp_path):
+    full = build_track(shot, shot / "aligned")
+    out = tmp_path / "range.track.json"
+    res = run_facecomp("track", shot, "--aligned", shot / "aligned", "--frames", "3-5,9", "--out", out)
+    assert res.out.startswith("4 frames, 4 faces")
+    part = Track.load(out)
+    assert sorted(part.frames) == [3, 4, 5, 9]
+    for n in part.frames:
+        np.testing.assert_allclose(part.frames[n].faces[0].raw, full.frames[n].faces[0].raw, atol=1e-3)
+    bad = run_facecomp("track", shot, "--frames", "11-14", "--out", tmp_path / "none.json", check=False)
+    assert_clean_error(bad, "frame(s) 13, 14 not in the shot (1-12)")
+    assert not (tmp_path / "none.json").exists()
+    assert_clean_error(run_facecomp("track", shot, "--frames", "5-3", check=False), "--frames")
+    # the pixels of a range: read one by one from a sequence, decoded in one pass from a video
+    for source in (open_frames(shot), open_frames(data / "video" / "dst_obama_speaking.mp4")):
+        got = list(_pixels(source, [2, 5]))
+        assert len(got) == 2 and all(np.array_equal(g, source.read(n)) for g, n in zip(got, (2, 5), strict=True))

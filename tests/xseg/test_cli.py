@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from engine.faces.faceset import _jpeg_read, _jpeg_write, list_faces, read_face, read_meta
+from engine.faces.faceset import _jpeg_read, _jpeg_write, decode_mask, list_faces, read_face, read_meta
 from engine.faces.masks import hull_mask
 from engine.xseg.apply import XSegApplier
 from engine.xseg.generic import generic_mask
@@ -110,6 +110,11 @@ def test_train_resume_apply_export_fetch(tiny_model: Path, labelled_faces: Path,
     onnx_masks = XSegApplier(onnx).mask(faces_np)
     assert onnx_masks.shape == (3, 256, 256)
     assert np.abs(torch_masks - onnx_masks).max() < 1e-4
+    before = [read_meta(f).xseg_mask for f in list_faces(faces)]
+    run_facecomp("xseg", "apply", faces, "--model", onnx)  # the exported file applies like the folder
+    after = [read_meta(f).xseg_mask for f in list_faces(faces)]
+    same = [iou(decode_mask(a), decode_mask(b)) for a, b in zip(before, after, strict=True)]
+    assert min(same) > 0.99
     res = run_facecomp("xseg", "fetch", faces)
     assert "2 labelled faces copied" in res.out  # frames 1 and 9 of the first 10 carry hand labels
     assert len(list_faces(tmp_path / "aligned_xseg")) == 2

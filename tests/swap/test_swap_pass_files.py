@@ -1,0 +1,56 @@
+"""The EXR files the passes are written to: lossless for every compression offered, half values exactly numpy's
+float16 rounding, channel names kept; read back as the same float32 values (NaN/inf pixels made black)."""
+
+from __future__ import annotations
+
+import numpy as np
+import OpenImageIO as oiio
+import pytest
+
+from engine.media.image_io import EXR_COMPRESSIONS, read_image, write_exr
+from engine.swap.outputs import PASS_COMPRESSION
+
+NAMES = ("R", "G", "B", "A", "face.R", "face.G", "face.B", "mask.A")
+
+
+def _channels() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(7)
+    ch = {n: (rng.normal(0.0, 2.0, (37, 53)) ** 3).astype(np.float32) for n in NAMES}
+    ch["R"][0, :7] = [np.inf, -np.inf, -0.0, 70000.0, 1e-7, 65504.0, 3e-8]  # overflow, denormals, signed zero
+    return ch
+
+
+def _raw(path) -> tuple[np.ndarray, oiio.ImageSpec]:
+    inp = oiio.ImageInput.open(str(path))
+    assert inp is not None, oiio.geterror()
+    spec = inp.spec()
+    data = np.asarray(inp.read_image(0, 0, 0, spec.nchannels, "half"))
+    inp.close()
+    return data.reshape(spec.height, spec.width, spec.nchannels), spec
+
+
+@pytest.mark.parametrize("compression", EXR_COMPRESSIONS)
+def test_half_exr_is_numpy_float16_exactly_for_every_compression(tmp_path, compression):
+    ch = _channels()
+    write_exr(tmp_path / "p.exr", ch, compression=compression)
+    data, spec = _raw(tmp_path / "p.exr")
+    assert tuple(spec.channelnames) == NAMES and spec.format == "half" and spec.alpha_channel == 3
+    assert spec.get_string_attribute("compression") == compression
+    with np.errstate(over="ignore"):
+        want = np.stack([ch[n] for n in NAMES], axis=-1).astype(np.float16)
+    np.testing.assert_array_equal(data.view(np.uint16), want.view(np.uint16))  # bit for bit, -0.0 and inf included
+    img = read_image(tmp_path / "p.exr")
+    expect = want[..., [2, 1, 0]].astype(np.float32)
+    expect[~np.isfinite(expect)] = 0.0
+    assert img.dtype == np.float32 and img.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(img, expect)
+
+
+def test_float_exr_and_lossy_compressions(tmp_path):
+    ch = _channels()
+    write_exr(tmp_path / "f.exr", {"R": ch["G"], "G": ch["B"], "B": ch["A"]}, half=False)
+    np.testing.assert_array_equal(read_image(tmp_path / "f.exr"), np.stack([ch["A"], ch["B"], ch["G"]], axis=-1))
+    with pytest.raises(ValueError, match="lossless"):
+        write_exr(tmp_path / "d.exr", ch, compression="dwaa")
+    assert not list(tmp_path.glob("d.exr*")) and not list(tmp_path.glob(".d.exr*"))
+    assert PASS_COMPRESSION in EXR_COMPRESSIONS
