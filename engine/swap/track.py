@@ -349,14 +349,14 @@ def build_track(frames_spec: str | os.PathLike[str], aligned_dir: str | os.PathL
     track_frames: list[TrackFrame] = []
     diffs: list[float] = []
     prev_thumb = None
-    size = (0, 0)
+    sizes: set[tuple[int, int]] = set()
     need_pixels = extractor is not None or detect_cut
     iterator = _pixels(source, numbers) if need_pixels else None
     for n in progress(numbers, total=len(numbers), desc="track", unit="frame"):
         tf = TrackFrame(n, source.name(n))
         if iterator is not None:
             img = next(iterator)
-            size = (img.shape[1], img.shape[0])
+            sizes.add((img.shape[1], img.shape[0]))
             thumb = _thumb(img if img.dtype == np.uint8 or not working_space else _model_u8(img, working_space))
             diffs.append(float(np.mean(np.abs(thumb - prev_thumb))) if prev_thumb is not None else 0.0)
             prev_thumb = thumb
@@ -375,9 +375,8 @@ def build_track(frames_spec: str | os.PathLike[str], aligned_dir: str | os.PathL
     assign_ids(track_frames, set(cuts))
     if smooth:
         smooth_track(track_frames, params)
-    if size == (0, 0) and numbers:
-        img = source.read(numbers[0])
-        size = (img.shape[1], img.shape[0])
+    # (0, 0) = unknown (frames not read) or photos of mixed sizes: nothing to check a plate against
+    size = sizes.pop() if len(sizes) == 1 else (0, 0)
     return Track({f.number: f for f in track_frames}, os.fspath(frames_spec),
                  str(Path(aligned_dir).resolve()) if aligned_dir else None, size, fps,
                  params.to_dict() if smooth else None, cuts)

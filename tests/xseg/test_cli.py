@@ -10,7 +10,15 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from engine.faces.faceset import _jpeg_read, _jpeg_write, decode_mask, list_faces, read_face, read_meta
+from engine.faces.faceset import (
+    _jpeg_read,
+    _jpeg_write,
+    decode_mask,
+    list_faces,
+    read_face,
+    read_meta,
+    update_meta,
+)
 from engine.faces.masks import hull_mask
 from engine.xseg.apply import XSegApplier
 from engine.xseg.generic import generic_mask
@@ -167,6 +175,12 @@ def test_no_labels_and_bad_inputs_are_clear(dst_faces: Path, tmp_path: Path) -> 
     assert_clean_error(run_facecomp("xseg", "export-mattes", faces, "--out", tmp_path / "o" / "%05d.png",
                                     check=False), "no applied xseg masks or labels")
     run_facecomp("xseg", "apply", faces, "--generic")
+    run_facecomp("xseg", "export-mattes", faces, "--out", tmp_path / "s" / "%05d.png")  # frame size from metadata
+    assert {cv2.imread(str(p)).shape[:2] for p in (tmp_path / "s").glob("*.png")} == {(388, 512)}
+    for f in list_faces(faces):  # faces from other tools may not record their frame size
+        meta = read_meta(f)
+        meta.extra.pop("source_size", None)
+        update_meta(f, meta)
     assert_clean_error(run_facecomp("xseg", "export-mattes", faces, "--out", tmp_path / "o" / "%05d.png",
                                     check=False), "--size")
     run_facecomp("xseg", "export-mattes", faces, "--out", tmp_path / "o" / "%05d.png", "--size", "512x388")
