@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,15 +32,7 @@ sys.path.insert(0, str(REPO))
 DATA = REPO.parent / "shared" / "data"
 LABELS = REPO / "tests" / "xseg" / "data"
 
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        model = next((l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("Model name")), "?")
-        fam = next((l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("CPU family")), "?")
-        return f"{model}, CPU family {fam}"
-    except OSError:
-        return platform.processor()
+from bench.common import Row, cpu_name, load_average, print_table  # noqa: E402
 
 
 def split(keys: list[str]) -> tuple[list[str], list[str]]:
@@ -53,7 +43,8 @@ def split(keys: list[str]) -> tuple[list[str], list[str]]:
     return rest[:20], sorted(test + rest[20:], key=int)
 
 
-def speed(args: argparse.Namespace) -> None:
+def measure_speed(res: int, iters: int) -> dict[str, float]:
+    """Median training ms/iter (batch 4) and apply ms/face, fp32 and bf16 (and ONNX Runtime fp32 apply)."""
     import torch
     import torch.nn.functional as F
 
@@ -61,8 +52,6 @@ def speed(args: argparse.Namespace) -> None:
     from engine.xseg.optim import DFLRMSprop
 
     torch.manual_seed(0)
-    res = args.resolution
-    print(f"CPU: {cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} threads; XSeg {res} px, batch 4")
     x = torch.rand(4, 3, res, res)
     y = (torch.rand(4, 1, res, res) > 0.5).float()
     results = {}
@@ -70,7 +59,7 @@ def speed(args: argparse.Namespace) -> None:
         net = XSegNet(res)
         opt = DFLRMSprop(net.parameters(), lr=1e-4, lr_dropout=0.3)
         times = []
-        for i in range(args.iters + 1):
+        for i in range(iters + 1):
             t0 = time.perf_counter()
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits = net(x)
@@ -85,7 +74,7 @@ def speed(args: argparse.Namespace) -> None:
         faces = torch.rand(8, 3, res, res)
         times = []
         with torch.no_grad():
-            for i in range(args.iters + 1):
+            for i in range(iters + 1):
                 t0 = time.perf_counter()
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                     net.mask(faces)
@@ -93,11 +82,32 @@ def speed(args: argparse.Namespace) -> None:
                     times.append((time.perf_counter() - t0) * 1000 / len(faces))
         results[f"apply {'bf16' if bf16 else 'fp32'}"] = float(np.median(times))
         if not bf16:
-            results["apply onnxruntime fp32"] = _onnx_apply(net, res, args.iters)
-    base = {"train": results["train fp32"], "apply": results["apply fp32"]}
+            results["apply onnxruntime fp32"] = _onnx_apply(net, res, iters)
+    return results
+
+
+def _rows(results: dict[str, float], res: int) -> list[Row]:
+    rows = []
     for name, ms in results.items():
-        unit = "ms/iter" if name.startswith("train") else "ms/face"
-        print(f"{name:24s} {ms:9.1f} {unit}   x{base[name.split()[0]] / ms:.2f} vs fp32 (speed-up)")
+        kind = name.split()[0]
+        rows.append(Row("xseg", f"{name} ({res} px{', batch 4' if kind == 'train' else ''})", ms,
+                        "ms/iter" if kind == "train" else "ms/face", baseline=results[f"{kind} fp32"],
+                        baseline_name="fp32 torch, same run"))
+    return rows
+
+
+def run(smoke: bool) -> list[Row]:
+    """bench/run_all.py interface: XSeg training and apply speed, each against fp32 torch in the same run."""
+    res, iters = (64, 1) if smoke else (256, 6)
+    return _rows(measure_speed(res, iters), res)
+
+
+def speed(args: argparse.Namespace) -> None:
+    import torch
+
+    print(f"CPU: {cpu_name()}; {load_average()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"XSeg {args.resolution} px, batch 4")
+    print_table(_rows(measure_speed(args.resolution, args.iters), args.resolution))
 
 
 def _onnx_apply(net, res: int, iters: int) -> float:
