@@ -74,15 +74,26 @@ def cpu_name() -> str:
     return f"{model}, CPU family {fields.get('CPU family', '?').strip()}, {os.cpu_count()} CPUs"
 
 
-def load_average() -> str:
-    """The 1-minute load average against the core count: figures taken under load are contended."""
+def _loadavg() -> float | None:
     try:
-        one = os.getloadavg()[0]
+        return os.getloadavg()[0]
     except OSError:
+        return None
+
+
+# taken when the benchmarks start: afterwards the load average counts the benchmarks' own work
+_START_LOAD = _loadavg()
+
+
+def load_average() -> str:
+    """The 1-minute load average before the benchmarks started, against the core count: figures taken while
+    other work ran are contended (re-run them on a quiet machine)."""
+    one = _START_LOAD
+    if one is None:
         return "load unknown"
     cores = os.cpu_count() or 1
     state = "contended" if one > 0.5 * cores else "quiet"
-    return f"load {one:.1f} on {cores} cores ({state})"
+    return f"load {one:.1f} on {cores} cores before the run ({state})"
 
 
 def _fmt(v: float | None, digits: int = 3) -> str:

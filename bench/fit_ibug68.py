@@ -1,6 +1,6 @@
 """Fit the mesh -> iBUG-68 correction (engine/faces/ibug68_fit.json). Run by hand, once:
 
-    ./setup.sh --bench && .venv/bin/python bench/fit_ibug68.py
+    .venv/bin/python bench/fit_ibug68.py
 
 Reference: dlib's HOG detector (upsample 1) + 68-point predictor on media of ../shared/data that the
 extraction benchmark does NOT use (it measures on images/annotated_pascal and images/in_the_wild): sampled

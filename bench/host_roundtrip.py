@@ -82,6 +82,7 @@ def measure(frames: int, res: int, width: int, height: int, provider: str, smoke
     import facecomp_client as fc
 
     from engine.media.image_io import read_image, write_exr
+    from engine.swap.outputs import PASS_COMPRESSION
     from engine.swap.render import Renderer, load_settings
     from engine.swap.track import build_track
     from tests.hosts.hostkit import facecomp_exe, read_exr
@@ -137,7 +138,7 @@ def measure(frames: int, res: int, width: int, height: int, provider: str, smoke
         passes = read_exr(tmp / "passes" / f"fs.{n}.exr")
         channels = {k: v for k, v in passes.items() if k != "__format__"}
         t = time.perf_counter()
-        write_exr(tmp / "io" / f"fs.{n}.exr", channels)
+        write_exr(tmp / "io" / f"fs.{n}.exr", channels, half=True, compression=PASS_COMPRESSION)
         io_write.append(time.perf_counter() - t)
         t = time.perf_counter()
         read_exr(tmp / "io" / f"fs.{n}.exr")

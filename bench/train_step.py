@@ -6,7 +6,8 @@ fp32 and bf16, each in its own subprocess (so peak RSS is per config):
   compute  ms/iter of the step alone on one frozen batch (DFL's "compute-only")
   CPU-s    process CPU seconds per full iteration (robust to other load on the machine)
   GFLOP/s  FLOPs of one step (torch.utils.flop_counter) / compute time
-  RSS      peak resident set of the process (ru_maxrss)
+  RSS      peak resident set of the training process (VmHWM: since its exec, as DFL's `time -v` figure; not
+           ru_maxrss, which Linux carries over from the forking parent)
 and the ratio of full ms/iter to DFL's figure measured on a family-25 EPYC (the target is <= 0.5).
 
     .venv/bin/python bench/train_step.py                 # all rows, fp32 and bf16
@@ -78,6 +79,17 @@ def facesets(limit: int | None = None) -> tuple[Path, Path]:
     return src, dst
 
 
+def peak_rss_kib() -> int:
+    """Peak resident set of this process since its exec (VmHWM, KiB); ru_maxrss where /proc is missing."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def measure(row: str, precision: str, iters: int, warmup: int, limit: int | None = None, fused: bool = True) -> dict:
     """One config in this process: full and compute ms/iter, CPU s/iter, GFLOP/s, peak RSS (``limit``: faces of
     the first frames only; ``fused``: wait for the fused optimizer update as long runs use it)."""
@@ -121,7 +133,7 @@ def measure(row: str, precision: str, iters: int, warmup: int, limit: int | None
     med = lambda v: sorted(v)[len(v) // 2]  # noqa: E731
     return {"row": row, "precision": t.precision.name, "full_ms": med(full), "compute_ms": med(compute),
             "cpu_s": cpu, "gflops": flops / 1e9 / (med(compute) / 1000), "gflop_step": flops / 1e9,
-            "rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, "threads": torch.get_num_threads(),
+            "rss_gib": peak_rss_kib() / 2**20, "threads": torch.get_num_threads(),
             "fused_optimizer": bool(fused is not None and fused.fn is not None)}
 
 

@@ -63,6 +63,7 @@ def plan(ws: Path, data: Path, iterations: int) -> list[Step]:
     """The demo's steps, in pipeline order."""
     src, dst, model = ws / "data_src", ws / "data_dst", ws / "model"
     onnx = model / "model.onnx"
+    shot_faces = ["--aligned", str(dst / "aligned"), "--track", str(dst / "track.json")]  # the dst faces, smoothed
     return [
         Step("frames (dst)", ["frames", str(ws / "data_dst.mp4"), str(dst), "--overwrite"], f"{dst}/00001.png ..."),
         Step(
@@ -140,10 +141,7 @@ def plan(ws: Path, data: Path, iterations: int) -> list[Step]:
                 str(onnx),
                 "--frames",
                 str(dst),
-                "--aligned",
-                str(dst / "aligned"),
-                "--track",
-                str(dst / "track.json"),
+                *shot_faces,
                 "--out",
                 str(dst / "merged"),
                 "--mask-out",
@@ -173,6 +171,24 @@ def plan(ws: Path, data: Path, iterations: int) -> list[Step]:
             "video result_mask.mp4",
             ["video", str(dst / "merged_mask"), str(ws / "result_mask.mp4"), "--reference", str(ws / "data_dst.mp4")],
             str(ws / "result_mask.mp4"),
+        ),
+        Step(
+            "report (quality figures)",
+            [
+                "report",
+                "--model",
+                str(onnx),
+                "--src",
+                str(src / "aligned"),
+                "--dst",
+                str(dst),
+                *shot_faces,
+                "--out",
+                str(ws / "report"),
+                "--max-frames",
+                "60",
+            ],
+            f"{ws / 'report'} (report.json, report.html)",
         ),
     ]
 

@@ -423,8 +423,8 @@ def update_ui():
 def make_track_button():
     """Run `facecomp track` on the shot's plate (in the background) and fill in the track knob.
 
-    The track covers every frame of the plate files; when the plate comes from the input, the script's
-    frame range is written to the cache first.
+    The track covers the script's frame range (`track --frames first-last`); when the plate comes from the
+    input, that range is written to the cache first.
     """
     node = nuke.thisNode()
     if busy(node):
@@ -443,8 +443,8 @@ def make_track_button():
         set_status(node, "ERROR: {}".format(exc), error=True)
         return None
     out = os.path.join(cache_dir(node), node.name() + ".track.json").replace("\\", "/")
-    args = ["track", plate, "--out", out, "--working-space", working_space(node),
-            "--provider", node["provider"].value()]
+    args = ["track", plate, "--out", out, "--frames", "{}-{}".format(frames[0], frames[-1]),
+            "--working-space", working_space(node), "--provider", node["provider"].value()]
     name = node.fullName()
     set_status(node, "building the track...")
 

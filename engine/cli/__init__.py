@@ -20,8 +20,15 @@ from engine.errors import FacecompError
 # verb -> (module, one-line summary); a verb is listed only once it works.
 VERBS: dict[str, tuple[str, str]] = {
     "frames": ("engine.cli.frames", "video or image sequence -> numbered frames (PNG/JPEG/EXR)"),
+    "extract": ("engine.cli.extract", "frames -> aligned faceset (detect, 68 landmarks, align; DFL's extractor)"),
     "faceset": ("engine.cli.faceset", "faceset files: info, resize"),
+    "sort": ("engine.cli.sort", "sort / clean a faceset (DFL's 15 sort methods, identity)"),
     "xseg": ("engine.cli.xseg", "XSeg masks: edit, import-mattes, train, apply, remove, fetch, export-mattes, export"),
+    "train": ("engine.cli.train", "train a SAEHD / AMP / Quick96 swap model on src and dst facesets (DFL's trainer)"),
+    "export": (
+        "engine.cli.export",
+        "trained model folder -> one ONNX file (.onnx/.dfm) in DeepFaceLab's DFM signature",
+    ),
     "track": ("engine.cli.track", "smoothed alignment track of a shot (JSON sidecar for merge/render/hosts)"),
     "merge": ("engine.cli.merge", "swap the faces of frames with an exported model (DFL merger, EXR passes)"),
     "video": ("engine.cli.video", "frames -> result.mp4 / result_mask.mp4 (fps and audio from a reference)"),
@@ -30,16 +37,9 @@ VERBS: dict[str, tuple[str, str]] = {
         "engine.cli.worker",
         "long-lived render process for the Nuke/Resolve plugins (JSON lines on stdin/stdout)",
     ),
-    "import-dfl": ("engine.cli.import_dfl", "DeepFaceLab facesets and models (SAEHD, AMP, Quick96, XSeg) -> facecomp"),
-    "extract": ("engine.cli.extract", "frames -> aligned faceset (detect, 68 landmarks, align; DFL's extractor)"),
-    "sort": ("engine.cli.sort", "sort / clean a faceset (DFL's 15 sort methods, identity)"),
-    "train": ("engine.cli.train", "train a SAEHD / AMP / Quick96 swap model on src and dst facesets (DFL's trainer)"),
-    "demo": ("engine.cli.demo", "run the whole pipeline on the shared demo media (../shared/data)"),
-    "export": (
-        "engine.cli.export",
-        "trained model folder -> one ONNX file (.onnx/.dfm) in DeepFaceLab's DFM signature",
-    ),
     "report": ("engine.cli.report", "quality figures of a model on a shot: identity, pose, reconstruction, jitter"),
+    "demo": ("engine.cli.demo", "run the whole pipeline on the shared demo media (../shared/data)"),
+    "import-dfl": ("engine.cli.import_dfl", "DeepFaceLab facesets and models (SAEHD, AMP, Quick96, XSeg) -> facecomp"),
 }
 
 log = logging.getLogger("facecomp")

@@ -3,6 +3,7 @@ real `facecomp worker`: the node, its knobs, interactive renders, Write/farm ren
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -205,6 +206,8 @@ def test_track_button_and_render_match_facecomp_merge(nuke_session, media, saehd
     _wait(nuke, _press(node, "make_track"))
     track = node["track_file"].value()
     assert track.endswith("FaceSwap1.track.json") and os.path.isfile(track), node["status"].value()
+    with open(track, encoding="utf-8") as fh:
+        assert [f["frame"] for f in json.load(fh)["frames"]] == list(FRAMES)  # the script's range, not the files'
     _wait(nuke, _press(node, "render_range"))
     assert "rendered 5 frame(s)" in node["status"].value(), node["status"].value()
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in settings.items()]

@@ -214,11 +214,18 @@ class Tool:
         m = _SEQ.match(clip)
         frame = int(m.group(2)) + v["ClipTimeStart"] + (time - v["GlobalIn"]) if m else 0
         path = sequence_path(clip, frame) if m else clip
-        buf = oiio.ImageBuf(path)
-        if buf.has_error:
-            raise RuntimeError(f"{self.Name}: cannot load {path}: {buf.geterror()}")
-        names = list(buf.spec().channelnames)
-        pixels = buf.get_pixels(oiio.FLOAT)
+        # straight from the file each time (ImageInput, not ImageBuf's shared ImageCache, which can serve stale
+        # pixels of a file re-rendered under the same name), as Fusion's Loader reloads a changed file
+        inp = oiio.ImageInput.open(path)
+        if inp is None:
+            raise RuntimeError(f"{self.Name}: cannot load {path}: {oiio.geterror()}")
+        try:
+            spec = inp.spec()
+            names = list(spec.channelnames)
+            pixels = np.asarray(inp.read_image(0, 0, 0, spec.nchannels, "float"), np.float32).reshape(
+                spec.height, spec.width, spec.nchannels)
+        finally:
+            inp.close()
         out = {}
         for c, key in zip("RGBA", ("Red", "Green", "Blue", "Alpha"), strict=True):
             name = v[f"Clip1.OpenEXRFormat.{key}Name"]
