@@ -7,16 +7,19 @@ Two steps:
 2. **Fitted correction** (``ibug68_fit.json`` beside this module). The mapped points differ from iBUG's
    conventions systematically: the mesh's face contour lies inside the iBUG jaw, which follows the visible
    silhouette (more so on turned faces), and brows/eyes/nose sit a little differently. The correction is a
-   small linear model: in a face frame normalised by a similarity fit of the 51 inner points to a template,
-   each of the 68 points moves by ``[1, yaw, |yaw|] @ coef``, where ``yaw`` is the mesh's own depth
-   difference between the cheeks (points 454 and 234) over their image distance. 3 x 136 numbers, fitted
-   once by ``bench/fit_ibug68.py`` (how, on what, and the residuals are recorded in the JSON file).
+   ridge-regressed linear model: in a face frame normalised by a similarity fit of the 51 inner points to a
+   template, each of the 68 points moves by ``features @ coef``. The features (:func:`features`) are the
+   mesh's own pose (yaw and pitch from depth differences, and their magnitudes), the mouth opening and the
+   shape of the mapped jaw (17 points, centred), standardised by the means/deviations stored with the fit.
+   Fitted once by ``bench/fit_ibug68.py`` (how, on what, cross-validated and final residuals are recorded in
+   the JSON file).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +29,8 @@ from engine.faces.align import umeyama
 FIT_FILE = Path(__file__).with_name("ibug68_fit.json")
 INNER = slice(17, 68)
 CHEEK_R, CHEEK_L = 234, 454  # mesh points at the widest part of the face, used for the yaw feature
+FOREHEAD, CHIN = 10, 152  # mesh points on the vertical midline, used for the pitch feature
+N_FEATURES = 40
 
 # one entry per iBUG point 0..67: a mesh index or a pair of indices to average
 MESH_TO_IBUG: tuple[tuple[int, ...], ...] = (
@@ -68,15 +73,41 @@ def pose_features(mesh: np.ndarray) -> np.ndarray:
     return np.array([1.0, yaw, abs(yaw)])
 
 
+def features(mesh: np.ndarray, normalised: np.ndarray) -> np.ndarray:
+    """The correction's 40 raw features of one mesh: [1, yaw, |yaw|, pitch, |pitch|, mouth opening, jaw shape
+    (17 x 2)]; ``normalised``: the index-mapped 68 points in the template frame."""
+    m = np.asarray(mesh, np.float64)
+    height = max(float(np.linalg.norm(m[FOREHEAD, :2] - m[CHIN, :2])), 1e-6)
+    pitch = float(np.clip((m[CHIN, 2] - m[FOREHEAD, 2]) / height, -1.5, 1.5))
+    mouth = float(np.linalg.norm(normalised[66] - normalised[62]))
+    jaw = normalised[:17] - normalised[:17].mean(axis=0)
+    return np.concatenate([pose_features(m), [pitch, abs(pitch), mouth], jaw.ravel()])
+
+
+@dataclass(frozen=True)
+class Correction:
+    """The fitted model: template (51x2), feature standardisation (mean, std of features 1..) and coef (F x 136)."""
+
+    template: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    coef: np.ndarray
+
+    def offsets(self, raw_features: np.ndarray) -> np.ndarray:
+        """68x2 offsets in the normalised frame for one feature vector from :func:`features`."""
+        f = np.concatenate([raw_features[:1], (raw_features[1:] - self.mean) / self.std])
+        return (f @ self.coef).reshape(68, 2)
+
+
 @functools.lru_cache(maxsize=1)
-def correction() -> tuple[np.ndarray, np.ndarray]:
-    """(template 51x2, coef 3x136) from ``ibug68_fit.json``."""
+def correction() -> Correction:
+    """The fitted correction from ``ibug68_fit.json``."""
     data = json.loads(FIT_FILE.read_text())
-    template = np.asarray(data["template"], np.float64)
-    coef = np.asarray(data["coef"], np.float64)
-    if template.shape != (51, 2) or coef.shape != (3, 136):
-        raise ValueError(f"{FIT_FILE}: unexpected shapes {template.shape}, {coef.shape}")
-    return template, coef
+    c = Correction(*(np.asarray(data[k], np.float64) for k in ("template", "feature_mean", "feature_std", "coef")))
+    n = N_FEATURES
+    if c.template.shape != (51, 2) or c.coef.shape != (n, 136) or c.mean.shape != (n - 1,) or c.std.shape != (n - 1,):
+        raise ValueError(f"{FIT_FILE}: unexpected shapes {c.template.shape}, {c.coef.shape}")
+    return c
 
 
 def normalising_transform(points68: np.ndarray, template: np.ndarray) -> np.ndarray:
@@ -89,7 +120,8 @@ def mesh_to_ibug(mesh: np.ndarray, corrected: bool = True) -> np.ndarray:
     lm = mapped(mesh)
     if not corrected:
         return lm
-    template, coef = correction()
-    t = normalising_transform(lm, template)
-    offset = (pose_features(mesh) @ coef).reshape(68, 2)  # in the normalised frame
+    c = correction()
+    t = normalising_transform(lm, c.template)
+    normalised = lm @ t[:2, :2].T + t[:2, 2]
+    offset = c.offsets(features(mesh, normalised))  # in the normalised frame
     return lm + offset @ np.linalg.inv(t[:2, :2]).T

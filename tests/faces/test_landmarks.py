@@ -60,9 +60,11 @@ def test_correction_file_records_how_it_was_made() -> None:
     assert data["made_by"] == "bench/fit_ibug68.py" and "dlib" in data["reference"]
     assert data["training_media"]["faces"] >= 100
     assert "annotated_pascal" not in json.dumps(data["training_media"])  # the benchmark sets stay held out
-    template, coef = ibug68.correction()
-    assert template.shape == (51, 2) and coef.shape == (3, 136)
-    assert data["training_nme_percent"]["after"]["jaw"] < data["training_nme_percent"]["before"]["jaw"]
+    c = ibug68.correction()
+    assert c.template.shape == (51, 2) and c.coef.shape == (ibug68.N_FEATURES, 136) == (len(data["features"]), 136)
+    nme = data["training_nme_percent"]
+    # on faces held out of each fold the correction still removes most of the jaw's systematic error
+    assert nme["cross_validated_5_fold"]["jaw"] < 0.6 * nme["before"]["jaw"]
 
 
 def test_mesh_symmetry_and_canonical_face() -> None:
