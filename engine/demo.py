@@ -45,6 +45,10 @@ MODEL_FLAGS = [
 ]
 
 
+# both facesets: whole_face 256 px, the largest face of each frame
+EXTRACT_FLAGS = ["--face-type", "whole_face", "--image-size", "256", "--max-faces", "1", "--overwrite"]
+
+
 @dataclass
 class Step:
     """One pipeline step: a name, the verb arguments to run, and what it produces."""
@@ -73,38 +77,10 @@ def plan(ws: Path, data: Path, iterations: int) -> list[Step]:
         ),
         Step(
             "extract (dst)",
-            [
-                "extract",
-                str(dst),
-                str(dst / "aligned"),
-                "--face-type",
-                "whole_face",
-                "--image-size",
-                "256",
-                "--max-faces",
-                "1",
-                "--debug-dir",
-                str(dst / "aligned_debug"),
-                "--overwrite",
-            ],
+            ["extract", str(dst), str(dst / "aligned"), *EXTRACT_FLAGS, "--debug-dir", str(dst / "aligned_debug")],
             f"{dst / 'aligned'}, {dst / 'aligned_debug'}",
         ),
-        Step(
-            "extract (src)",
-            [
-                "extract",
-                str(src),
-                str(src / "aligned"),
-                "--face-type",
-                "whole_face",
-                "--image-size",
-                "256",
-                "--max-faces",
-                "1",
-                "--overwrite",
-            ],
-            str(src / "aligned"),
-        ),
+        Step("extract (src)", ["extract", str(src), str(src / "aligned"), *EXTRACT_FLAGS], str(src / "aligned")),
         Step(
             "xseg apply --generic (src)", ["xseg", "apply", str(src / "aligned"), "--generic"], "masks in the src faces"
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import torch
@@ -16,7 +17,7 @@ OUTPUT_KEYS = ("pred_src_src", "pred_src_srcm", "pred_dst_dst", "pred_dst_dstm",
                "src_code", "dst_code")
 
 
-class SwapModel(nn.Module):
+class SwapModel(nn.Module, abc.ABC):
     """A DFL swap model. Inputs and outputs are NCHW float BGR in 0..1; masks are (N,1,H,W).
 
     Subclasses create their DFL parts as attributes named as DFL's weight files (``encoder``, ``inter``,
@@ -61,14 +62,15 @@ class SwapModel(nn.Module):
         init_dfl_(self)
         return self
 
+    @abc.abstractmethod
     def forward(self, warped_src: torch.Tensor, warped_dst: torch.Tensor,
                 morph_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+        """The trainer's pass over both sides: a dict with the tensors named in ``OUTPUT_KEYS``."""
 
+    @abc.abstractmethod
     def swap(self, in_face: torch.Tensor, morph_value: torch.Tensor | float | None = None,
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """DFM outputs for dst faces: (out_face_mask, out_celeb_face, out_celeb_face_mask), NCHW."""
-        raise NotImplementedError
 
 
 def split2(x: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -39,16 +39,10 @@ def model_folder_for(onnx_path: str | os.PathLike[str], model_dir: str | os.Path
 
 
 def read_training_info(folder: Path) -> dict[str, Any]:
-    """Kind, options, iteration and training time from model.json (read as data, size-limited)."""
-    path = folder / "model.json"
-    if path.stat().st_size > MAX_JSON_BYTES:
-        raise FacecompError("model.json is larger than 4 MiB (not a facecomp model?)", path)
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise FacecompError(f"damaged model.json ({exc})", path) from None
-    if not isinstance(data, dict) or data.get("format") != "facecomp-model":
-        raise FacecompError("not a facecomp model.json", path)
+    """Kind, options, iteration and training time from model.json (validated as the trainer reads it)."""
+    from engine.training.checkpoint import read_model_json
+
+    data = read_model_json(folder)
     seconds = data.get("training_seconds")
     return {
         "folder": str(folder),

@@ -35,6 +35,7 @@ from safetensors.torch import save_file
 
 from engine import __version__, atomic
 from engine.errors import FacecompError
+from engine.json_file import read_versioned_json
 
 FORMAT = "facecomp-model"
 VERSION = 1
@@ -171,17 +172,7 @@ def read_model_json(folder: str | os.PathLike[str]) -> dict[str, Any]:
     path = _resolve(d, MODEL_JSON)
     if not path.is_file():
         raise FacecompError("no facecomp model here (model.json missing)", d)
-    if path.stat().st_size > MAX_MODEL_JSON_BYTES:
-        raise FacecompError("model.json larger than 16 MiB (not a facecomp model file)", path)
-    try:
-        meta = json.loads(path.read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise FacecompError(f"damaged model.json ({exc})", path) from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        fmt = meta.get("format") if isinstance(meta, dict) else None
-        raise FacecompError(f"not a facecomp swap model (format {fmt!r}, expected {FORMAT!r})", path)
-    if int(meta.get("version", 0)) > VERSION:
-        raise FacecompError(f"model version {meta.get('version')} is newer than this facecomp reads", path)
+    meta = read_versioned_json(path, FORMAT, VERSION, "a facecomp swap model", MAX_MODEL_JSON_BYTES)
     from engine.models import MODEL_KINDS
 
     if meta.get("kind") not in MODEL_KINDS or not isinstance(meta.get("options"), dict):

@@ -29,6 +29,7 @@ from safetensors.torch import load_file, save_file
 
 from engine import __version__, atomic
 from engine.errors import FacecompError
+from engine.json_file import read_versioned_json
 from engine.xseg.model import XSegNet
 
 FORMAT = "facecomp-xseg"
@@ -48,16 +49,7 @@ def read_meta(folder: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(folder) / MODEL_JSON
     if not path.is_file():
         raise FacecompError("no XSeg model here (model.json missing)", folder)
-    try:
-        meta = json.loads(path.read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise FacecompError(f"damaged model.json ({exc})", path) from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        fmt = meta.get("format") if isinstance(meta, dict) else None
-        raise FacecompError(f"not an XSeg model (format {fmt!r}, expected {FORMAT!r})", path)
-    if int(meta.get("version", 0)) > VERSION:
-        raise FacecompError(f"XSeg model version {meta.get('version')} is newer than this facecomp reads", path)
-    return meta
+    return read_versioned_json(path, FORMAT, VERSION, "an XSeg model")
 
 
 def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
