@@ -1,4 +1,7 @@
-"""`facecomp demo`: the whole pipeline on the shared demo media, step by step through the real CLI verbs.
+"""The demo plan: the whole pipeline on the shared demo media, step by step as the real CLI verbs' arguments.
+
+The engine only plans and keeps the markers; `facecomp demo` (engine/cli/demo.py) hands in the runner that
+executes a verb's arguments, so no engine module imports the CLI.
 
 src = ../shared/data/video/src_twitch_streamer.mp4, dst = ../shared/data/video/dst_obama_speaking.mp4, in a
 DeepFaceLab workspace. Each finished step leaves a marker in ``workspace/.demo/``, so an interrupted demo
@@ -174,11 +177,11 @@ def run_demo(
     data: Path | None = None,
     iterations: int = 1500,
     fresh: bool = False,
-    runner: Callable[[list[str]], int] | None = None,
+    *,
+    runner: Callable[[list[str]], int],
 ) -> list[tuple[Step, float]]:
-    """Run (or continue) the demo in ``workspace``; returns each step with its seconds."""
-    from engine.cli import main as cli_main
-
+    """Run (or continue) the demo in ``workspace`` with ``runner`` (verb arguments -> exit code; the CLI passes
+    its entry point); returns each step with its seconds."""
     data = data or default_data_dir()
     for video in (SRC_VIDEO, DST_VIDEO):
         if not (data / video).is_file():
@@ -193,7 +196,7 @@ def run_demo(
         if not (workspace / name).exists():
             with atomic.atomic_path(workspace / name) as tmp:
                 shutil.copyfile(data / video, tmp)
-    run = runner or cli_main
+    run = runner
     done: list[tuple[Step, float]] = []
     steps = plan(workspace, data, iterations)
     for i, step in enumerate(steps, 1):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import logging
 import os
 import sys
@@ -68,13 +69,17 @@ def _top_help() -> str:
     return "\n".join(lines)
 
 
-def build_parser(verb: str) -> argparse.ArgumentParser:
-    """The argument parser of one verb (its module is imported here)."""
+def build_parser(verb: str, argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser of one verb (its module is imported here); a module whose ``add_arguments`` takes
+    ``argv`` too gets the command line (help that depends on it, e.g. ``train --kind amp --help``)."""
     module_name, summary = VERBS[verb]
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"facecomp {verb}", description=summary, formatter_class=HelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug messages")
-    module.add_arguments(parser)
+    if len(inspect.signature(module.add_arguments).parameters) > 1:
+        module.add_arguments(parser, argv)
+    else:
+        module.add_arguments(parser)
     parser.set_defaults(_run=module.run)
     return parser
 
@@ -90,9 +95,9 @@ def _describe(exc: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv or os.environ.get("FACECOMP_DEBUG") == "1"
-    if argv[:1] == ["--debug"]:
-        argv = argv[1:]
+    end = argv.index("--") if "--" in argv else len(argv)
+    debug = "--debug" in argv[:end] or os.environ.get("FACECOMP_DEBUG") == "1"
+    argv = [a for a in argv[:end] if a != "--debug"] + argv[end:]  # accepted anywhere, also after a sub-action
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_top_help())
         return 0 if argv else 2
@@ -105,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _setup_logging(debug)
     try:
-        args = build_parser(verb).parse_args(argv[1:])
+        args = build_parser(verb, argv[1:]).parse_args(argv[1:])
         code = args._run(args)
         return int(code or 0)
     except KeyboardInterrupt:

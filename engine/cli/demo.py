@@ -19,7 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     data = args.data or default_data_dir()
-    ran = run_demo(args.workspace, data, args.iterations, args.fresh)
+    from engine.cli import main
+
+    ran = run_demo(args.workspace, data, args.iterations, args.fresh, runner=main)
     total = sum(s for _, s in ran)
     print(f"\ndemo finished ({total / 60:.1f} min this run). Workspace: {args.workspace.resolve()}")
     for step in plan(args.workspace, data, args.iterations):

@@ -12,15 +12,44 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from engine.cli.options import add_options
+from engine.cli.options import add_options, flag_values
 from engine.errors import FacecompError
+
+if TYPE_CHECKING:
+    from engine.training.session import RunPlan
 
 log = logging.getLogger("facecomp")
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def _kind_in(argv: list[str] | None) -> str | None:
+    """The ``--kind`` given on the command line, for kind-specific help (None when absent or unknown)."""
     from engine.models import MODEL_KINDS
+
+    argv = argv or []
+    for i, item in enumerate(argv):
+        value = argv[i + 1] if item == "--kind" and i + 1 < len(argv) else item.partition("=")[2]
+        if (item == "--kind" or item.startswith("--kind=")) and value in MODEL_KINDS:
+            return value
+    return None
+
+
+def _per_kind_defaults() -> dict[str, str]:
+    """Help text of each option's default per model kind when the kinds differ (``saehd 128, amp 224 ...``)."""
+    from engine.models import MODEL_KINDS, model_options
+
+    table = {k: {o.name: o for o in model_options(k)} for k in MODEL_KINDS}
+    out = {}
+    for name in {n for t in table.values() for n in t}:
+        values = {k: t[name].default for k, t in table.items() if name in t}
+        if len(set(map(str, values.values()))) > 1 or len(values) < len(MODEL_KINDS):
+            out[name] = ", ".join(f"{k} {v}" for k, v in values.items())
+    return out
+
+
+def add_arguments(p: argparse.ArgumentParser, argv: list[str] | None = None) -> None:
+    from engine.models import MODEL_KINDS, model_options
     from engine.training.precision import DEVICES, PRECISIONS
     from engine.training.session import all_options
 
@@ -51,7 +80,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="sample-generator threads (0 = auto: 1 on CPU, up to 4 feeding a GPU)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the sample generator")
     p.add_argument("--quiet", action="store_true", help="no per-iteration console line")
-    add_options(p, all_options(), "model options (DeepFaceLab's names; stored in the model folder)")
+    kind = _kind_in(argv)
+    if kind:
+        add_options(p, model_options(kind), f"{kind} model options (DeepFaceLab's names; stored in the model folder)")
+    else:
+        add_options(p, all_options(), "model options (DeepFaceLab's names; stored in the model folder; "
+                    "train --kind KIND --help shows one kind's)", defaults=_per_kind_defaults())
+
+
+def plan_from_args(args: argparse.Namespace, stored: dict | None) -> RunPlan:
+    """The run plan of parsed ``train`` arguments (plain values for engine.training.session.plan)."""
+    from engine.training.session import all_options, plan
+
+    return plan(args.model.expanduser().resolve(), stored, kind=args.kind, flags=flag_values(args, all_options()),
+                config=args.config, sets=args.set, src=args.src, dst=args.dst, reset=args.reset or ())
 
 
 def _print_summary(kind: str, options: dict, as_json: bool) -> None:
@@ -71,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.training import distributed as dd
     from engine.training.precision import choose_device
-    from engine.training.session import plan, read_existing
+    from engine.training.session import read_existing
     from engine.training.trainer import Trainer, TrainSettings
 
     if args.threads > 0:
@@ -80,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     folder = args.model.expanduser().resolve()
     if args.summary:
         stored = read_existing(folder) if folder.exists() and not args.kind else None
-        p = plan(args, stored)
+        p = plan_from_args(args, stored)
         _print_summary(p.kind, p.options, args.json)
         return 0
     device = choose_device(args.device, info.local_rank)
@@ -90,13 +132,15 @@ def run(args: argparse.Namespace) -> int:
         stored = dd.broadcast_json(stored, info, device)
         if args.resume and not stored:
             raise FacecompError("no model to resume here (model.json missing)", folder)
-        p = plan(args, stored)
+        p = plan_from_args(args, stored)
         if p.src is None or p.dst is None:
             raise FacecompError("training needs --src and --dst faceset folders (stored in the model for --resume)")
         for side in (p.src, p.dst):
             if not side.is_dir():
                 raise FacecompError("faceset folder does not exist", side)
         if info.is_main:
+            for note in p.notes:
+                log.warning("note: %s", note)
             folder.mkdir(parents=True, exist_ok=True)
             if stored:
                 log.info("%s model at iteration %d%s", p.kind, stored["iteration"],

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from engine.cli.options import add_options, load_config, parse_set, resolve
+from engine.cli.options import add_options, flag_values, load_config, parse_set, resolve
 
 log = logging.getLogger("facecomp")
 
@@ -116,7 +116,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     config = load_config(args.config) if args.config else None
-    options = resolve(XSEG_OPTIONS, args, stored=_stored_options(args.model), config=config,
+    options = resolve(XSEG_OPTIONS, flag_values(args, XSEG_OPTIONS), stored=_stored_options(args.model), config=config,
                       overrides=parse_set(args.set), config_name=args.config or "config")
     report = train_xseg(args.model, args.facesets, options, target_iter=args.target_iter,
                         max_seconds=args.max_minutes * 60 if args.max_minutes else None,

@@ -14,12 +14,12 @@ import numpy as np
 import torch
 
 from engine import atomic
-from engine.cli.options import resolve
 from engine.dfl.model_files import DflModel
 from engine.dfl.optimizer_import import read_dfl_optimizer
 from engine.dfl.safe_unpickle import read_dfl_data
 from engine.errors import FacecompError
 from engine.faces.facetype import FaceType
+from engine.options import resolve
 from engine.xseg import checkpoint
 from engine.xseg.model import XSegNet
 from engine.xseg.naming import dfl_array_to_torch, dfl_key_to_ours, state_dict_from_dfl

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import IntEnum
 
 from engine.errors import FacecompError
+from engine.options import Option
 
 
 class FaceType(IntEnum):
@@ -22,6 +23,11 @@ class FaceType(IntEnum):
     @property
     def label(self) -> str:
         return _LABELS[self]
+
+    @property
+    def short(self) -> str:
+        """DFL's short name (``wf``); the label for types without one."""
+        return _SHORT_OF.get(self, self.label)
 
     @property
     def padding(self) -> float:
@@ -72,6 +78,22 @@ _PADDING = {
 _SHORT = {"h": FaceType.HALF, "mf": FaceType.MID_FULL, "f": FaceType.FULL, "wf": FaceType.WHOLE_FACE,
           "head": FaceType.HEAD, "half": FaceType.HALF, "mid_full": FaceType.MID_FULL, "full": FaceType.FULL}
 _BY_NAME = {**{ft.label: ft for ft in FaceType}, **_SHORT}
+_SHORT_OF = {FaceType.HALF: "h", FaceType.MID_FULL: "mf", FaceType.FULL: "f", FaceType.WHOLE_FACE: "wf",
+             FaceType.HEAD: "head"}
 
 # what the CLI offers (DFL's extractor types plus the DESIGN names)
 CHOICES = ("half_face", "midfull_face", "full_face", "whole_face", "head")
+SHORT_CHOICES = ("h", "mf", "f", "wf", "head")
+
+
+def aliases(to_short: bool) -> dict[str, str]:
+    """Every accepted name of the offered face types (labels, DFL's short names, half/full ...) -> the short
+    name (``to_short``) or the label: the one set of names every verb accepts."""
+    offered = {FaceType.parse(c) for c in CHOICES}
+    return {name: ft.short if to_short else ft.label for name, ft in _BY_NAME.items() if ft in offered}
+
+
+def face_type_option(default: str = "whole_face", help: str = "DFL face type") -> Option:
+    """The face-type option of the verbs that take one (extract, faceset resize, xseg, merge, render): labels,
+    with every DFL name accepted."""
+    return Option("face_type", default, help, choices=CHOICES, aliases=aliases(to_short=False))

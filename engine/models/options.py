@@ -10,15 +10,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from engine.cli.options import Option, resolve
 from engine.errors import FacecompError
+from engine.faces.facetype import SHORT_CHOICES
+from engine.faces.facetype import aliases as face_type_aliases
 from engine.models.archi import parse_archi
+from engine.options import Option, resolve
 
 MODEL_KINDS = ("saehd", "amp", "quick96")
 
-FACE_TYPES = ("h", "mf", "f", "wf", "head")
-# DFL stores the short names; the long labels are accepted and stored short
-_LONG_FACE_TYPES = {"half_face": "h", "midfull_face": "mf", "full_face": "f", "whole_face": "wf"}
+FACE_TYPES = SHORT_CHOICES
+# DFL stores the short names; every other name of a face type (whole_face, full ...) is accepted and stored short
+_FACE_TYPE_ALIASES = face_type_aliases(to_short=True)
+
+
+def _face_type(default: str, choices: tuple[str, ...], help: str) -> Option:
+    names = {k: v for k, v in _FACE_TYPE_ALIASES.items() if v in choices}
+    return Option("face_type", default, help, choices=choices, aliases=names)
+
 CT_MODES = ("none", "rct", "lct", "mkl", "idt", "sot")
 LR_DROPOUT = ("n", "y", "cpu")
 
@@ -63,7 +71,7 @@ SAEHD_OPTIONS: list[Option] = [
     *_FLIPS,
     Option("batch_size", 4, "samples per iteration (DFL suggests 8 on a GPU with >= 4 GB, else 4)", low=1, high=512),
     Option("resolution", 128, "face size in px; floored to a multiple of 16 (32 with archi d)", low=64, high=640),
-    Option("face_type", "f", "face type of the model: h, mf, f, wf, head", choices=(*FACE_TYPES, *_LONG_FACE_TYPES)),
+    _face_type("f", FACE_TYPES, "face type of the model: h, mf, f, wf, head (default: the src faceset's)"),
     Option("archi", "liae-ud", "df or liae, optionally - and letters from u, d, t, c (e.g. liae-udt)"),
     Option("ae_dims", 256, "autoencoder (bottleneck) dimensions", low=32, high=1024),
     *_DIMS,
@@ -85,8 +93,7 @@ AMP_OPTIONS: list[Option] = [
     *_FLIPS,
     Option("batch_size", 8, "samples per iteration", low=1, high=512),
     Option("resolution", 224, "face size in px; floored to a multiple of 32", low=64, high=640),
-    Option("face_type", "wf", "face type of the model: f, wf, head",
-           choices=("f", "wf", "head", "full_face", "whole_face")),
+    _face_type("wf", ("f", "wf", "head"), "face type of the model: f, wf, head (default: the src faceset's)"),
     Option("ae_dims", 256, "autoencoder dimensions", low=32, high=1024),
     Option("inter_dims", 1024, "inter dimensions (channels of the code)", low=32, high=2048),
     *_DIMS,
@@ -106,7 +113,7 @@ QUICK96_OPTIONS: list[Option] = [
     *_COMMON,
     Option("batch_size", 4, "samples per iteration (DFL fixes 4)", low=1, high=512),
     _fixed("resolution", 96, "face size in px"),
-    _fixed("face_type", "f", "face type"),
+    _face_type("f", ("f",), "face type (fixed)"),
     _fixed("archi", "df-ud", "architecture"),
     _fixed("ae_dims", 128, "autoencoder dimensions"),
     _fixed("e_dims", 64, "encoder dimensions"),
@@ -157,7 +164,6 @@ def normalize_options(kind: str, options: dict[str, Any] | None = None,
     given = {k: v for k, v in given.items() if k in names}
     explicit = set(given if explicit is None else explicit)
     opts = resolve(table, stored=None, config=given, config_name=f"{kind} options")
-    opts["face_type"] = _LONG_FACE_TYPES.get(opts["face_type"], opts["face_type"])
     if kind == "quick96":
         return opts
     for key in ("e_dims", "d_dims", "d_mask_dims"):

@@ -54,14 +54,15 @@ def default_working_space(path: str | os.PathLike[str] | None, image: np.ndarray
 
 
 def load_settings(settings: str | os.PathLike[str] | dict[str, Any] | FrameSettings | None,
-                  flags: dict[str, Any] | None = None) -> FrameSettings:
-    """Settings from a file path, a dict (as in a settings file) or a FrameSettings; None = DFL defaults."""
+                  flags: dict[str, Any] | None = None, flags_origin: str | None = None) -> FrameSettings:
+    """Settings from a file path, a dict (as in a settings file) or a FrameSettings (used as it is: checked
+    already); None = DFL defaults. ``flags`` go on top; ``flags_origin`` names them in errors (default: the
+    option's command-line flag)."""
     if isinstance(settings, FrameSettings):
-        return settings if not flags else FrameSettings(settings.defaults, settings.ranges,
-                                                        {**settings.flags, **flags}, settings.origin)
+        return settings.with_flags(flags, flags_origin)
     if isinstance(settings, dict):
-        return FrameSettings.create(settings, flags)
-    return FrameSettings.load(settings, flags)
+        return FrameSettings.create(settings, origin="settings").with_flags(flags, flags_origin)
+    return FrameSettings.load(settings).with_flags(flags, flags_origin)
 
 
 def check_xseg(settings: FrameSettings, renderer: Renderer) -> None:

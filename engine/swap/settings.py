@@ -3,8 +3,9 @@ settings file that replaces DFL's interactive merger session.
 
 Settings file (TOML or JSON): top-level keys (or a ``[defaults]`` table) are the defaults; each
 ``[[frames]]`` entry has a ``range`` ("12-40", "7", [12, 40]) and the options it overrides for those frames.
-Later entries win. DFL's own key names (``erode_mask_modifier``, ``color_transfer_mode`` = 1 ...) are
-accepted too. Example::
+Later entries win. DFL's own key names (``erode_mask_modifier``, ``color_transfer_mode = 1``, ``mode = 1`` ...)
+and integer codes are accepted too; DFL options facecomp does not have (``super_resolution_power``) are named with
+what to use instead. Values are converted and checked once, in :meth:`FrameSettings.create`. Example::
 
     mode = "overlay"
     mask_mode = "learned-prd*learned-dst"
@@ -22,13 +23,13 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from engine import atomic
-from engine.cli.options import Option, load_config, resolve
 from engine.errors import FacecompError
+from engine.options import Option, load_config, unknown_option
 from engine.swap.color_transfer import MODES as COLOR_TRANSFERS
 
 MODES = ("original", "overlay", "hist-match", "seamless", "seamless-hist-match", "raw-rgb", "raw-predict")
@@ -37,15 +38,23 @@ MASK_MODES = ("full", "dst", "learned-prd", "learned-dst", "learned-prd*learned-
               "XSeg-prd", "XSeg-dst", "XSeg-prd*XSeg-dst", "learned-prd*learned-dst*XSeg-prd*XSeg-dst")
 SHARPEN_MODES = ("none", "box", "gaussian")
 
+
+
+def _codes(names: tuple[str, ...]) -> dict[str, str]:
+    """DFL's integer codes (index in DFL's order) and the lower-case spellings of ``names``."""
+    return {**{str(i): n for i, n in enumerate(names)}, **{n.lower(): n for n in names}}
+
+
 MERGE_OPTIONS: list[Option] = [
-    Option("mode", "overlay", "merge mode", MODES),
-    Option("mask_mode", "dst", "mask mode (dst = landmark hull)", MASK_MODES),
+    Option("mode", "overlay", "merge mode", MODES, aliases=_codes(MODES)),
+    Option("mask_mode", "dst", "mask mode (dst = landmark hull)", MASK_MODES, aliases=_codes(MASK_MODES)),
     Option("erode", 0, "erode (+) or dilate (-) the mask, px at 4x the model resolution", None, -400, 400),
     Option("blur", 0, "blur the mask edge, px at 4x the model resolution", None, 0, 400),
     Option("motion_blur", 0, "motion blur power (needs a track or aligned faces; one face per frame)", None, 0, 100),
     Option("face_scale", 0, "output face scale (scale = 1 + 0.01 * value)", None, -50, 50),
-    Option("color_transfer", "none", "colour transfer to the predicted face", COLOR_TRANSFERS),
-    Option("sharpen_mode", "none", "sharpen mode", SHARPEN_MODES),
+    Option("color_transfer", "none", "colour transfer to the predicted face", COLOR_TRANSFERS,
+           aliases=_codes(COLOR_TRANSFERS)),
+    Option("sharpen_mode", "none", "sharpen mode", SHARPEN_MODES, aliases=_codes(SHARPEN_MODES)),
     Option("sharpen_amount", 0, "sharpen (+) or median-blur (-) the face", None, -100, 100),
     Option("hist_match_threshold", 255, "hist-match threshold (hist-match modes)", None, 0, 255),
     Option("masked_hist_match", True, "hist-match inside the mask only"),
@@ -55,6 +64,7 @@ MERGE_OPTIONS: list[Option] = [
     Option("morph_factor", 1.0, "AMP morph factor (0 = dst, 1 = src)", None, 0.0, 1.0),
 ]
 OPTION_NAMES = tuple(o.name for o in MERGE_OPTIONS)
+_TABLE = {o.name: o for o in MERGE_OPTIONS}
 # DeepFaceLab's MergerConfig names -> ours
 DFL_NAMES = {
     "erode_mask_modifier": "erode", "blur_mask_modifier": "blur", "motion_blur_power": "motion_blur",
@@ -62,7 +72,13 @@ DFL_NAMES = {
     "image_denoise_power": "image_denoise", "bicubic_degrade_power": "bicubic_degrade",
     "color_degrade_power": "color_degrade",
 }
-_INDEXED = {"mask_mode": MASK_MODES, "color_transfer": COLOR_TRANSFERS, "sharpen_mode": SHARPEN_MODES}
+# DeepFaceLab merger options facecomp does not have -> what to use instead
+DFL_RETIRED = {
+    "super_resolution_power": "DFL's FaceEnhancer weights cannot be shipped; use sharpen_mode / sharpen_amount "
+                              "(or upscale the face in the compositing host)",
+    "face_type": "the face type comes from the model (a .dfm without metadata: --face-type)",
+    "default_mode": "set mode",
+}
 
 
 @dataclass(frozen=True)
@@ -97,22 +113,16 @@ class MergeSettings:
         return "XSeg" in self.mask_mode
 
 
-def normalise(values: dict[str, Any], where: str) -> dict[str, Any]:
-    """Map DFL key names and DFL's integer codes (mask_mode 4, color_transfer_mode 1 ...) to ours."""
+def normalise(values: dict[str, Any], where: str, flags: bool = False) -> dict[str, Any]:
+    """Values of merge options converted and checked (DFL key names, DFL's integer codes and aliases mapped to
+    ours); ``flags``: command-line values, whose errors name their flag (``--erode``) instead of ``where``."""
     out: dict[str, Any] = {}
     for key, value in values.items():
         name = DFL_NAMES.get(key, key).replace("-", "_")
-        if name not in OPTION_NAMES:
-            raise FacecompError(f"unknown merge option {key!r} (known: {', '.join(OPTION_NAMES)})", where)
-        if name in _INDEXED and isinstance(value, int) and not isinstance(value, bool):
-            table = _INDEXED[name]
-            if not 0 <= value < len(table):
-                raise FacecompError(f"{key} = {value} outside 0..{len(table) - 1}", where)
-            value = table[value]
-        elif name in _INDEXED and isinstance(value, str):
-            lookup = {c.lower(): c for c in _INDEXED[name]}
-            value = lookup.get(value.lower(), value)
-        out[name] = value
+        if name not in _TABLE:
+            raise unknown_option(key, OPTION_NAMES, where, DFL_RETIRED, what="merge option")
+        option = _TABLE[name]
+        out[name] = option.convert(value, option.flag if flags else where)
     return out
 
 
@@ -165,12 +175,16 @@ class FrameSettings:
             values = {k: v for k, v in entry.items() if k != "range"}
             numbers = parse_frames(entry["range"], origin)
             ranges.append((numbers[0], numbers[-1], normalise(values, origin)))
+        return cls(normalise(defaults, origin), ranges, {}, origin).with_flags(flags)
+
+    def with_flags(self, flags: dict[str, Any] | None, origin: str | None = None) -> FrameSettings:
+        """These settings with command-line values (None = not given) on top, checked once; their errors name
+        the flag, or ``origin`` (e.g. the worker's ``overrides``) when given."""
         given = {k: v for k, v in (flags or {}).items() if v is not None}
-        fs = cls(normalise(defaults, origin), ranges, normalise(given, "command line"), origin)
-        fs.for_frame(ranges[0][0] if ranges else 0)  # validate every value now, not mid-render
-        for first, _, _ in ranges:
-            fs.for_frame(first)
-        return fs
+        if not given:
+            return self
+        checked = normalise(given, origin, flags=False) if origin else normalise(given, "", flags=True)
+        return FrameSettings(self.defaults, self.ranges, {**self.flags, **checked}, self.origin)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None, flags: dict[str, Any] | None = None) -> FrameSettings:
@@ -182,12 +196,12 @@ class FrameSettings:
         return cls.create(raw, flags, str(p))
 
     def for_frame(self, number: int) -> MergeSettings:
+        """The settings of frame ``number`` (values were checked by ``create``; nothing is re-validated here)."""
         config = dict(self.defaults)
         for first, last, values in self.ranges:
             if first <= number <= last:
                 config.update(values)
-        resolved = resolve(MERGE_OPTIONS, None, None, config, self.flags, config_name=self.origin)
-        return MergeSettings(**{f.name: resolved[f.name] for f in fields(MergeSettings)})
+        return MergeSettings(**{**config, **self.flags})
 
     def to_data(self) -> dict[str, Any]:
         data = {**self.defaults, **self.flags}

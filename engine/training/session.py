@@ -8,12 +8,13 @@ re-initialises the GAN. ``--reset inter`` re-initialises DFL's inter (LIAE: inte
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.cli.options import Option, load_config, parse_set, resolve
 from engine.errors import FacecompError
+from engine.options import Option, fixed_at_creation, load_config, parse_set, resolve
 from engine.training import checkpoint as ckpt
 
 
@@ -30,6 +31,7 @@ class RunPlan:
     reset_iteration: bool = False
     reset_gan: bool = False
     changed: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def all_options() -> list[Option]:
@@ -63,45 +65,65 @@ def read_existing(folder: Path) -> dict[str, Any] | None:
     return None
 
 
-def _flags_given(args: Any, table: list[Option]) -> set[str]:
-    return {o.name for o in table if getattr(args, o.name, None) is not None}
-
-
-def _check_foreign_flags(args: Any, kind: str, table: list[Option]) -> None:
+def _check_foreign_flags(flags: Mapping[str, Any], kind: str, table: list[Option]) -> None:
     names = {o.name for o in table}
     for opt in all_options():
-        if opt.name not in names and getattr(args, opt.name, None) is not None:
+        if opt.name not in names and flags.get(opt.name) is not None:
             raise FacecompError(f"{opt.flag} is not an option of {kind} models")
 
 
-def plan(args: Any, stored: dict[str, Any] | None) -> RunPlan:
-    """Options and resets for this run from the parsed CLI ``args`` and the folder's ``stored`` model.json."""
+def faceset_face_type(folder: Path | None) -> str | None:
+    """The face type (DFL short name) of the first face of a faceset folder; None when there is none."""
+    from engine.faces.faceset import list_faces, read_meta
+    from engine.faces.facetype import FaceType
+
+    if folder is None or not folder.is_dir():
+        return None
+    for path in list_faces(folder)[:1]:
+        try:
+            return FaceType.parse(read_meta(path).face_type).short
+        except FacecompError:
+            return None
+    return None
+
+
+def plan(folder: Path, stored: dict[str, Any] | None, *, kind: str | None = None,
+         flags: Mapping[str, Any] | None = None, config: Path | None = None, sets: Sequence[str] | None = None,
+         src: str | None = None, dst: str | None = None, reset: Sequence[str] = ()) -> RunPlan:
+    """Options and resets for a run on the model ``folder`` from plain values: the kind, the option flags
+    given (name -> value, None = not given), a config file, ``--set`` items, the facesets and the parts to
+    reset; ``stored`` is the folder's model.json. Every value is checked here, once."""
     from engine.models import architecture_options, model_options, normalize_options
 
-    kind = args.kind or (stored or {}).get("kind")
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    kind = kind or (stored or {}).get("kind")
     if not kind:
-        raise FacecompError("a new model needs --kind saehd|amp|quick96", args.model)
-    if stored and args.kind and args.kind != stored["kind"]:
-        raise FacecompError(f"this folder holds a {stored['kind']} model, not {args.kind}", args.model)
+        raise FacecompError("a new model needs --kind saehd|amp|quick96", folder)
+    if stored and kind != stored["kind"]:
+        raise FacecompError(f"this folder holds a {stored['kind']} model, not {kind}", folder)
     table = model_options(kind)
-    _check_foreign_flags(args, kind, table)
-    config = load_config(args.config) if args.config else {}
-    sets = parse_set(args.set)
+    _check_foreign_flags(flags, kind, table)
+    values = load_config(config) if config else {}
+    overrides = parse_set(sets)
     prior = dict(stored["options"]) if stored else None
-    merged = resolve(table, args, stored=prior, config=config, overrides=sets,
-                     config_name=str(args.config or "config"))
-    explicit = set(prior or {}) | set(config) | set(sets) | _flags_given(args, table)
-    options = normalize_options(kind, merged, explicit)
-    result = RunPlan(kind, options, stored, _path(args.src, stored, "src"), _path(args.dst, stored, "dst"))
-    if args.pretrain and not args.dst:
+    merged = resolve(table, flags, stored=prior, config=values, overrides=overrides,
+                     config_name=str(config or "config"))
+    explicit = set(prior or {}) | set(values) | set(overrides) | (set(flags) & {o.name for o in table})
+    result = RunPlan(kind, {}, stored, _path(src, stored, "src"), _path(dst, stored, "dst"))
+    if merged.get("pretrain") and not dst:
         result.dst = result.src
+    if not stored:
+        _face_type_from_faceset(merged, explicit, table, result)
+    result.options = options = normalize_options(kind, merged, explicit)
+    if "resolution" in explicit and options["resolution"] != merged["resolution"]:
+        result.notes.append(f"resolution {merged['resolution']} -> {options['resolution']} ({kind} models need a "
+                            f"multiple of {_resolution_step(kind, options)})")
     if not stored:
         return result
     old = normalize_options(kind, {k: v for k, v in prior.items() if k in {o.name for o in table}}, set(prior))
     for key in architecture_options(kind):
         if options.get(key) != old.get(key):
-            raise FacecompError(f"{key} is fixed when a model is created (this model: {old.get(key)}, asked: "
-                                f"{options.get(key)}); train a new model folder to change it", args.model)
+            raise fixed_at_creation(key, old.get(key), options.get(key), folder)
     result.changed = {k: (old.get(k), v) for k, v in options.items() if old.get(k) != v}
     if old.get("pretrain") and not options.get("pretrain"):
         result.reset_iteration = True
@@ -109,10 +131,35 @@ def plan(args: Any, stored: dict[str, Any] | None) -> RunPlan:
         result.reset_parts = ["inter_AB", "inter_B"] if archi.startswith("liae") else ["inter"]
     if any(k in result.changed for k in ("gan_patch_size", "gan_dims")):
         result.reset_gan = True
-    for part in args.reset or []:
+    for part in reset:
         if part not in result.reset_parts:
             result.reset_parts.append(part)
     return result
+
+
+def _resolution_step(kind: str, options: Mapping[str, Any]) -> int:
+    from engine.models.archi import parse_archi
+
+    if kind == "saehd" and not parse_archi(str(options["archi"])).has("d"):
+        return 16
+    return 32 if kind != "quick96" else 96
+
+
+def _face_type_from_faceset(merged: dict[str, Any], explicit: set[str], table: list[Option], result: RunPlan) -> None:
+    """A new model takes the src faceset's face type unless one is given; a given one that differs is said."""
+    found = faceset_face_type(result.src)
+    option = next((o for o in table if o.name == "face_type"), None)
+    if found is None or option is None or option.choices == (option.default,):
+        return
+    if "face_type" not in explicit:
+        if found in option.choices:
+            merged["face_type"] = found
+            result.notes.append(f"face type {found} from the src faceset")
+        return
+    given = option.convert(merged["face_type"])
+    if given != found:
+        result.notes.append(f"face type {given} differs from the src faceset's ({found}): the faces are re-warped "
+                            f"to {given} for training")
 
 
 def _path(given: str | None, stored: dict[str, Any] | None, side: str) -> Path | None:

@@ -147,7 +147,6 @@ class Worker:
 
     def _render(self, req: Request) -> None:
         from engine.swap.render import load_settings
-        from engine.swap.settings import FrameSettings
 
         plate = str(req.require("plate"))
         out = str(req.require("out"))
@@ -164,9 +163,9 @@ class Worker:
             raise BadRequest("render: settings must be an object or a file path")
         if overrides is not None and not isinstance(overrides, dict):
             raise BadRequest("render: overrides must be an object of merge options")
-        if overrides:  # checked as settings data first, so a bad value is named as the request's settings
-            FrameSettings.create(overrides, origin="settings")
-        options: dict[str, Any] = {"settings": load_settings(settings, overrides), "track": req.get("track"),
+        # checked once here (a bad value is named as the request's settings); the renderer trusts the result
+        options: dict[str, Any] = {"settings": load_settings(settings, overrides, "settings"),
+                                   "track": req.get("track"),
                                    "working_space": req.get("working_space"),
                                    "face_select": req.get("face_select", "largest")}
         if req.get("passes"):

@@ -23,10 +23,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.cli.options import Option
 from engine.errors import FacecompError
-from engine.faces.facetype import CHOICES, FaceType
+from engine.faces.facetype import FaceType, face_type_option
 from engine.media.image_io import write_image
+from engine.options import Option, fixed_at_creation
 from engine.xseg import checkpoint
 from engine.xseg.augment import augment
 from engine.xseg.data import FaceLoader, FaceSample, scan_facesets, select_training
@@ -39,8 +39,9 @@ log = logging.getLogger("facecomp")
 
 LR_DROPOUT_KEEP = 0.3
 XSEG_OPTIONS = [
-    Option("face_type", "whole_face", "face type the model segments (first run only)", choices=CHOICES),
-    Option("resolution", 256, "model side in px, multiple of 64 (DFL fixes 256; first run only)", low=64, high=1024),
+    face_type_option("whole_face", "face type the model segments (fixed when the model is created)"),
+    Option("resolution", 256, "model side in px, multiple of 64 (DFL fixes 256; fixed when the model is created)",
+           low=64, high=1024),
     Option("batch_size", 4, "faces per iteration", low=1, high=64),
     Option("lr", 1e-4, "RMSprop learning rate", low=1e-7, high=1e-2),
     Option("lr_dropout", True, "update a random 30% of the weights per step, as DFL's XSeg"),
@@ -150,14 +151,20 @@ def write_preview(folder: Path, model: XSegNet, loader: FaceLoader, samples: lis
     return folder / "preview.png"
 
 
+def _same(key: str, asked: Any, stored: Any) -> bool:
+    if key == "face_type":
+        return FaceType.parse(asked) == FaceType.parse(stored)
+    return bool(asked == stored)
+
+
 def _resolve_options(folder: Path, options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
     stored = None
     if (folder / checkpoint.MODEL_JSON).is_file():
         stored = checkpoint.read_meta(folder)
         for key in FIRST_RUN_ONLY:
             old = stored.get("options", {}).get(key)
-            if old is not None and options.get(key) not in (None, old):
-                log.info("%s is fixed at the first run: keeping %s (asked %s)", key, old, options[key])
+            if old is not None and options.get(key) is not None and not _same(key, options[key], old):
+                raise fixed_at_creation(key, old, options[key], folder)
             if old is not None:
                 options[key] = old
     options["face_type"] = FaceType.parse(options["face_type"]).label

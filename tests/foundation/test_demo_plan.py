@@ -23,7 +23,7 @@ def test_every_demo_step_parses_with_its_verb(tmp_path: Path) -> None:
 
 def test_demo_without_media_names_the_missing_file(tmp_path: Path) -> None:
     with pytest.raises(FacecompError, match="demo media not found"):
-        run_demo(tmp_path / "ws", tmp_path / "no_data", iterations=1)
+        run_demo(tmp_path / "ws", tmp_path / "no_data", iterations=1, runner=lambda argv: 0)
     assert not (tmp_path / "ws").exists()
 
 

@@ -142,15 +142,14 @@ def test_parameter_counts_match_dfl(kind: str, options: dict, dfl_millions: floa
     """The issue's five configs, through the same planning as `--summary` (DFL's counts within 1 %)."""
     import argparse
 
-    from engine.cli.train import add_arguments
+    from engine.cli.train import add_arguments, plan_from_args
     from engine.models import build_model, parameter_summary
-    from engine.training.session import plan
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in options.items()]
     args = parser.parse_args(["--model", "unused", "--kind", kind, "--summary", *flags])
-    p = plan(args, None)
+    p = plan_from_args(args, None)
     total = parameter_summary(build_model(p.kind, p.options))["total"] / 1e6
     assert abs(total - dfl_millions) / dfl_millions < 0.01, total
 
