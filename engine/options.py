@@ -50,7 +50,15 @@ class Option:
     def range_text(self) -> str:
         """The valid values in words: ``-400..400`` or ``one of a, b, c``."""
         if self.choices is not None:
-            return "one of " + ", ".join(map(str, self.choices))
+            text = "one of " + ", ".join(map(str, self.choices))
+            lowered = {str(c).lower() for c in self.choices}
+            names = [k for k in self.aliases if not k.isdigit() and k.lower() not in lowered]
+            codes = [k for k in self.aliases if k.isdigit()]
+            if names:
+                text += " (or " + ", ".join(names) + ")"
+            if codes:
+                text += f" (or DFL's code {min(codes, key=int)}..{max(codes, key=int)})"
+            return text
         low = "" if self.low is None else f"{self.low:g}"
         high = "" if self.high is None else f"{self.high:g}"
         return f"{low}..{high}" if low or high else f"a {self.kind.__name__}"

@@ -7,7 +7,8 @@ import json
 import logging
 from pathlib import Path
 
-from engine.faces.facetype import CHOICES
+from engine.cli.options import option_type
+from engine.faces.facetype import CHOICES, face_type_option
 
 log = logging.getLogger("facecomp")
 
@@ -15,7 +16,8 @@ log = logging.getLogger("facecomp")
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("frames", help="video, image folder, sequence pattern (plate.%%04d.exr) or image")
     p.add_argument("out_dir", type=Path, help="faceset folder to write (<frame>_<i>.jpg)")
-    p.add_argument("--face-type", default="whole_face", choices=CHOICES, help="DFL face type (f, wf, head ...)")
+    p.add_argument("--face-type", default="whole_face", type=option_type(face_type_option()), metavar="TYPE",
+                   help=f"DFL face type: {', '.join(CHOICES)} or DFL's short names h, mf, f, wf")
     p.add_argument("--image-size", type=int, default=512, help="side of the aligned faces in pixels (DFL: 512)")
     p.add_argument("--jpeg-quality", type=int, default=95, help="JPEG quality 1..100")
     p.add_argument("--max-faces", type=int, default=0, help="keep the N largest faces per frame (0 = all)")

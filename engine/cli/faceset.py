@@ -6,9 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
+from engine.cli.options import option_type
 from engine.errors import FacecompError
 from engine.faces.faceset import list_faces, read_meta
-from engine.faces.facetype import CHOICES, FaceType
+from engine.faces.facetype import CHOICES, FaceType, face_type_option
 from engine.faces.resize import resize_faceset
 
 
@@ -24,7 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     rs.add_argument("dir", type=Path, help="faceset folder")
     rs.add_argument("--image-size", type=int, required=True, help="new side in pixels")
-    rs.add_argument("--face-type", choices=CHOICES, default=None, help="also change the face type")
+    rs.add_argument("--face-type", type=option_type(face_type_option()), default=None, metavar="TYPE",
+                    help=f"also change the face type: {', '.join(CHOICES)} or DFL's short names h, mf, f, wf")
     rs.add_argument("--out", type=Path, default=None, help="output folder (default: DIR_<size>)")
     rs.add_argument("--jpeg-quality", type=int, default=95)
 

@@ -10,8 +10,9 @@ import argparse
 import logging
 from pathlib import Path
 
-from engine.cli.options import add_options
+from engine.cli.options import add_options, option_type
 from engine.errors import FacecompError
+from engine.faces.facetype import face_type_option
 from engine.swap.merger import MergeJob, Merger, preview
 from engine.swap.outputs import ORIGINS
 from engine.swap.session import PROVIDER_CHOICES
@@ -40,7 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--xseg-model", type=Path, default=None, help="exported XSeg .onnx for the XSeg mask modes")
     p.add_argument("--working-space", default=None, help="colour space of float (EXR) frames (default ACEScg)")
     p.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="ONNX Runtime execution provider")
-    p.add_argument("--face-type", default=None, help="face type for a .dfm without metadata (default whole_face)")
+    p.add_argument("--face-type", default=None, type=option_type(face_type_option()), metavar="TYPE",
+                   help="face type for a .dfm without metadata (default whole_face; DFL's wf, f, head ... too)")
     p.add_argument("--face-select", default="all", help="faces per frame: all, largest or N (0 = largest)")
     p.add_argument("--origin", choices=ORIGINS, default="bottom-left", help="canvas origin of the patch matrices")
     p.add_argument("--workers", type=int, default=0, help="frames merged in parallel (default: CPU cores, max 4)")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.cli.options import add_options
+from engine.cli.options import add_options, option_type
+from engine.faces.facetype import face_type_option
 from engine.swap.outputs import ORIGINS, PASSES
 from engine.swap.render import render_range
 from engine.swap.session import PROVIDER_CHOICES
@@ -24,7 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "sRGB otherwise)")
     p.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="ONNX Runtime execution provider")
     p.add_argument("--face-select", default="largest", help="largest, all, or N (0 = largest)")
-    p.add_argument("--face-type", default=None, help="face type for a .dfm without metadata (default whole_face)")
+    p.add_argument("--face-type", default=None, type=option_type(face_type_option()), metavar="TYPE",
+                   help="face type for a .dfm without metadata (default whole_face; DFL's wf, f, head ... too)")
     p.add_argument("--xseg-model", type=Path, default=None, help="exported XSeg .onnx for the XSeg mask modes")
     p.add_argument("--passes", default=",".join(PASSES), help="passes to write: rgba,face,mask")
     p.add_argument("--patches", type=Path, default=None, help="also write per-face patches + matrix JSON here")

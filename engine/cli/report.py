@@ -10,6 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
+from engine.cli.options import option_type
+from engine.faces.facetype import face_type_option
 from engine.swap.session import PROVIDER_CHOICES
 
 
@@ -31,7 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--settings", type=Path, default=None, help="merge settings file (TOML/JSON) used for the swaps")
     p.add_argument("--working-space", default=None, help="plate colour space (OCIO name) of float/EXR frames")
     p.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="ONNX Runtime execution provider")
-    p.add_argument("--face-type", default=None, help="face type for a .dfm without metadata (default whole_face)")
+    p.add_argument("--face-type", default=None, type=option_type(face_type_option()), metavar="TYPE",
+                   help="face type for a .dfm without metadata (default whole_face; DFL's wf, f, head ... too)")
     p.add_argument("--recon-src", type=Path, default=None,
                    help="src faces for the reconstruction figures (default --src; use faces kept out of training)")
     p.add_argument("--recon-dst", type=Path, default=None,

@@ -6,13 +6,15 @@ import argparse
 import json
 from pathlib import Path
 
-from engine.faces.sort import METHODS
+from engine.cli.options import option_type
+from engine.faces.sort import DFL_ALIASES, METHOD_OPTION, METHODS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", type=Path, help="faceset folder (renamed 00000.jpg ... in the new order)")
-    p.add_argument("--by", required=True, choices=list(METHODS), metavar="METHOD",
-                   help="; ".join(f"{k}: {v}" for k, v in METHODS.items()))
+    p.add_argument("--by", required=True, type=option_type(METHOD_OPTION), metavar="METHOD",
+                   help="; ".join(f"{k}: {v}" for k, v in METHODS.items()).replace("%", "%%")
+                   + "; DFL's names: " + ", ".join(f"{k} = {v}" for k, v in DFL_ALIASES.items()))
     p.add_argument("--target-count", type=int, default=2000, help="best / best-faster: faces to keep")
     p.add_argument("--absdiff-mode", choices=("similar", "dissimilar"), default="similar", help="absdiff order")
     p.add_argument("--reference", type=Path, nargs="+", default=[], metavar="IMG",

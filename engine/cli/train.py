@@ -123,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
     if args.summary:
         stored = read_existing(folder) if folder.exists() and not args.kind else None
         p = plan_from_args(args, stored)
+        for note in p.notes:
+            log.warning("note: %s", note)
         _print_summary(p.kind, p.options, args.json)
         return 0
     device = choose_device(args.device, info.local_rank)

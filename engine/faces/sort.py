@@ -22,6 +22,7 @@ from engine.faces import sort_measures as sm
 from engine.faces.faceset import FACE_EXTS, FaceMeta, read_meta
 from engine.faces.masks import hull_mask
 from engine.media.image_io import read_image
+from engine.options import Option
 from engine.progress import progress
 
 METHODS = {
@@ -42,6 +43,9 @@ METHODS = {
     "best-faster": "as best, ranking by source face size instead of sharpness (DFL's 'final-fast')",
     "identity": "keeps faces of the person in --reference images, moves the others to the trash",
 }
+# DeepFaceLab's names of the same methods (its sorter's menu)
+DFL_ALIASES = {"final": "best", "final-fast": "best-faster"}
+METHOD_OPTION = Option("by", "blur", "sort method", choices=tuple(METHODS), aliases=DFL_ALIASES)
 
 
 @dataclass
@@ -293,9 +297,8 @@ def _rename_in_order(paths: list[Path]) -> dict[str, str]:
 def sort_faceset(folder: str | Path, method: str, target_count: int = 2000, absdiff_mode: str = "similar",
                  references: list[Path] | None = None, threshold: float | None = None,
                  dry_run: bool = False) -> SortResult:
-    """Sort a faceset folder in place with one of :data:`METHODS` (see the module docstring)."""
-    if method not in METHODS:
-        raise FacecompError(f"unknown sort method {method!r}; use one of {', '.join(METHODS)}")
+    """Sort a faceset folder in place with one of :data:`METHODS` or DFL's name of it (see the module docstring)."""
+    method = METHOD_OPTION.convert(method, "sort method")
     d = Path(folder)
     faces, bad = load_faceset(d)
     for r in references or []:

@@ -211,6 +211,9 @@ def open_frames(spec: str | os.PathLike[str], fps: float | None = None) -> Frame
     return VideoSource(p, fps)
 
 
+MAX_FPS = 1000
+
+
 def extract_frames(
     spec: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -232,6 +235,8 @@ def extract_frames(
     from engine.media.image_io import to_float, write_exr, write_image
     from engine.progress import progress
 
+    if fps is not None and not 0 < fps <= MAX_FPS:
+        raise FacecompError(f"fps {fps:g} outside the valid range: more than 0, at most {MAX_FPS} frames per second")
     source = open_frames(spec, fps)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
