@@ -34,7 +34,8 @@ def jpeg_segments(data: bytes, path: str | os.PathLike[str]) -> list[tuple[int, 
     """(marker, start, end) of each header segment before the scan; FacecompError if not a JPEG."""
     if data[:2] != b"\xff\xd8":
         raise FacecompError("not a JPEG file", path)
-    pos, segs = 2, []
+    pos = 2
+    segs: list = []
     while True:
         if pos + 4 > len(data):
             raise FacecompError("damaged JPEG (ends inside its header)", path)

@@ -75,6 +75,7 @@ def convert_polys(value: Any) -> list[dict[str, Any]] | None:
     else:
         raise ValueError(f"seg_ie_polys is a {type(value).__name__}")
     out = []
+    pts: Any
     for kind, pts in pairs:
         if kind not in (0, 1) or isinstance(kind, float):
             raise ValueError(f"seg_ie_polys entry with type {kind!r} (expected 1 include / 0 exclude)")

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # torch is imported only once a model is really converted (er
     import torch
 
     from engine.dfl.optimizer_import import DflOptimizerState
+    from engine.models.base import SwapModel
 
 log = logging.getLogger("facecomp")
 
@@ -90,7 +91,7 @@ def read_part(dfl: DflModel, part: str, expected: dict[str, torch.Tensor], file_
         raise FacecompError(exc.message, path) from None
 
 
-def load_weights(dfl: DflModel, model: torch.nn.Module) -> None:
+def load_weights(dfl: DflModel, model: SwapModel) -> None:
     """Every part file into ``model`` (strict: all of our parameters must come from DFL's files)."""
     expected = model.state_dict()
     state: dict[str, torch.Tensor] = {}
@@ -102,7 +103,7 @@ def load_weights(dfl: DflModel, model: torch.nn.Module) -> None:
     model.load_state_dict(state, strict=True)
 
 
-def _optimizer(dfl: DflModel, model: torch.nn.Module) -> DflOptimizerState | None:
+def _optimizer(dfl: DflModel, model: SwapModel) -> DflOptimizerState | None:
     """``<prefix>_src_dst_opt.npy`` mapped to our parameter names, or None when DFL did not keep one."""
     from engine.dfl.optimizer_import import read_dfl_optimizer
     from engine.models.naming import dfl_array_to_torch, dfl_key_to_ours

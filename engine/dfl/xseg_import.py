@@ -35,7 +35,10 @@ def weights_file(dfl: DflModel) -> tuple[Path, int]:
         raise FacecompError(f"XSeg weights missing (no {dfl.prefix}_256.npy)", dfl.folder)
     if len(found) > 1:
         raise FacecompError(f"several XSeg weight files: {', '.join(p.name for p in found)}", dfl.folder)
-    return found[0], int(_WEIGHTS.search(found[0].name).group(1))
+    match = _WEIGHTS.search(found[0].name)
+    if match is None:
+        raise FacecompError("XSeg weight file name without a resolution", found[0])
+    return found[0], int(match.group(1))
 
 
 def load_weights(model: XSegNet, path: Path) -> None:

@@ -83,4 +83,4 @@ def export_model_folder(model_dir: str | os.PathLike[str], out_path: str | os.Pa
         staged.unlink(missing_ok=True)
     log.debug("exported %s (max abs diff %s)", out, diff)
     return ExportReport(path=out, kind=model.kind, archi=model.archi, resolution=model.resolution,
-                        iteration=props["iteration"], bytes=out.stat().st_size, max_abs_diff=diff)
+                        iteration=int(str(props["iteration"])), bytes=out.stat().st_size, max_abs_diff=diff)

@@ -164,7 +164,7 @@ def to_onnx_proto(model: SwapModel, meta: dict[str, Any] | None = None, fp16: bo
         buf = io.BytesIO()
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            torch.onnx.export(graph, args, buf, dynamo=False, opset_version=opset, input_names=names,
+            torch.onnx.export(graph, args, buf, dynamo=False, opset_version=opset, input_names=names,  # type: ignore[arg-type]
                               output_names=list(OUTPUTS), do_constant_folding=True,
                               dynamic_axes={n: {0: "N"} for n in (IN_FACE, *OUTPUTS)})
     proto = onnx.load_from_string(buf.getvalue())

@@ -48,7 +48,8 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a + area_b - inter, 1e-9)
 
 
-def weighted_nms(boxes: np.ndarray, scores: np.ndarray, extra: np.ndarray, threshold: float) -> list[int | tuple]:
+def weighted_nms(boxes: np.ndarray, scores: np.ndarray, extra: np.ndarray,
+                 threshold: float) -> list[tuple[np.ndarray, float, np.ndarray]]:
     """Mediapipe's weighted NMS: clusters of IoU > threshold are averaged, weighted by score.
 
     Returns (box, score, extra) tuples, best first.

@@ -132,8 +132,8 @@ class FaceExtractor:
         for rotation in (0, *(r for r, _ in ROTATIONS)):
             for d in self.find(image, rotation):
                 crop = crop_from_keypoints(d.rect, d.eyes, d.mouth, d.crop_scale, d.crop_shift)
-                face = self._face(image, d.rect, crop, d.score, d.source)
-                if face.score < self.min_score * d.score:
+                face: DetectedFace | None = self._face(image, d.rect, crop, d.score, d.source)
+                if face is not None and face.score < self.min_score * d.score:
                     face = self._profile(image, d)
                 if face is not None:
                     face.rotation = rotation

@@ -217,7 +217,7 @@ def plan(faces: list[Face], method: str, target_count: int = 2000, absdiff_mode:
         return _by_score(faces, _rect_area, "size"), none
     if method == "hist":
         h = np.array([sm.bgr_hist(img(f)) for f in progress(faces, total=len(faces), desc="histograms", unit="face")])
-        dist = sum(sm.bhattacharyya(h[:, c]) for c in range(3)) if len(h) else np.zeros((0, 0))
+        dist = np.asarray(sum(sm.bhattacharyya(h[:, c]) for c in range(3))) if len(h) else np.zeros((0, 0))
         return sm.greedy_chain(dist), none
     if method == "hist-dissim":
         return [int(i) for i in np.argsort(-_hist_dissim(faces), kind="stable")], none

@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -141,7 +142,8 @@ def write_video(frames_spec: str | os.PathLike[str], out_path: str | os.PathLike
                 stream.pix_fmt = "yuva444p10le"
                 stream.options = {"profile": "4444", "alpha_bits": "16"}
             stream.width, stream.height = width, height
-            audio_src = audio_stream = None
+            audio_src: Any = None
+            audio_stream: Any = None
             if has_audio:
                 audio_how, audio_src, audio_stream = _copy_audio(Path(reference), container, suffix)  # type: ignore[arg-type]
             count = 0

@@ -52,6 +52,8 @@ def random_morph_mask(batch: int, channels: int, morph_factor: float,
 
 
 class AMPModel(SwapModel):
+    _channel_index: torch.Tensor
+
     """AMP: parts encoder, inter_src, inter_dst, decoder; DFL trains only encoder and decoder."""
 
     kind = "amp"

@@ -67,7 +67,7 @@ class Encoder(nn.Module):
         self.opts = opts
         use_cos = "c" in opts
         if "t" in opts:
-            self.down1 = Down(in_ch, e_ch, 5, use_cos)
+            self.down1: nn.Module = Down(in_ch, e_ch, 5, use_cos)
             self.res1 = Res(e_ch, use_cos=use_cos)
             self.down2 = Down(e_ch, e_ch * 2, 5, use_cos)
             self.down3 = Down(e_ch * 2, e_ch * 4, 5, use_cos)

@@ -76,6 +76,8 @@ class DownBlock(nn.Module):
 
 
 class Up(nn.Module):
+    _crd_index: torch.Tensor
+
     """conv 3×3 to 4·out -> LeakyReLU 0.1 -> depth-to-space ×2 in DCR order (DFL ``Upscale``).
 
     The weight stays in DFL's DCR channel order (so weights import by a plain rename). In ``crd`` mode the
@@ -95,7 +97,7 @@ class Up(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.crd:
             w = self.conv1.weight.index_select(0, self._crd_index)
-            b = self.conv1.bias.index_select(0, self._crd_index)
+            b = self.conv1.bias.index_select(0, self._crd_index) if self.conv1.bias is not None else None
             y = F.conv2d(x, w, b, padding=self.conv1.padding)
             return F.pixel_shuffle(activation(y, 0.1, self.use_cos), 2)
         return depth_to_space_dcr(activation(self.conv1(x), 0.1, self.use_cos), 2)

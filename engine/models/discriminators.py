@@ -64,7 +64,7 @@ class UNetPatchDiscriminator(nn.Module):
         chans = [min(base_ch * 2**i, 512) for i in range(len(layers) + 1)]  # chans[i] = DFL level_chs[i-1]
         self.in_conv = nn.Conv2d(in_ch, chans[0], 1)
         self.convs = nn.ModuleList(conv2d(chans[i], chans[i + 1], k, s) for i, (k, s) in enumerate(layers))
-        ups = []
+        ups: list[nn.Module] = []
         for i, (k, s) in enumerate(layers):
             width = chans[i + 1] * (1 if i == len(layers) - 1 else 2)
             ups.insert(0, ConvTransposeSame(width, chans[i], k, stride=s))
@@ -76,7 +76,7 @@ class UNetPatchDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = F.leaky_relu(self.in_conv(x), 0.2)
-        skips = []
+        skips: list[torch.Tensor] = []
         for conv in self.convs:
             skips.insert(0, x)
             x = F.leaky_relu(conv(x), 0.2)

@@ -77,7 +77,8 @@ def reconstruction(model_dir: Path, src_folder: Path, dst_folder: Path, limit: i
                         continue
                     seen[side].add(face)
                     scores[side].append((metrics.ssim(pred[j], img[j], msk[j]), metrics.psnr(pred[j], img[j], msk[j])))
-    trained = meta.get("training") if isinstance(meta.get("training"), dict) else {}
+    trained = meta.get("training") or {}
+    trained = trained if isinstance(trained, dict) else {}
     held_out = not any(_same_folder(trained.get(side), folder) for side in ("src", "dst")
                        for folder in (src_folder, dst_folder))
 

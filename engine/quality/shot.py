@@ -176,7 +176,7 @@ class ShotEvaluator:
         sample_at = {wanted[int(i)] for i in np.linspace(0, len(wanted) - 1, min(SAMPLES, len(wanted))).round()}
         original = Measured("original dst")
         measured = [Measured(r.model.path.name) for r in self.renderers]
-        prev: dict[int, Any] = {}
+        prev: dict[int | str, Any] = {}
         no_face: list[int] = []
         size = (0, 0)
         todo = set(wanted)
@@ -228,7 +228,7 @@ class ShotEvaluator:
                           faces_from)
 
 
-def _mean(values: list[float] | np.ndarray) -> float | None:
+def _mean(values: list[float | None] | list[float] | np.ndarray) -> float | None:
     v = [float(x) for x in values if x is not None and math.isfinite(float(x))]
     return round(float(np.mean(v)), 4) if v else None
 
@@ -303,6 +303,6 @@ def jitter_summary(result: ShotResult, model: Measured) -> dict[str, Any]:
         "plate_diff": plate,
         "flicker_ratio": round(face / plate, 4) if face is not None and plate else None,
         "mask_diff": _mean([r.mask_diff for r in still]),
-        "per_frame": [{"frame": r.number, "face_pass_diff": round(r.face_diff, 3),
+        "per_frame": [{"frame": r.number, "face_pass_diff": round(r.face_diff or 0.0, 3),
                        "plate_diff": round(float(r.plate_diff or 0.0), 3)} for r in still],
     }

@@ -134,7 +134,7 @@ def sot(image: np.ndarray, reference: np.ndarray, steps: int = 10, batch_size: i
     for _ in range(steps):
         advect = np.zeros_like(cur)
         for _ in range(batch_size):
-            d = rng.normal(size=c).astype(np.float32)
+            d = np.asarray(rng.normal(size=c), np.float32)
             d /= np.linalg.norm(d) + 1e-12
             proj = cur @ d
             order = np.argsort(proj, kind="stable")

@@ -208,8 +208,8 @@ class FrameSwapper:
             crop = merged[0].patch_face.copy()
             crop_mask = merged[0].patch_mask.copy()
             for m in merged[1:]:
-                a = m.patch_mask[..., None]
-                crop = crop * (1.0 - a) + m.patch_face * a
+                weight = m.patch_mask[..., None]
+                crop = crop * (1.0 - weight) + m.patch_face * weight
                 crop_mask = np.minimum(crop_mask + m.patch_mask, 1.0)
             crop = self._from_model(crop, ws)
             result.merged = to_uint8(crop) if plate.dtype == np.uint8 else crop

@@ -24,7 +24,7 @@ class OneEuro:
     fps: float = 30.0
 
     def to_dict(self) -> dict[str, float]:
-        return {"method": "one-euro-forward-backward", **asdict(self)}  # type: ignore[dict-item]
+        return {"method": "one-euro-forward-backward", **asdict(self)}
 
 
 def _alpha(cutoff: np.ndarray | float, rate: float) -> np.ndarray | float:
@@ -51,7 +51,7 @@ def one_euro(x: np.ndarray, p: OneEuro) -> np.ndarray:
     for t in range(1, len(x)):
         dprev = dprev + a_d * ((x[t] - prev) * rate - dprev)
         speed = np.maximum(np.linalg.norm(dprev, axis=-1), np.linalg.norm(dprev.mean(axis=0)))
-        a = _alpha(p.min_cutoff + p.beta * speed, rate)[..., None]
+        a = np.asarray(_alpha(p.min_cutoff + p.beta * speed, rate))[..., None]
         prev = prev + a * (x[t] - prev)
         out[t] = prev
     return out

@@ -8,11 +8,12 @@ Losses run in float32 even under autocast: SSIM's variances cancel badly in bflo
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-_NO_AUTOCAST = {"enabled": False}
+_NO_AUTOCAST: dict[str, Any] = {"enabled": False}
 
 
 def _fp32(*tensors: torch.Tensor) -> list[torch.Tensor]:

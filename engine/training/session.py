@@ -120,6 +120,7 @@ def plan(folder: Path, stored: dict[str, Any] | None, *, kind: str | None = None
                             f"multiple of {_resolution_step(kind, options)})")
     if not stored:
         return result
+    prior = prior or {}
     old = normalize_options(kind, {k: v for k, v in prior.items() if k in {o.name for o in table}}, set(prior))
     for key in architecture_options(kind):
         if options.get(key) != old.get(key):
@@ -149,7 +150,7 @@ def _face_type_from_faceset(merged: dict[str, Any], explicit: set[str], table: l
     """A new model takes the src faceset's face type unless one is given; a given one that differs is said."""
     found = faceset_face_type(result.src)
     option = next((o for o in table if o.name == "face_type"), None)
-    if found is None or option is None or option.choices == (option.default,):
+    if found is None or option is None or option.choices is None or option.choices == (option.default,):
         return
     if "face_type" not in explicit:
         if found in option.choices:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -34,6 +35,8 @@ class XSegApplier:
         self.source = Path(source)
         self.batch_size = batch_size
         self.bf16 = bf16
+        self.session: Any = None  # onnxruntime.InferenceSession of an .onnx model
+        self.model: Any = None  # XSegNet of a model folder
         if self.source.suffix.lower() == ".onnx":
             self._init_onnx(providers)
         else:
@@ -101,7 +104,7 @@ class XSegApplier:
                 interp = cv2.INTER_AREA if f.shape[0] > res else cv2.INTER_LINEAR
                 f = cv2.resize(f, (res, res), interpolation=interp)
             prepared.append(np.clip(f, 0, 1).astype(np.float32))
-        out = []
+        out: list[np.ndarray] = []
         for i in range(0, len(prepared), self.batch_size):
             out.extend(self._run(np.stack(prepared[i:i + self.batch_size])))
         masks = []
@@ -116,7 +119,7 @@ class XSegApplier:
     def mask_face(self, image: np.ndarray, meta: FaceMeta) -> np.ndarray:
         """Mask of one faceset face at its size; a face of another type is re-warped to the model's type and back."""
         if meta.type == self.face_type:
-            return self.mask(image)
+            return np.asarray(self.mask(image))
         res = self.resolution
         mat = face_to_model_mat(meta, res, self.face_type)
         warped = cv2.warpAffine(to_float(image), mat, (res, res), flags=cv2.INTER_LINEAR,

@@ -245,10 +245,10 @@ def export_mattes(folder: str | os.PathLike[str], out: str, source: str = "auto"
             w, h = size
         matte = np.zeros((h, w), np.float32)
         for path, meta in group:
-            m = _face_mask(path, meta, source)
-            if m is None:
+            face_matte = _face_mask(path, meta, source)
+            if face_matte is None:
                 continue
-            back = cv2.warpAffine(m, np.asarray(meta.image_to_face_mat, np.float64), (w, h),
+            back = cv2.warpAffine(face_matte, np.asarray(meta.image_to_face_mat, np.float64), (w, h),
                                   flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT)
             matte = np.maximum(matte, back)
         if not soft:

@@ -85,6 +85,8 @@ def _binomial(n: int) -> np.ndarray:
 
 
 class BlurPool(nn.Module):
+    kernel: torch.Tensor
+
     """Anti-aliased stride-2 downsampling: zero pad [(n-1)//2, ceil((n-1)/2)], depthwise normalised binomial."""
 
     def __init__(self, filt_size: int, ch: int):
@@ -151,7 +153,8 @@ class XSegNet(nn.Module):
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
                 nn.init.xavier_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """NCHW BGR 0..1 faces -> NCHW logits (one channel)."""

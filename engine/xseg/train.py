@@ -144,7 +144,7 @@ def predict(model: XSegNet, faces: np.ndarray, device: torch.device, bf16: bool 
 def write_preview(folder: Path, model: XSegNet, loader: FaceLoader, samples: list[FaceSample], device: torch.device,
                   bf16: bool) -> Path:
     faces = [loader.load(s) for s in samples]
-    preds = predict(model, np.stack([f for f, _ in faces]), device, bf16) if faces else []
+    preds: list[np.ndarray] = list(predict(model, np.stack([f for f, _ in faces]), device, bf16)) if faces else []
     labels = [m if s.target == "label" else None for s, (_, m) in zip(samples, faces, strict=True)]
     grid = preview_grid([f for f, _ in faces], list(preds), labels)
     write_image(folder / "preview.png", grid)

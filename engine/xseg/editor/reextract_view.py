@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen, QWheelEvent
+from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen, QWheelEvent
 from PySide6.QtWidgets import QWidget
 
 from engine.xseg.editor.canvas import ImageView, to_qimage
@@ -28,7 +28,7 @@ class ReextractView(ImageView):
         self.rect_: np.ndarray = np.zeros(4)
         self.landmarks: np.ndarray = np.zeros((68, 2))
         self.stale = False  # box moved since the landmarks were computed
-        self._qimage = None
+        self._qimage: QImage | None = None
         self._drag: tuple[str, int] | None = None
         self._last: tuple[float, float] | None = None
         self.setMouseTracking(True)

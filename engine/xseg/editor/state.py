@@ -68,7 +68,8 @@ class EditorState:
             self.save()
         self.index = int(np.clip(index, 0, len(self.files) - 1))
         self.image, self.meta = read_face(self.path)
-        self.polys = [Poly(p["type"], [tuple(map(float, q)) for q in p["points"]]) for p in self.meta.xseg_polys or []]
+        self.polys = [Poly(p["type"], [(float(q[0]), float(q[1])) for q in p["points"]])
+                      for p in self.meta.xseg_polys or []]
         self.drawing = False
         self.undo_stack.clear()
         self.redo_stack.clear()

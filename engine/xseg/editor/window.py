@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
+import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QKeyEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import QLabel, QMainWindow, QStackedWidget, QWidget
@@ -117,7 +118,7 @@ class EditorWindow(QMainWindow):
             return
         if st.dirty:
             st.save()
-        self.reextract.set_face(frame, st.meta.source_rect, st.meta.source_landmarks)
+        self.reextract.set_face(frame, np.asarray(st.meta.source_rect), np.asarray(st.meta.source_landmarks))
         self.stack.setCurrentWidget(self.reextract)
         self.reextract.setFocus()
 
@@ -175,7 +176,7 @@ class EditorWindow(QMainWindow):
                 self.message(str(exc))
             cv.refresh_image()
         elif key in (Qt.Key.Key_1, Qt.Key.Key_2, Qt.Key.Key_3):
-            cv.scheme = {Qt.Key.Key_1: 1, Qt.Key.Key_2: 2, Qt.Key.Key_3: 3}[key]
+            cv.scheme = {Qt.Key.Key_1: 1, Qt.Key.Key_2: 2, Qt.Key.Key_3: 3}[Qt.Key(key)]
         elif key in (Qt.Key.Key_4, Qt.Key.Key_5):
             want = "baked" if key == Qt.Key.Key_4 else "applied"
             cv.view = "face" if cv.view == want else want
