@@ -17,8 +17,13 @@ from typing import Any
 from engine.dfl.safe_unpickle import read_dfl_data, to_plain
 from engine.errors import FacecompError
 
-# DFL model class -> our model kind
-CLASS_KINDS = {"SAEHD": "saehd", "AMP": "amp", "Quick96": "quick96", "XSeg": "xseg"}
+
+def class_kinds() -> dict[str, str]:
+    """DFL model class -> our model kind: each swap model kind registers its DFL class name; plus XSeg."""
+    from engine.models import MODEL_KINDS, spec
+
+    return {**{spec(k).dfl_class: k for k in MODEL_KINDS}, "XSeg": "xseg"}
+
 _DATA_FILE = re.compile(r"^(?:(?P<name>[^_]+)_)?(?P<cls>[A-Za-z0-9]+)_data\.dat$")
 
 
@@ -36,7 +41,7 @@ class DflModel:
 
     @property
     def kind(self) -> str:
-        return CLASS_KINDS[self.dfl_class]
+        return class_kinds()[self.dfl_class]
 
     @property
     def name(self) -> str:
@@ -80,9 +85,10 @@ def find_model(folder: str | os.PathLike[str], name: str | None = None) -> tuple
         raise FacecompError(f"no DeepFaceLab model {name!r} here (no {data.name}); models: "
                             f"{', '.join(models) or 'none'}", d)
     cls = m.group("cls")
-    if cls not in CLASS_KINDS:
+    known = class_kinds()
+    if cls not in known:
         raise FacecompError(f"DeepFaceLab model class {cls!r} is not supported; facecomp imports "
-                            f"{', '.join(CLASS_KINDS)}", data)
+                            f"{', '.join(known)}", data)
     return name, cls, data
 
 

@@ -35,28 +35,23 @@ log = logging.getLogger("facecomp")
 
 OPTIMIZER_NAME = "src_dst_opt"  # DFL's name for the SAEHD/AMP/Quick96 optimizer, kept by our trainer
 
-# DFL's long face type names -> the short option values (both appear in DFL files of different versions)
-_SHORT_FACE_TYPE = {FaceType.HALF: "h", FaceType.MID_FULL: "mf", FaceType.FULL: "f", FaceType.WHOLE_FACE: "wf",
-                    FaceType.HEAD: "head"}
 
 
 def map_options(dfl: DflModel) -> tuple[dict[str, Any], list[str]]:
     """DFL options -> our option dict for ``dfl.kind`` (same names); notes on what was dropped."""
     from engine.models import model_options
+    from engine.models.options import fixed_names
 
-    known = {o.name for o in model_options(dfl.kind)}
+    known = {o.name for o in model_options(dfl.kind)} - fixed_names(dfl.kind)  # a fixed recipe stores no choice
     opts = {k: v for k, v in dfl.options.items() if k in known}
     if "face_type" in opts:
         try:
-            opts["face_type"] = _SHORT_FACE_TYPE[FaceType.parse(opts["face_type"])]
-        except (FacecompError, KeyError):
+            opts["face_type"] = FaceType.parse(opts["face_type"]).short  # DFL files hold both spellings
+        except FacecompError:
             raise FacecompError(f"option face_type {opts['face_type']!r} is not a model face type",
                                 dfl.data_path) from None
     if isinstance(opts.get("lr_dropout"), bool):  # DFL before mid-2020 stored a bool
         opts["lr_dropout"] = "y" if opts["lr_dropout"] else "n"
-    if dfl.kind == "quick96":  # fixed recipe: DFL stores only the training-loop options
-        opts = {k: v for k, v in opts.items() if k in ("autobackup_hour", "write_preview_history", "target_iter",
-                                                        "batch_size")}
     dropped = sorted(set(dfl.options) - set(opts))
     notes = [f"DFL options without a facecomp equivalent were dropped: {', '.join(dropped)}"] if dropped else []
     return opts, notes

@@ -29,6 +29,7 @@ from engine.export.signature import IN_FACE, MORPH_VALUE, OUTPUT_CHANNELS, OUTPU
 from engine.media.color import MODEL_SPACE
 from engine.models.base import SwapModel
 from engine.models.blocks import set_crd_mode
+from engine.models.registry import spec
 
 DEFAULT_OPSET = 17
 MAX_PROTO_BYTES = 2**31 - 1  # protobuf's limit for one file without external data
@@ -153,7 +154,7 @@ def to_onnx_proto(model: SwapModel, meta: dict[str, Any] | None = None, fp16: bo
     if opset < 17:
         raise FacecompError(f"opset {opset}: facecomp exports opset 17 or newer")
     res = model.resolution
-    amp = model.kind == "amp"
+    amp = spec(model.kind).morph_input  # the kind registers whether its DFM takes morph_value
     with _export_mode(model) as m:
         graph = DFMGraph(m)
         args: tuple[torch.Tensor, ...] = (torch.rand(1, res, res, 3),)

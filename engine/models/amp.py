@@ -14,7 +14,9 @@ from torch import nn
 
 from engine.models.archi import Decoder, Encoder
 from engine.models.base import SwapModel, as_float, decode_shared
-from engine.models.registry import register_model
+from engine.models.options import COMMON, CT_CLIP, DIMS, FLIPS, SAMPLING, face_type, gan_options
+from engine.models.registry import TrainingFacts, register_model
+from engine.options import Option
 
 # DFL's merger asks for the morph factor with this default (DeepFaceLive defaults to 0.75)
 DEFAULT_MORPH_VALUE = 1.0
@@ -115,6 +117,26 @@ class AMPModel(SwapModel):
         return self.decoder.mask(dst_code), face, celeb_mask
 
 
-@register_model("amp")
+AMP_OPTIONS: list[Option] = [
+    *COMMON,
+    *FLIPS,
+    Option("batch_size", 8, "samples per iteration", low=1, high=512),
+    Option("resolution", 224, "face size in px; floored to a multiple of 32", low=64, high=640),
+    face_type("wf", ("f", "wf", "head"), "face type of the model: f, wf, head (default: the src faceset's)"),
+    Option("ae_dims", 256, "autoencoder dimensions", low=32, high=1024),
+    Option("inter_dims", 1024, "inter dimensions (channels of the code)", low=32, high=2048),
+    *DIMS,
+    Option("morph_factor", 0.5, "share of code channels mixed between identities in training", low=0.1, high=0.5),
+    *SAMPLING,
+    *CT_CLIP,
+    *gan_options(28),
+]
+# DFL's AMP: eyes/mouth priority and two DSSIM scales always, dst background terms, GAN on both sides
+_TRAINING = TrainingFacts(always_two_scales=True, always_eyes_mouth=True, dst_background_loss=True, gan_on_dst=True)
+
+
+@register_model("amp", options=AMP_OPTIONS, dfl_class="AMP", training=_TRAINING, morph_input=True,
+                fixed_at_creation=("resolution", "face_type", "ae_dims", "inter_dims", "e_dims", "d_dims",
+                                   "d_mask_dims"))
 def build_amp(options: dict[str, Any]) -> SwapModel:
     return AMPModel(options)

@@ -1,4 +1,4 @@
-"""SAEHD (archi df / liae with letters u, d, t, c) and Quick96 (DF-ud, fixed), as DeepFaceLab builds them.
+"""SAEHD (archi df / liae with letters u, d, t, c) as DeepFaceLab builds it, with its option table.
 
 DF: encoder -> inter -> decoder_src / decoder_dst; swap = decoder_src(inter(encoder(dst))).
 LIAE: encoder -> inter_AB, inter_B -> one decoder on the channel concat of two inter outputs:
@@ -13,7 +13,9 @@ import torch
 
 from engine.models.archi import Decoder, Encoder, Inter, lowest_dense_res, parse_archi
 from engine.models.base import SwapModel, as_float, decode_shared, split2
+from engine.models.options import COMMON, CT_CLIP, DIMS, FACE_TYPES, FLIPS, SAMPLING, face_type, gan_options
 from engine.models.registry import register_model
+from engine.options import Option
 
 
 class _SAEHDBase(SwapModel):
@@ -112,18 +114,31 @@ class LIAEModel(_SAEHDBase):
         return self.decoder.mask(dst_code), face, celeb_mask
 
 
-class Quick96Model(DFModel):
-    """DFL's Quick96: DF-ud at 96 px, ae 128, e 64, d 64, d_mask 16, full face (fixed recipe)."""
+SAEHD_OPTIONS: list[Option] = [
+    *COMMON,
+    *FLIPS,
+    Option("batch_size", 4, "samples per iteration (DFL suggests 8 on a GPU with >= 4 GB, else 4)", low=1, high=512),
+    Option("resolution", 128, "face size in px; floored to a multiple of 16 (32 with archi d)", low=64, high=640),
+    face_type("f", FACE_TYPES, "face type of the model: h, mf, f, wf, head (default: the src faceset's)"),
+    Option("archi", "liae-ud", "df or liae, optionally - and letters from u, d, t, c (e.g. liae-udt)"),
+    Option("ae_dims", 256, "autoencoder (bottleneck) dimensions", low=32, high=1024),
+    *DIMS,
+    Option("masked_training", True, "restrict the loss to the face mask"),
+    Option("eyes_mouth_prio", False, "extra loss weight on eyes and mouth"),
+    Option("adabelief", True, "AdaBelief optimizer (otherwise RMSprop)"),
+    *SAMPLING,
+    Option("random_hsv_power", 0.0, "random hue/saturation/value jitter of src", low=0.0, high=0.3),
+    Option("true_face_power", 0.0, "true-face (code discriminator) power, df only", low=0.0, high=1.0),
+    Option("face_style_power", 0.0, "face style loss power", low=0.0, high=100.0),
+    Option("bg_style_power", 0.0, "background style loss power", low=0.0, high=100.0),
+    *CT_CLIP,
+    Option("pretrain", False, "pretraining mode on a generic faceset"),
+    *gan_options(16),
+]
 
-    kind = "quick96"
 
-
-@register_model("saehd")
+@register_model("saehd", options=SAEHD_OPTIONS, dfl_class="SAEHD",
+                fixed_at_creation=("resolution", "face_type", "archi", "ae_dims", "e_dims", "d_dims", "d_mask_dims"))
 def build_saehd(options: dict[str, Any]) -> SwapModel:
     cls = LIAEModel if parse_archi(options["archi"]).type == "liae" else DFModel
     return cls(options)
-
-
-@register_model("quick96")
-def build_quick96(options: dict[str, Any]) -> SwapModel:
-    return Quick96Model(options)

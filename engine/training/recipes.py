@@ -34,21 +34,26 @@ class Recipe:
     """The loss recipe of one model kind with its options (pretrain turns off what DFL turns off)."""
 
     def __init__(self, kind: str, options: dict[str, Any]):
+        """``options``: the kind's completed options (an option the kind's table lacks is off: Quick96 has no
+        GAN, only SAEHD has the style and true-face powers); the rest comes from the kind's registration."""
+        from engine.models.registry import spec
+
+        facts = spec(kind).training
         self.kind = kind
+        self.facts = facts
         self.res = int(options["resolution"])
         self.pretrain = bool(options.get("pretrain", False))
-        saehd = kind == "saehd"
-        self.masked = bool(options.get("masked_training", True)) if saehd else True
-        self.two_scales = kind == "amp" or (saehd and self.res >= 256)
-        self.eyes = kind == "amp" or (saehd and bool(options.get("eyes_mouth_prio", False)))
-        self.clip_blur = kind != "quick96"
-        self.blur_out = bool(options.get("blur_out_mask", False)) and kind != "quick96"
+        self.masked = bool(options.get("masked_training", True))
+        self.two_scales = facts.always_two_scales or self.res >= 256
+        self.eyes = facts.always_eyes_mouth or bool(options.get("eyes_mouth_prio", False))
+        self.clip_blur = facts.clip_mask_blur
+        self.blur_out = bool(options.get("blur_out_mask", False))
         live = not self.pretrain
-        self.face_style = float(options.get("face_style_power", 0.0)) / 100.0 if saehd and live else 0.0
-        self.bg_style = float(options.get("bg_style_power", 0.0)) / 100.0 if saehd and live else 0.0
+        self.face_style = float(options.get("face_style_power", 0.0)) / 100.0 if live else 0.0
+        self.bg_style = float(options.get("bg_style_power", 0.0)) / 100.0 if live else 0.0
         is_df = str(options.get("archi", "")).startswith("df")
-        self.true_face = float(options.get("true_face_power", 0.0)) if saehd and is_df and live else 0.0
-        self.gan_power = float(options.get("gan_power", 0.0)) if kind != "quick96" and live else 0.0
+        self.true_face = float(options.get("true_face_power", 0.0)) if is_df and live else 0.0
+        self.gan_power = float(options.get("gan_power", 0.0)) if live else 0.0
 
     def forward_kwargs(self) -> dict[str, Any]:
         """Extra outputs the losses need from SwapModel.forward (the swap only for the style losses)."""
@@ -84,7 +89,7 @@ class Recipe:
             w = 10.0 * self.bg_style
             src = src + w * L.dssim(psd, td, L.dssim_kernel_size(self.res)) + w * L.mse(psd, td)
         extra = torch.zeros_like(src)
-        if self.kind == "amp":
+        if self.facts.dst_background_loss:
             anti_d = 1.0 - dstm_blur
             bg_pred = out["pred_dst_dst"] * anti_d
             dst = dst + 0.1 * L.mse(bg_pred, d["target"] * anti_d) + 1e-6 * L.total_variation_mse(bg_pred)
@@ -93,7 +98,7 @@ class Recipe:
             result.codes = (out["src_code"], out["dst_code"])
             extra = extra + self.true_face * L.bce_with_logits(code_discriminator(out["src_code"]), 1.0)
         if self.gan_power > 0:
-            sides = [("src", srcm_blur)] + ([("dst", dstm_blur)] if self.kind == "amp" else [])
+            sides = [("src", srcm_blur)] + ([("dst", dstm_blur)] if self.facts.gan_on_dst else [])
             for side, blur in sides:
                 real = batch[side]["target"] * blur if self.masked else batch[side]["target"]
                 fake = out[f"pred_{side}_{side}"] * blur if self.masked else out[f"pred_{side}_{side}"]
@@ -124,7 +129,7 @@ class Recipe:
             parts.append((L.bce_with_logits(rc, 1.0) + L.bce_with_logits(fc, 0.0)) * 0.5
                          + (L.bce_with_logits(rf, 1.0) + L.bce_with_logits(ff, 0.0)) * 0.5)
         loss = torch.stack(parts).sum(dim=0)
-        if self.kind == "amp":
+        if self.facts.gan_on_dst:
             loss = loss / 4.0  # eight BCE terms averaged
         return loss.sum()
 

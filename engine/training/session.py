@@ -94,6 +94,7 @@ def plan(folder: Path, stored: dict[str, Any] | None, *, kind: str | None = None
     given (name -> value, None = not given), a config file, ``--set`` items, the facesets and the parts to
     reset; ``stored`` is the folder's model.json. Every value is checked here, once."""
     from engine.models import architecture_options, model_options, normalize_options
+    from engine.models.options import resolution_step
 
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
     kind = kind or (stored or {}).get("kind")
@@ -117,7 +118,7 @@ def plan(folder: Path, stored: dict[str, Any] | None, *, kind: str | None = None
     result.options = options = normalize_options(kind, merged, explicit)
     if "resolution" in explicit and options["resolution"] != merged["resolution"]:
         result.notes.append(f"resolution {merged['resolution']} -> {options['resolution']} ({kind} models need a "
-                            f"multiple of {_resolution_step(kind, options)})")
+                            f"multiple of {resolution_step(options)})")
     if not stored:
         return result
     prior = prior or {}
@@ -136,14 +137,6 @@ def plan(folder: Path, stored: dict[str, Any] | None, *, kind: str | None = None
         if part not in result.reset_parts:
             result.reset_parts.append(part)
     return result
-
-
-def _resolution_step(kind: str, options: Mapping[str, Any]) -> int:
-    from engine.models.archi import parse_archi
-
-    if kind == "saehd" and not parse_archi(str(options["archi"])).has("d"):
-        return 16
-    return 32 if kind != "quick96" else 96
 
 
 def _face_type_from_faceset(merged: dict[str, Any], explicit: set[str], table: list[Option], result: RunPlan) -> None:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from engine.media.image_io import write_image
+from engine.models.registry import spec
 from engine.training import checkpoint as ckpt
 from engine.training import distributed as dd
 from engine.training.console import Console, LossLog
@@ -32,8 +33,6 @@ from engine.training.samples import BatchFeeder, Faceset, SideSpec
 
 log = logging.getLogger("facecomp")
 
-LR = {"saehd": 5e-5, "amp": 5e-5, "quick96": 2e-4}
-LR_COS_PERIOD = 500
 
 
 @dataclass
@@ -82,6 +81,7 @@ class Trainer:
         self.options = dict(settings.options)
         self.kind = settings.kind
         self.res = int(self.options["resolution"])
+        self.facts = spec(self.kind).training  # the kind's registered learning rate, optimizer and recipe facts
         self.recipe = Recipe(self.kind, self.options)
         self.iteration = 0
         self.training_seconds = float(self.stored.get("training_seconds", 0.0))
@@ -96,14 +96,13 @@ class Trainer:
 
     # ---- set-up -----------------------------------------------------------------------------------
     def setup(self) -> None:
-        from engine.models import build_model
         from engine.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator
 
         dd.init(self.dist, self.device)
         if self.device.type == "cpu":
             torch.set_flush_denormal(True)  # tiny optimizer moments must not fall into slow denormal math
         torch.manual_seed(self.s.seed + 1000 * self.dist.rank)
-        self.model = build_model(self.kind, self.options)
+        self.model = spec(self.kind).build(self.options)  # options were completed and checked by the run plan
         folder = self.s.model_dir
         opt_state: dict[str, torch.Tensor] = {}
         disc_state: dict[str, torch.Tensor] = {}
@@ -124,12 +123,14 @@ class Trainer:
         self.flat = FlatParams(named, extra=3)  # + loss_src, loss_dst, stop flag for the all-reduce
         o = self.options
         use_dropout = o.get("lr_dropout", "n") in ("y", "cpu") and not self.recipe.pretrain
-        if self.kind == "quick96":
-            opt_kw = dict(method="rmsprop", lr=LR["quick96"], lr_dropout=True, lr_cos=0)
+        facts = self.facts
+        if facts.fixed_optimizer:
+            opt_kw = dict(method=facts.fixed_optimizer, lr=facts.learning_rate, lr_dropout=True,
+                          lr_cos=facts.lr_cos_period)
         else:
             method = "adabelief" if o.get("adabelief", True) else "rmsprop"
-            opt_kw = dict(method=method, lr=LR[self.kind], lr_dropout=use_dropout,
-                          lr_cos=LR_COS_PERIOD if use_dropout else 0)
+            opt_kw = dict(method=method, lr=facts.learning_rate, lr_dropout=use_dropout,
+                          lr_cos=facts.lr_cos_period if use_dropout else 0)
         clip = 1.0 if o.get("clipgrad", False) else 0.0
         self.opt = DFLOptimizer(self.flat, clipnorm=clip, name="src_dst_opt", seed=self.s.seed, **opt_kw)
         restored = self.opt.load_state_tensors(opt_state) if opt_state else 0
@@ -197,16 +198,15 @@ class Trainer:
         src_set = Faceset(self.s.src, self.res, ft, with_yaw=uniform_yaw)
         dst_set = src_set if pre and self.s.dst == self.s.src else Faceset(self.s.dst, self.res, ft,
                                                                            with_yaw=uniform_yaw)
-        quick = self.kind == "quick96"
-        scale = (-0.05, 0.05) if quick else (-0.15, 0.15)
+        flips = self.facts.flips
+        scale = (-self.facts.sample_scale, self.facts.sample_scale)
         warp = bool(o.get("random_warp", True)) and not pre
-        ct = None if quick or pre else o.get("ct_mode", "none")
+        ct = None if pre else o.get("ct_mode", "none")
         src_spec = SideSpec(self.res, warp, bool(o.get("random_src_flip", False)) or pre, scale,
                             0.0 if pre else float(o.get("random_hsv_power", 0.0)), ct, uniform_yaw)
-        dst_spec = SideSpec(self.res, warp, (bool(o.get("random_dst_flip", True)) or pre) and not quick, scale,
+        dst_spec = SideSpec(self.res, warp, (bool(o.get("random_dst_flip", True)) or pre) and flips, scale,
                             0.0, None, uniform_yaw)
-        if quick:
-            src_spec.flip = False
+        src_spec.flip = src_spec.flip and flips
         self.batch = max(1, int(o.get("batch_size", 4)) // self.dist.world)
         pin = self.device.type == "cuda"
         workers = self.s.workers or (min(4, max(1, (os.cpu_count() or 2) // 2)) if pin else 1)
@@ -225,7 +225,8 @@ class Trainer:
     # ---- one step ---------------------------------------------------------------------------------
     def next_batch(self) -> dict[str, dict[str, torch.Tensor]]:
         """DFL's batch for this iteration (Quick96 re-uses the previous batch unwarped every 3rd iteration)."""
-        if self.kind == "quick96" and self.iteration % 3 == 0 and self.last_batch is not None:
+        every = self.facts.unwarped_every
+        if every and self.iteration % every == 0 and self.last_batch is not None:
             b = {side: dict(v) for side, v in self.last_batch.items()}
             for side in b:
                 b[side]["warped"] = b[side]["target"]
