@@ -14,6 +14,8 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from engine.checks import check_choice, check_image, check_mask, check_number
+
 MODES = ("none", "rct", "lct", "mkl", "mkl-m", "idt", "idt-m", "sot-m", "mix-m")
 _EPS = 1e-6
 
@@ -180,6 +182,12 @@ mix_m = _masked(mix)
 
 def transfer(mode: str, image: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Apply colour transfer ``mode`` (one of MODES) to ``image`` toward ``reference``; ``mask`` is the face area."""
+    where = "color_transfer.transfer"
+    check_choice(where, "mode", mode, (None, "", *MODES))
+    check_image(where, "image", image)
+    check_image(where, "reference", reference)
+    if mask is not None:
+        check_mask(where, "mask", mask, image.shape[:2])
     if mode in (None, "", "none"):
         return np.asarray(image, np.float32)
     if mode == "rct":
@@ -187,8 +195,6 @@ def transfer(mode: str, image: np.ndarray, reference: np.ndarray, mask: np.ndarr
     table: dict[str, Callable[..., np.ndarray]] = {
         "lct": lct, "mkl": mkl, "idt": idt, "mkl-m": mkl_m, "idt-m": idt_m, "sot-m": sot_m, "mix-m": mix_m,
     }
-    if mode not in table:
-        raise ValueError(f"unknown colour transfer {mode!r}; use one of {', '.join(MODES)}")
     fn = table[mode]
     return fn(image, reference, mask) if mode.endswith("-m") else fn(image, reference)
 
@@ -206,6 +212,9 @@ def _channel_hist_match(src: np.ndarray, ref: np.ndarray, threshold: float) -> n
 def hist_match(image: np.ndarray, reference: np.ndarray, threshold: float = 255) -> np.ndarray:
     """Per-channel histogram matching; ``threshold`` (0..255) caps the source quantiles at threshold/255,
     DFL's "hist match threshold" (lower = darker, less blown-out highlights)."""
+    check_image("color_transfer.hist_match", "image", image)
+    check_image("color_transfer.hist_match", "reference", reference)
+    check_number("color_transfer.hist_match", "threshold", threshold, 0, 255)
     out = np.stack([_channel_hist_match(image[..., i], reference[..., i], threshold) for i in range(image.shape[-1])],
                    axis=-1)
     return _finish(out, image.shape)

@@ -31,12 +31,10 @@ from engine import atomic
 from engine.errors import FacecompError
 from engine.options import Option, load_config, unknown_option
 from engine.swap.color_transfer import MODES as COLOR_TRANSFERS
+from engine.swap.filters import SHARPEN_MODES
+from engine.swap.mask_modes import MASK_MODES
 
 MODES = ("original", "overlay", "hist-match", "seamless", "seamless-hist-match", "raw-rgb", "raw-predict")
-# DFL's index order: 0 full, 1 dst, 2 learned-prd ... 9 (index = position here)
-MASK_MODES = ("full", "dst", "learned-prd", "learned-dst", "learned-prd*learned-dst", "learned-prd+learned-dst",
-              "XSeg-prd", "XSeg-dst", "XSeg-prd*XSeg-dst", "learned-prd*learned-dst*XSeg-prd*XSeg-dst")
-SHARPEN_MODES = ("none", "box", "gaussian")
 
 
 

@@ -44,7 +44,7 @@ def test_modes_differ_and_none_is_identity(faces):
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             assert np.abs(outs[a] - outs[b]).max() > 1e-3, (a, b)
-    with pytest.raises(ValueError):
+    with pytest.raises(FacecompError, match="mode 'sepia'"):
         ct.transfer("sepia", src, dst)
 
 
