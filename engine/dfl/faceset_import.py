@@ -25,6 +25,7 @@ from engine.errors import FacecompError
 from engine.faces.faceset import FaceMeta, encode_mask, read_meta, update_meta
 from engine.faces.facetype import FaceType
 from engine.media.frames import frame_number
+from engine.media.image_header import encoded_size
 from engine.progress import progress
 
 log = logging.getLogger("facecomp")
@@ -85,13 +86,30 @@ def convert_polys(value: Any) -> list[dict[str, Any]] | None:
     return out or None
 
 
-def convert_mask(value: Any) -> str:
-    """DFL ``xseg_mask`` (encoded PNG/JPEG bytes as a uint8 array; also a raw HxW mask) -> our base64 PNG."""
+def max_mask_side(face_size: int) -> int:
+    """The largest mask side accepted for a face of ``face_size`` px (DFL stores masks at the XSeg or face size)."""
+    return 2 * max(int(face_size), 256)
+
+
+def convert_mask(value: Any, face_size: int) -> str:
+    """DFL ``xseg_mask`` (encoded PNG/JPEG bytes as a uint8 array; also a raw HxW mask) -> our base64 PNG.
+
+    The encoded image's header is checked against ``face_size`` before decoding (a crafted header declaring
+    12000x12000 px would otherwise cost gigabytes to decode).
+    """
     buf = np.asarray(value)
+    limit = max_mask_side(face_size)
     if buf.ndim in (2, 3) and buf.dtype.kind in "uf" and buf.size and (buf.ndim == 2 or buf.shape[2] == 1):
+        if max(buf.shape[:2]) > limit:
+            raise ValueError(f"xseg_mask is {buf.shape[1]}x{buf.shape[0]} px, more than a {face_size} px face needs")
         return encode_mask(buf.reshape(buf.shape[:2]).astype(np.float32) / (255.0 if buf.dtype == np.uint8 else 1.0))
     if buf.dtype != np.uint8 or buf.ndim != 1 or buf.size == 0:
         raise ValueError("xseg_mask is not encoded image bytes")
+    declared = encoded_size(buf.tobytes()[:1 << 16])
+    if declared is None:
+        raise ValueError("xseg_mask is not a PNG or JPEG image")
+    if max(declared) > limit or min(declared) < 1:
+        raise ValueError(f"xseg_mask declares {declared[0]}x{declared[1]} px, more than a {face_size} px face needs")
     m = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if m is None:
         raise ValueError("xseg_mask does not decode as an image")
@@ -134,7 +152,7 @@ def face_meta_from_dfl(dfl: DflJpg, size: int) -> FaceMeta:
     if isinstance(mod, bool) or not isinstance(mod, int | float | np.number) or not np.isfinite(mod):
         raise ValueError("eyebrows_expand_mod is not a number")
     polys = convert_polys(d["seg_ie_polys"]) if d.get("seg_ie_polys") is not None else None
-    mask = convert_mask(d["xseg_mask"]) if d.get("xseg_mask") is not None else None
+    mask = convert_mask(d["xseg_mask"], size) if d.get("xseg_mask") is not None else None
     index = _FACE_INDEX.search(dfl.path.stem)
     return FaceMeta(
         face_type=ft.label, size=size,

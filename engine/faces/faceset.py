@@ -23,11 +23,13 @@ import numpy as np
 from engine import atomic
 from engine.errors import FacecompError
 from engine.faces.facetype import FaceType
+from engine.media.image_header import encoded_size
 from engine.media.image_io import encode_image, read_image, write_exr
 
 VERSION = 1
 FACE_EXTS = (".jpg", ".jpeg", ".png", ".exr")
 MAX_META_BYTES = 16 << 20
+MAX_MASK_SIDE = 8192  # xseg_mask side; faces are at most a few thousand px
 MAX_FACE_FILE_BYTES = 256 << 20  # an aligned face is a few hundred KB; its metadata at most 16 MiB
 _JPEG_TAG = b"facecomp\x00"
 _PNG_KEY = b"facecomp"
@@ -371,6 +373,9 @@ def decode_mask(text: str, path: str | os.PathLike[str] | None = None) -> np.nda
     """``xseg_mask`` text back to a float32 HxW mask in 0..1."""
     try:
         buf = np.frombuffer(base64.b64decode(text, validate=True), np.uint8)
+        declared = encoded_size(buf[: 1 << 16].tobytes())
+        if declared is None or max(declared) > MAX_MASK_SIDE:
+            raise ValueError("not a PNG/JPEG mask of a face's size")  # checked before decoding: no bomb
         m = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
     except (ValueError, cv2.error):
         m = None
