@@ -198,8 +198,34 @@ def list_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
-def import_faceset(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> FacesetImportReport:
-    """Convert every DFLJPG face of ``src`` into ``dst`` (same file names); originals never modified."""
+def _is_facecomp_face(path: Path) -> bool:
+    try:
+        read_meta(path)
+    except FacecompError:
+        return False
+    return True
+
+
+def check_source(folder: Path, files: list[Path], sample: int = 20) -> None:
+    """Refuse, in one line, a folder whose faces are facecomp faces already (nothing to import)."""
+    images = [f for f in files if f.suffix.lower() in (".jpg", ".jpeg", ".png")][:sample]
+    if images and all(_is_facecomp_face(f) for f in images):
+        raise FacecompError("these are already facecomp faces (no DeepFaceLab metadata to import); use the folder "
+                            "as it is", folder)
+
+
+def check_destination(files: list[Path], dst: Path, force: bool) -> None:
+    """Refuse to replace faces (and the labels in them) already in ``dst`` unless ``force``."""
+    clash = [f.name for f in files if (dst / f.name).exists()]
+    if clash and not force:
+        raise FacecompError(f"{len(clash)} face file(s) already exist in the destination ({clash[0]} ...); "
+                            "use --force to replace them and their labels", dst)
+
+
+def import_faceset(src: str | os.PathLike[str], dst: str | os.PathLike[str], force: bool = False
+                   ) -> FacesetImportReport:
+    """Convert every DFLJPG face of ``src`` into ``dst`` (same file names); originals never modified, faces
+    already in ``dst`` replaced only with ``force``. Nothing is written (no folder made) before all checks pass."""
     s, d = Path(src), Path(dst)
     files = list_files(s)
     if d.exists() and not d.is_dir():
@@ -207,8 +233,9 @@ def import_faceset(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> 
     if d.resolve() == s.resolve():
         raise FacecompError("destination is the DeepFaceLab folder itself; originals are never modified, "
                             "choose another folder", d)
+    check_source(s, files)
+    check_destination(files, d, force)
     report = FacesetImportReport(str(s), str(d))
-    d.mkdir(parents=True, exist_ok=True)
     for f in progress(files, total=len(files), desc="import-dfl faceset", unit="face"):
         if f.suffix.lower() not in (".jpg", ".jpeg"):
             report.skipped.append({"file": f.name, "reason": "not a DeepFaceLab JPEG (DFLJPG) file"})

@@ -26,6 +26,7 @@ import logging
 import os
 import shutil
 import stat
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +52,8 @@ PENDING = ".pending"
 COMPLETE = "COMPLETE"
 BACKUPS = "backups"
 MAX_BACKUPS = 24
+READ_RETRIES = 5  # a reader meeting a save in progress tries again (half a second apart)
+READ_RETRY_SECONDS = 0.5
 CHECKPOINT_FILES = frozenset({MODEL_JSON, WEIGHTS, *EXTRA_FILES.values()})
 _BACKUP_FILES = (MODEL_JSON, WEIGHTS, *EXTRA_FILES.values(), "preview.png", "loss.png", "loss.jsonl")
 
@@ -264,11 +267,38 @@ def load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path:
     model.load_state_dict(tensors, strict=True)
 
 
+def _checkpoint_stamp(folder: Path) -> tuple[int, int, bool]:
+    """What changes when a save lands: model.json's inode and mtime, and whether a save is pending."""
+    try:
+        st = (folder / MODEL_JSON).stat()
+        stamp = (st.st_ino, st.st_mtime_ns)
+    except OSError:
+        stamp = (0, 0)
+    return (*stamp, (folder / PENDING).exists())
+
+
 def load_model(folder: str | os.PathLike[str], map_location: str = "cpu") -> tuple[Any, dict[str, Any]]:
-    """The trained SwapModel of a model folder (eval mode, on ``map_location``) and its model.json data."""
+    """The trained SwapModel of a model folder (eval mode, on ``map_location``) and its model.json data.
+
+    Readers take no lock: a checkpoint caught while a trainer saves (files of two saves, a file moved away
+    between listing and reading) is read again, up to :data:`READ_RETRIES` times, while a save is seen landing.
+    """
+    d = Path(folder)
+    for attempt in range(READ_RETRIES):
+        before = _checkpoint_stamp(d)
+        try:
+            return _load_model_once(d, map_location)
+        except FacecompError:
+            after = _checkpoint_stamp(d)
+            if attempt + 1 == READ_RETRIES or (before == after and not after[2]):
+                raise
+            time.sleep(READ_RETRY_SECONDS)
+    raise AssertionError("unreachable")
+
+
+def _load_model_once(d: Path, map_location: str) -> tuple[Any, dict[str, Any]]:
     from engine.models import build_model
 
-    d = Path(folder)
     meta = read_model_json(d)
     try:
         model = build_model(meta["kind"], meta["options"])
