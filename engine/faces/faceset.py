@@ -272,8 +272,9 @@ def _exr_read(path: Path) -> bytes | None:
 def _read_capped(path: Path, max_bytes: int) -> bytes:
     """The bytes of ``path``, reading at most ``max_bytes`` (a bigger file is refused, not read)."""
     with open(path, "rb") as f:
-        data = f.read(max_bytes + 1)
-    if len(data) > max_bytes:
+        too_big = os.fstat(f.fileno()).st_size > max_bytes
+        data = b"" if too_big else f.read(max_bytes + 1)
+    if too_big or len(data) > max_bytes:
         raise FacecompError(f"file larger than {max_bytes >> 20} MiB (not an aligned face)", path)
     return data
 

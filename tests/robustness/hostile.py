@@ -14,7 +14,7 @@ from pathlib import Path
 PROTO2, STOP = b"\x80\x02", b"."
 EMPTY_LIST, EMPTY_DICT, MARK, APPENDS, SETITEM, TUPLE = b"]", b"}", b"(", b"e", b"s", b"t"
 DUP, POP, NONE, REDUCE, BUILD = b"2", b"0", b"N", b"R", b"b"
-TUPLE1, TUPLE3 = b"\x85", b"\x87"
+TUPLE1, TUPLE2, TUPLE3 = b"\x85", b"\x86", b"\x87"
 
 
 def put(i: int) -> bytes:
