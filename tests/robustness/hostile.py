@@ -5,7 +5,6 @@ binary is committed. Each maker says what the file attacks.
 
 from __future__ import annotations
 
-import json
 import struct
 import zlib
 from pathlib import Path
@@ -107,26 +106,33 @@ def png_header_claiming(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
 
 
-def damaged_face_metadata(good_jpeg: bytes, good_png: bytes) -> dict[str, bytes]:
-    """Face files whose facecomp metadata container is damaged: each must be a clean error naming the file."""
+def damaged_face_metadata(plain_jpeg: bytes, plain_png: bytes, meta_json: bytes) -> dict[str, bytes]:
+    """Face files whose facecomp metadata is damaged (``meta_json``: a real face's metadata, as written): each
+    must be a clean error naming the file, and a verb that skips bad faces must skip them."""
+    import re
+
     tag = b"facecomp\x00"
-    soi = good_jpeg[:2]
-    app11_tag_only = soi + b"\xff\xeb" + struct.pack(">H", len(tag) + 2) + tag + good_jpeg[2:]
-    iend = good_png.rindex(b"IEND") - 4
+    iend = plain_png.rindex(b"IEND") - 4
 
-    def itxt(body: bytes) -> bytes:
-        return (struct.pack(">I", len(body)) + b"iTXt" + body
-                + struct.pack(">I", zlib.crc32(b"iTXt" + body) & 0xFFFFFFFF))
+    def with_itxt(body: bytes) -> bytes:
+        chunk = struct.pack(">I", len(body)) + b"iTXt" + body + struct.pack(">I", zlib.crc32(b"iTXt" + body)
+                                                                              & 0xFFFFFFFF)
+        return plain_png[:iend] + chunk + plain_png[iend:]
 
-    key_only = good_png[:iend] + itxt(b"facecomp\x00") + good_png[iend:]
-    bad_zlib = good_png[:iend] + itxt(b"facecomp\x00\x01\x00\x00\x00" + b"not zlib data") + good_png[iend:]
-    deep = ("[" * 100_000 + "]" * 100_000).encode()
-    deep_json = good_png[:iend] + itxt(b"facecomp\x00\x00\x00\x00\x00" + deep) + good_png[iend:]
-    huge_number = json.dumps({"face_type": "whole_face", "size": 1}).encode().replace(b"1}", b"1e400}")
-    return {"app11_tag_only.jpg": app11_tag_only, "itxt_key_only.png": key_only, "bad_zlib.png": bad_zlib,
-            "deep_json.png": deep_json,
-            "huge_number.png": good_png[:iend] + itxt(b"facecomp\x00\x00\x00\x00\x00" + huge_number)
-            + good_png[iend:]}
+    uncompressed = b"facecomp\x00\x00\x00\x00\x00"
+    huge = re.sub(rb'"size":\s*\d+', b'"size": 1e400', meta_json)
+    return {
+        "app11_tag_only.jpg": plain_jpeg[:2] + b"\xff\xeb" + struct.pack(">H", len(tag) + 2) + tag + plain_jpeg[2:],
+        "itxt_key_only.png": with_itxt(b"facecomp\x00"),
+        "bad_zlib.png": with_itxt(b"facecomp\x00\x01\x00\x00\x00not zlib data"),
+        "deep_json.png": with_itxt(uncompressed + b"[" * 100_000 + b"]" * 100_000),
+        "huge_number.png": with_itxt(uncompressed + huge),
+    }
+
+
+def deep_json(depth: int = 100_000) -> str:
+    """A JSON text nested ``depth`` levels (Python's parser gives up with RecursionError, not ValueError)."""
+    return "[" * depth + "]" * depth
 
 
 def write_all(folder: Path, files: dict[str, bytes]) -> dict[str, Path]:
