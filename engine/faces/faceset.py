@@ -375,9 +375,10 @@ def decode_mask(text: str, path: str | os.PathLike[str] | None = None) -> np.nda
     try:
         buf = np.frombuffer(base64.b64decode(text, validate=True), np.uint8)
         declared = encoded_size(buf[: 1 << 16].tobytes())
-        if declared is None or max(declared) > MAX_MASK_SIDE:
-            raise ValueError("not a PNG/JPEG mask of a face's size")  # checked before decoding: no bomb
-        m = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+        if declared is not None and max(declared) > MAX_MASK_SIDE:  # checked before decoding: no bomb
+            raise FacecompError(f"xseg_mask in faceset metadata declares {declared[0]}x{declared[1]} px (at most "
+                                f"{MAX_MASK_SIDE}); not decoded", path)
+        m = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE) if declared else None
     except (ValueError, cv2.error):
         m = None
     if m is None:

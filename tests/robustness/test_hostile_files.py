@@ -160,21 +160,39 @@ def test_dfl_data_dat_reads_are_capped(tmp_path):
 
 @pytest.mark.parametrize("bomb", [hostile.jpeg_header_claiming(12000, 12000),
                                   hostile.png_header_claiming(30000, 30000)], ids=["jpeg", "png"])
-def test_dfl_mask_headers_are_checked_before_decoding(tmp_path, bomb):
+def test_dfl_mask_headers_are_checked_before_decoding(tmp_path, bomb, monkeypatch):
     from engine.dfl.faceset_import import convert_face
 
     face = _dfl_face(tmp_path, xseg_mask=np.frombuffer(bomb, np.uint8))
+    decoded = _count_decodes(monkeypatch)
     exc = _bounded(lambda: convert_face(face, tmp_path / "out" / face.name))
-    assert "xseg_mask declares" in str(exc)
+    assert "xseg_mask declares" in str(exc) and len(decoded) == 1  # the face's pixels only, never the mask
 
 
-def test_facecomp_mask_headers_are_checked_before_decoding():
+def test_facecomp_mask_headers_are_checked_before_decoding(monkeypatch):
     import base64
 
     from engine.faces.faceset import decode_mask
 
     text = base64.b64encode(hostile.png_header_claiming(30000, 30000)).decode()
-    _bounded(lambda: decode_mask(text, "face.png"))
+    decoded = _count_decodes(monkeypatch)
+    assert "30000x30000" in str(_bounded(lambda: decode_mask(text, "face.png"))) and not decoded
+
+
+def _count_decodes(monkeypatch) -> list[tuple[int, ...]]:
+    """Record the shapes of the images OpenCV decodes (tracemalloc does not see OpenCV's memory)."""
+    import cv2
+
+    seen: list[tuple[int, ...]] = []
+    real = cv2.imdecode
+
+    def imdecode(buf, flags):
+        image = real(buf, flags)
+        seen.append(image.shape if image is not None else ())
+        return image
+
+    monkeypatch.setattr(cv2, "imdecode", imdecode)
+    return seen
 
 
 # ---- 9. sizes from model.json, capped reads, atomic writes -------------------------------------------------
