@@ -26,15 +26,17 @@ def read_versioned_json(path: str | os.PathLike[str], fmt: str, version: int, wh
             raise FacecompError(f"{p.name} larger than {max_bytes >> 20} MiB (not {what} file)", p)
         data = json.loads(p.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise FacecompError(f"damaged {p.name} ({exc})", p) from None
+        raise FacecompError(f"damaged {p.name} ({str(exc)[:200]})", p) from None
+    except RecursionError:
+        raise FacecompError(f"damaged {p.name} (JSON nested too deeply)", p) from None
     if not isinstance(data, dict) or data.get("format") != fmt:
         found = data.get("format") if isinstance(data, dict) else None
         raise FacecompError(f"not {what} (format {found!r}, expected {fmt!r})", p)
     try:
         newer = int(data.get("version", 0)) > version
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise FacecompError(f"damaged {p.name} (version is not a number)", p) from None
     if newer:
-        raise FacecompError(f"{what.split(' ', 1)[1]} version {data.get('version')} is newer than this facecomp "
-                            "reads", p)
+        raise FacecompError(f"{what.split(' ', 1)[1]} version {str(data.get('version'))[:40]} is newer than this "
+                            "facecomp reads", p)
     return data

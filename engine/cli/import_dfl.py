@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                     "applied XSeg masks. Originals are never modified.")
     fs.add_argument("src", help="DeepFaceLab aligned folder (e.g. workspace/data_src/aligned)")
     fs.add_argument("dst", help="facecomp faceset folder to write (same file names)")
+    fs.add_argument("--force", action="store_true", help="replace faces (and their labels) already in DST")
     fs.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     md = sub.add_parser("model", help="DFL model folder (SAEHD, AMP, Quick96, XSeg) -> facecomp model folder",
                         description="Convert a DeepFaceLab model: weights, options, iteration count, loss history "
@@ -40,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _faceset(args: argparse.Namespace) -> int:
     from engine.dfl.faceset_import import import_faceset
 
-    report = import_faceset(args.src, args.dst)
+    report = import_faceset(args.src, args.dst, force=args.force)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     log.info("imported %d DeepFaceLab faces into %s (%d with XSeg polygons, %d with XSeg masks); %d skipped",

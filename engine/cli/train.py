@@ -9,13 +9,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.cli.options import add_options, flag_values
 from engine.errors import FacecompError
+from engine.training.folder_lock import writer_lock
 
 if TYPE_CHECKING:
     from engine.training.session import RunPlan
@@ -114,20 +116,35 @@ def run(args: argparse.Namespace) -> int:
     from engine.training import distributed as dd
     from engine.training.precision import choose_device
     from engine.training.session import read_existing
-    from engine.training.trainer import Trainer, TrainSettings
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     info = dd.from_environment()
     folder = args.model.expanduser().resolve()
     if args.summary:
-        stored = read_existing(folder) if folder.exists() and not args.kind else None
+        stored = read_existing(folder, finish_saves=False) if folder.exists() and not args.kind else None
         p = plan_from_args(args, stored)
         for note in p.notes:
             log.warning("note: %s", note)
         _print_summary(p.kind, p.options, args.json)
         return 0
     device = choose_device(args.device, info.local_rank)
+    lock = writer_lock(folder, "train") if info.is_main else contextlib.nullcontext()
+    with lock:
+        result, p = _train(args, folder, info, device)
+    if info.is_main:
+        log.info("%s at iteration %d (%d this run, median %.0f ms/iter, %s on %s, %d threads) -> %s",
+                 p.kind, result["iteration"], result["iterations_run"], result["median_ms"], result["precision"],
+                 result["device"], torch.get_num_threads(), folder)
+    return 0
+
+
+def _train(args: argparse.Namespace, folder: Path, info: Any, device: Any) -> tuple[dict[str, Any], Any]:
+    """One training run on ``folder`` (rank 0 holds the folder's writer lock around it)."""
+    from engine.training import distributed as dd
+    from engine.training.session import read_existing
+    from engine.training.trainer import Trainer, TrainSettings
+
     dd.init(info, device)
     try:
         stored = read_existing(folder) if info.is_main else None
@@ -162,8 +179,4 @@ def run(args: argparse.Namespace) -> int:
         result = trainer.run()
     finally:
         dd.shutdown()
-    if info.is_main:
-        log.info("%s at iteration %d (%d this run, median %.0f ms/iter, %s on %s, %d threads) -> %s",
-                 p.kind, result["iteration"], result["iterations_run"], result["median_ms"], result["precision"],
-                 result["device"], torch.get_num_threads(), folder)
-    return 0
+    return result, p

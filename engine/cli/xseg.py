@@ -111,17 +111,19 @@ def _import(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     import torch
 
+    from engine.training.folder_lock import writer_lock
     from engine.xseg.train import XSEG_OPTIONS, train_xseg
 
     if args.threads:
         torch.set_num_threads(args.threads)
     config = load_config(args.config) if args.config else None
-    options = resolve(XSEG_OPTIONS, flag_values(args, XSEG_OPTIONS), stored=_stored_options(args.model), config=config,
-                      overrides=parse_set(args.set), config_name=args.config or "config")
-    report = train_xseg(args.model, args.facesets, options, target_iter=args.target_iter,
-                        max_seconds=args.max_minutes * 60 if args.max_minutes else None,
-                        save_minutes=args.save_minutes, preview_every=args.preview_every, seed=args.seed,
-                        device=args.device, occluder_sources=args.occluders)
+    with writer_lock(args.model, "xseg train"):
+        options = resolve(XSEG_OPTIONS, flag_values(args, XSEG_OPTIONS), stored=_stored_options(args.model),
+                          config=config, overrides=parse_set(args.set), config_name=args.config or "config")
+        report = train_xseg(args.model, args.facesets, options, target_iter=args.target_iter,
+                            max_seconds=args.max_minutes * 60 if args.max_minutes else None,
+                            save_minutes=args.save_minutes, preview_every=args.preview_every, seed=args.seed,
+                            device=args.device, occluder_sources=args.occluders)
     print(f"XSeg {args.model}: iteration {report.iteration}, loss {report.loss:.4f}, {report.samples} training faces, "
           f"{report.seconds:.0f} s")
     return 0

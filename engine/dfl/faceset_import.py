@@ -25,6 +25,7 @@ from engine.errors import FacecompError
 from engine.faces.faceset import FaceMeta, encode_mask, read_meta, update_meta
 from engine.faces.facetype import FaceType
 from engine.media.frames import frame_number
+from engine.media.image_header import encoded_size
 from engine.progress import progress
 
 log = logging.getLogger("facecomp")
@@ -86,13 +87,30 @@ def convert_polys(value: Any) -> list[dict[str, Any]] | None:
     return out or None
 
 
-def convert_mask(value: Any) -> str:
-    """DFL ``xseg_mask`` (encoded PNG/JPEG bytes as a uint8 array; also a raw HxW mask) -> our base64 PNG."""
+def max_mask_side(face_size: int) -> int:
+    """The largest mask side accepted for a face of ``face_size`` px (DFL stores masks at the XSeg or face size)."""
+    return 2 * max(int(face_size), 256)
+
+
+def convert_mask(value: Any, face_size: int) -> str:
+    """DFL ``xseg_mask`` (encoded PNG/JPEG bytes as a uint8 array; also a raw HxW mask) -> our base64 PNG.
+
+    The encoded image's header is checked against ``face_size`` before decoding (a crafted header declaring
+    12000x12000 px would otherwise cost gigabytes to decode).
+    """
     buf = np.asarray(value)
+    limit = max_mask_side(face_size)
     if buf.ndim in (2, 3) and buf.dtype.kind in "uf" and buf.size and (buf.ndim == 2 or buf.shape[2] == 1):
+        if max(buf.shape[:2]) > limit:
+            raise ValueError(f"xseg_mask is {buf.shape[1]}x{buf.shape[0]} px, more than a {face_size} px face needs")
         return encode_mask(buf.reshape(buf.shape[:2]).astype(np.float32) / (255.0 if buf.dtype == np.uint8 else 1.0))
     if buf.dtype != np.uint8 or buf.ndim != 1 or buf.size == 0:
         raise ValueError("xseg_mask is not encoded image bytes")
+    declared = encoded_size(buf.tobytes()[:1 << 16])
+    if declared is None:
+        raise ValueError("xseg_mask is not a PNG or JPEG image")
+    if max(declared) > limit or min(declared) < 1:
+        raise ValueError(f"xseg_mask declares {declared[0]}x{declared[1]} px, more than a {face_size} px face needs")
     m = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if m is None:
         raise ValueError("xseg_mask does not decode as an image")
@@ -135,7 +153,7 @@ def face_meta_from_dfl(dfl: DflJpg, size: int) -> FaceMeta:
     if isinstance(mod, bool) or not isinstance(mod, int | float | np.number) or not np.isfinite(mod):
         raise ValueError("eyebrows_expand_mod is not a number")
     polys = convert_polys(d["seg_ie_polys"]) if d.get("seg_ie_polys") is not None else None
-    mask = convert_mask(d["xseg_mask"]) if d.get("xseg_mask") is not None else None
+    mask = convert_mask(d["xseg_mask"], size) if d.get("xseg_mask") is not None else None
     index = _FACE_INDEX.search(dfl.path.stem)
     return FaceMeta(
         face_type=ft.label, size=size,
@@ -181,8 +199,34 @@ def list_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
-def import_faceset(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> FacesetImportReport:
-    """Convert every DFLJPG face of ``src`` into ``dst`` (same file names); originals never modified."""
+def _is_facecomp_face(path: Path) -> bool:
+    try:
+        read_meta(path)
+    except FacecompError:
+        return False
+    return True
+
+
+def check_source(folder: Path, files: list[Path], sample: int = 20) -> None:
+    """Refuse, in one line, a folder whose faces are facecomp faces already (nothing to import)."""
+    images = [f for f in files if f.suffix.lower() in (".jpg", ".jpeg", ".png")][:sample]
+    if images and all(_is_facecomp_face(f) for f in images):
+        raise FacecompError("these are already facecomp faces (no DeepFaceLab metadata to import); use the folder "
+                            "as it is", folder)
+
+
+def check_destination(files: list[Path], dst: Path, force: bool) -> None:
+    """Refuse to replace faces (and the labels in them) already in ``dst`` unless ``force``."""
+    clash = [f.name for f in files if (dst / f.name).exists()]
+    if clash and not force:
+        raise FacecompError(f"{len(clash)} face file(s) already exist in the destination ({clash[0]} ...); "
+                            "use --force to replace them and their labels", dst)
+
+
+def import_faceset(src: str | os.PathLike[str], dst: str | os.PathLike[str], force: bool = False
+                   ) -> FacesetImportReport:
+    """Convert every DFLJPG face of ``src`` into ``dst`` (same file names); originals never modified, faces
+    already in ``dst`` replaced only with ``force``. Nothing is written (no folder made) before all checks pass."""
     s, d = Path(src), Path(dst)
     files = list_files(s)
     if d.exists() and not d.is_dir():
@@ -190,8 +234,9 @@ def import_faceset(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> 
     if d.resolve() == s.resolve():
         raise FacecompError("destination is the DeepFaceLab folder itself; originals are never modified, "
                             "choose another folder", d)
+    check_source(s, files)
+    check_destination(files, d, force)
     report = FacesetImportReport(str(s), str(d))
-    d.mkdir(parents=True, exist_ok=True)
     for f in progress(files, total=len(files), desc="import-dfl faceset", unit="face"):
         if f.suffix.lower() not in (".jpg", ".jpeg"):
             report.skipped.append({"file": f.name, "reason": "not a DeepFaceLab JPEG (DFLJPG) file"})

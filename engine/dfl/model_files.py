@@ -17,6 +17,8 @@ from typing import Any
 from engine.dfl.safe_unpickle import read_dfl_data, to_plain
 from engine.errors import FacecompError
 
+MAX_DATA_DAT_BYTES = 256 << 20  # options and a loss history: a long-trained model's is a few tens of MB
+
 
 def class_kinds() -> dict[str, str]:
     """DFL model class -> our model kind: each swap model kind registers its DFL class name; plus XSeg."""
@@ -101,7 +103,7 @@ def _number(value: Any, what: str, path: Path) -> float:
 def read_model(folder: str | os.PathLike[str], name: str | None = None) -> DflModel:
     """Locate a model and read its ``_data.dat``: iteration, options (numpy scalars -> Python), loss history."""
     prefix, cls, data_path = find_model(folder, name)
-    data = read_dfl_data(data_path)
+    data = read_dfl_data(data_path, MAX_DATA_DAT_BYTES)
     if not isinstance(data, dict):
         raise FacecompError("damaged model data (not a dict)", data_path)
     it = to_plain(data.get("iter", 0))

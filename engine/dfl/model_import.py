@@ -10,6 +10,7 @@ all-or-nothing (engine.dfl.staging). The DFL folder is only read.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from engine.dfl.safe_unpickle import read_dfl_data
 from engine.dfl.staging import check_destination, staged_folder
 from engine.errors import FacecompError
 from engine.faces.facetype import FaceType
+from engine.training.folder_lock import writer_lock
 
 if TYPE_CHECKING:  # torch is imported only once a model is really converted (errors before that stay fast)
     import torch
@@ -178,7 +180,16 @@ def import_model(src: str | os.PathLike[str], dst: str | os.PathLike[str], name:
     """Import DFL model ``name`` (``new_SAEHD``, ``XSeg``; default: the folder's only one) from ``src`` to ``dst``."""
     s, d = Path(src), Path(dst)
     dfl = read_model(s, name)
-    check_destination(s, d, force)
+    with contextlib.ExitStack() as held:
+        if d.is_dir():  # a trainer may be writing it
+            held.enter_context(writer_lock(d, "import-dfl model"))
+        check_destination(s, d, force)
+        summary = _import_staged(dfl, d)
+    return {"src": str(s), "dst": str(d), "name": dfl.prefix, "dfl_class": dfl.dfl_class,
+            "iteration": dfl.iteration, **summary}
+
+
+def _import_staged(dfl: DflModel, d: Path) -> dict[str, Any]:
     with staged_folder(d) as stage:
         if dfl.kind == "xseg":
             from engine.dfl.xseg_import import import_xseg
@@ -186,5 +197,4 @@ def import_model(src: str | os.PathLike[str], dst: str | os.PathLike[str], name:
             summary = import_xseg(dfl, stage)
         else:
             summary = import_swap_model(dfl, stage)
-    return {"src": str(s), "dst": str(d), "name": dfl.prefix, "dfl_class": dfl.dfl_class,
-            "iteration": dfl.iteration, **summary}
+    return summary

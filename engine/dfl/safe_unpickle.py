@@ -13,13 +13,14 @@ usual way. This module never uses the standard unpickler: it walks the opcodes w
 
 Everything else (other globals, object construction opcodes, persistent ids, object arrays, structured
 dtypes) is refused with a :class:`FacecompError` naming the file. Size limits bound the file, integers,
-array shapes, nesting depth and the total number of values, so the result is safe to walk recursively.
+array shapes and nesting depth, and one budget per file (engine/dfl/unpickle_budget.py) bounds the objects,
+bytes and work a file may cost, so a small crafted file cannot burn CPU or memory and the result is safe to
+walk recursively. Dict keys must be plain (text, numbers, small tuples of them).
 """
 
 from __future__ import annotations
 
 import io
-import math
 import os
 import pickletools
 from dataclasses import dataclass
@@ -28,13 +29,15 @@ from typing import Any
 
 import numpy as np
 
+from engine.dfl.pickle_numpy import array_from_state, dtype_from_state, plain_dtype
+from engine.dfl.unpickle_budget import Budget, check_key, shown
+from engine.dfl.unpickle_budget import Refused as _Refused
 from engine.errors import FacecompError
 
 MAX_FILE_BYTES = 8 << 30  # the biggest DFL weight files (res 640, ae 1024) stay far below this
 MAX_DEPTH = 64  # nesting of containers
 MAX_VALUES = 20_000_000  # values reachable from the result, counting shared ones each time they appear
 MAX_LONG_BYTES = 64  # arbitrary-size integers (LONG1/LONG4)
-MAX_NDIM = 32
 
 _NUMPY_CORE = ("numpy.core.multiarray", "numpy._core.multiarray")
 _ALLOWED_GLOBALS = {
@@ -46,8 +49,6 @@ _ALLOWED_GLOBALS = {
     ("builtins", "bytes"): "bytes",
     ("__builtin__", "bytes"): "bytes",
 }
-# plain numeric/text dtypes only (no object 'O', no structured 'V', no datetimes)
-_DTYPE_KINDS = set("biufcSU")
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,6 @@ class _Mark:
 _MARK = _Mark()
 
 
-class _Refused(Exception):
-    """Internal: a reason to refuse the file (turned into FacecompError naming the file)."""
-
-
 def read_limited(path: str | os.PathLike[str], max_bytes: int, what: str = "DeepFaceLab data") -> bytes:
     """The bytes of ``path``, refusing files over ``max_bytes``; FacecompError naming the file."""
     p = Path(path)
@@ -102,12 +99,14 @@ def loads_dfl_data(data: bytes, source: str | os.PathLike[str] | None = None, ma
     if not data:
         raise FacecompError("empty DeepFaceLab data", source)
     try:
-        return _Machine().run(data)
+        return _Machine(len(data)).run(data)
     except _Refused as exc:
         raise FacecompError(f"refused DeepFaceLab data: {exc}", source) from None
     except (ValueError, TypeError, KeyError, IndexError, EOFError, OverflowError, MemoryError,
             UnicodeDecodeError) as exc:
-        raise FacecompError(f"damaged DeepFaceLab data ({type(exc).__name__}: {exc})", source) from None
+        raise FacecompError(f"damaged DeepFaceLab data ({type(exc).__name__}: {str(exc)[:200]})", source) from None
+    except RecursionError:
+        raise FacecompError("refused DeepFaceLab data: nested too deeply", source) from None
 
 
 def to_plain(value: Any) -> Any:
@@ -124,7 +123,8 @@ def to_plain(value: Any) -> Any:
 class _Machine:
     """The stack machine: one instance per file."""
 
-    def __init__(self) -> None:
+    def __init__(self, size: int) -> None:
+        self.budget = Budget(size)
         self.stack: list[Any] = []
         self.marks: list[int] = []
         self.memo: dict[int, Any] = {}
@@ -165,6 +165,7 @@ class _Machine:
         return v
 
     def new_container(self, c: Any) -> Any:
+        self.budget.spend_object()
         self.keep.append(c)
         self.weight[id(c)] = (1, 1)
         return c
@@ -177,6 +178,7 @@ class _Machine:
 
     def adopt(self, parent: Any, items: list[Any]) -> None:
         """Account for ``items`` being placed in container ``parent``: depth/size limits, freezing."""
+        self.budget.spend_work(len(items))
         depth, count = self.weight[id(parent)]
         for it in items:
             if it is parent:
@@ -192,6 +194,7 @@ class _Machine:
             raise _Refused(f"nesting deeper than {MAX_DEPTH}")
         if count > MAX_VALUES:
             raise _Refused(f"more than {MAX_VALUES} values")
+        self.budget.check_tree(count)
         self.weight[id(parent)] = (depth, count)
 
     def make_tuple(self, items: list[Any]) -> tuple:
@@ -214,11 +217,13 @@ class _Machine:
         if name == "reconstruct":
             if len(args) != 3 or args[0] != _Global("ndarray") or not isinstance(args[2], bytes):
                 raise _Refused("numpy _reconstruct with unexpected arguments")
+            self.budget.spend_object()
             return _Pending("array")
         if name == "dtype":
             if len(args) not in (1, 3) or not isinstance(args[0], str):
                 raise _Refused("numpy dtype with unexpected arguments")
-            return _Pending("dtype", _plain_dtype(args[0]))
+            self.budget.spend_object()
+            return _Pending("dtype", plain_dtype(args[0]))
         if name == "scalar":
             if len(args) != 2 or not isinstance(args[0], np.dtype) or not isinstance(args[1], bytes):
                 raise _Refused("numpy scalar with unexpected arguments")
@@ -229,6 +234,7 @@ class _Machine:
         if name == "codecs_encode":
             if len(args) != 2 or not isinstance(args[0], str) or args[1] not in ("latin1", "latin-1"):
                 raise _Refused("_codecs.encode with unexpected arguments")
+            self.budget.spend_bytes(len(args[0]))
             return args[0].encode("latin-1")
         if name == "bytes":
             if args:
@@ -240,16 +246,20 @@ class _Machine:
         if not isinstance(obj, _Pending) or obj.built:
             raise _Refused(f"BUILD on {type(obj).__name__} (only numpy arrays and dtypes are accepted)")
         if obj.kind == "dtype":
-            obj.value = _dtype_from_state(obj.base, state)
+            obj.value = dtype_from_state(obj.base, state)
         else:
-            obj.value = _array_from_state(state)
+            if isinstance(state, tuple) and len(state) == 5 and isinstance(state[4], bytes):
+                self.budget.spend_bytes(len(state[4]))  # the array is a copy of these bytes
+            obj.value = array_from_state(state)
         obj.built = True
         return obj.value
 
     # ---- the loop ----
     def run(self, data: bytes) -> Any:
         st = self.stack
+        spend = self.budget.spend_work
         for op, arg, _pos in pickletools.genops(io.BytesIO(data)):
+            spend()
             name = op.name
             if name in ("PROTO", "FRAME"):
                 if name == "PROTO" and not 2 <= arg <= 4:
@@ -286,8 +296,10 @@ class _Machine:
             elif name == "BINFLOAT":
                 st.append(float(arg))
             elif name in ("BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8"):
+                self.budget.spend_bytes(len(arg))
                 st.append(str(arg))
             elif name in ("BINBYTES", "SHORT_BINBYTES", "BINBYTES8"):
+                self.budget.spend_bytes(len(arg))
                 st.append(bytes(arg))
             elif name == "EMPTY_LIST":
                 st.append(self.new_container([]))
@@ -349,7 +361,8 @@ class _Machine:
                         raise _Refused("STACK_GLOBAL of non-strings")
                 key = (module, attr)
                 if key not in _ALLOWED_GLOBALS:
-                    raise _Refused(f"global {module}.{attr} is not allowed (only numpy arrays and plain data)")
+                    raise _Refused(f"global {shown(module)[1:-1]}.{shown(attr)[1:-1]} is not allowed (only numpy "
+                                   "arrays and plain data)")
                 st.append(_Global(_ALLOWED_GLOBALS[key]))
             elif name == "REDUCE":
                 args = self.pop()
@@ -366,52 +379,9 @@ class _Machine:
     def set_items(self, d: dict, items: list[Any]) -> None:
         if len(items) % 2:
             raise _Refused("odd number of dict items")
+        for k in items[::2]:
+            check_key(k)
         self.adopt(d, items)
         for k, v in zip(items[::2], items[1::2], strict=True):
-            if not isinstance(k, str | int | float | bool | bytes | tuple | type(None)):
-                raise _Refused(f"dict key of type {type(k).__name__}")
             d[k] = v
 
-
-def _plain_dtype(spec: str) -> np.dtype:
-    if len(spec) > 16:
-        raise _Refused(f"numpy dtype {spec[:16]!r}...")
-    try:
-        dt = np.dtype(spec)
-    except TypeError:
-        raise _Refused(f"numpy dtype {spec!r}") from None
-    if dt.kind not in _DTYPE_KINDS or dt.fields is not None or dt.subdtype is not None:
-        raise _Refused(f"numpy dtype {spec!r} (only plain numbers and text are accepted)")
-    return dt
-
-
-def _dtype_from_state(base: np.dtype, state: Any) -> np.dtype:
-    if not isinstance(state, tuple) or len(state) < 3 or state[0] not in (3, 4):
-        raise _Refused("numpy dtype state not understood")
-    order = state[1]
-    if order not in ("<", ">", "|", "="):
-        raise _Refused(f"numpy dtype byte order {order!r}")
-    if any(x is not None for x in state[2:5]):
-        raise _Refused("structured numpy dtypes are not accepted")
-    if base.kind in "SU" and len(state) >= 6 and isinstance(state[5], int) and state[5] > 0:
-        base = np.dtype((base.type, state[5] // (4 if base.kind == "U" else 1)))
-    return base.newbyteorder(order) if order in "<>" else base
-
-
-def _array_from_state(state: Any) -> np.ndarray:
-    if not isinstance(state, tuple) or len(state) != 5 or state[0] != 1:
-        raise _Refused("numpy array state not understood")
-    _, shape, dt, fortran, raw = state
-    if not isinstance(dt, np.dtype):
-        raise _Refused("numpy array without a dtype")
-    if not isinstance(raw, bytes):
-        raise _Refused("numpy array with object data (only plain numbers and text are accepted)")
-    if not isinstance(shape, tuple) or len(shape) > MAX_NDIM:
-        raise _Refused("numpy array shape not understood")
-    if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape):
-        raise _Refused(f"numpy array shape {shape}")
-    count = math.prod(shape)
-    if count * dt.itemsize != len(raw):
-        raise _Refused(f"numpy array {shape} {dt} has {len(raw)} bytes of data")
-    arr = np.frombuffer(raw, dt, count=count).reshape(shape, order="F" if fortran else "C")
-    return arr.copy(order="K")

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from engine.errors import FacecompError
+from engine.training.folder_lock import LOCK_FILE
 
 MODEL_JSON = "model.json"
 
@@ -25,7 +26,7 @@ def check_destination(src: Path, dst: Path, force: bool) -> None:
     if dst.resolve() == src.resolve():
         raise FacecompError("destination is the DeepFaceLab folder itself; originals are never modified, "
                             "choose another folder (e.g. workspace/model in a facecomp workspace)", dst)
-    if dst.is_dir() and any(dst.iterdir()):
+    if dst.is_dir() and any(p.name != LOCK_FILE for p in dst.iterdir()):
         if not (dst / MODEL_JSON).is_file():
             raise FacecompError("destination is not empty and holds no facecomp model; choose a new or empty folder",
                                 dst)

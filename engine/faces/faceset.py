@@ -23,11 +23,14 @@ import numpy as np
 from engine import atomic
 from engine.errors import FacecompError
 from engine.faces.facetype import FaceType
+from engine.media.image_header import encoded_size
 from engine.media.image_io import encode_image, read_image, write_exr
 
 VERSION = 1
 FACE_EXTS = (".jpg", ".jpeg", ".png", ".exr")
 MAX_META_BYTES = 16 << 20
+MAX_MASK_SIDE = 8192  # xseg_mask side; faces are at most a few thousand px
+MAX_FACE_FILE_BYTES = 256 << 20  # an aligned face is a few hundred KB; its metadata at most 16 MiB
 _JPEG_TAG = b"facecomp\x00"
 _PNG_KEY = b"facecomp"
 _EXR_ATTR = "facecomp:metadata"
@@ -125,8 +128,8 @@ class FaceMeta:
             )
         except FacecompError:
             raise
-        except (TypeError, ValueError, KeyError) as exc:
-            raise FacecompError(f"damaged faceset metadata ({exc})", path) from None
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
+            raise FacecompError(f"damaged faceset metadata ({str(exc)[:200]})", path) from None
 
 
 def _array(value: Any, shape: tuple[int, int], name: str) -> np.ndarray:
@@ -177,6 +180,8 @@ def _jpeg_read(data: bytes, path: Path) -> bytes | None:
     for marker, start, end in _jpeg_segments(data, path):
         body = data[start + 4 : end]
         if marker == 0xEB and body.startswith(_JPEG_TAG):
+            if len(body) < len(_JPEG_TAG) + 2:
+                raise FacecompError("damaged faceset metadata (empty APP11 segment)", path)
             idx = body[len(_JPEG_TAG)]
             chunks[idx] = body[len(_JPEG_TAG) + 2 :]
     if not chunks:
@@ -219,12 +224,18 @@ def _png_read(data: bytes, path: Path) -> bytes | None:
     for kind, s, e in _png_chunks(data, path):
         if kind == b"iTXt" and data[s + 8 : e - 4].startswith(_PNG_KEY + b"\x00"):
             body = data[s + 8 : e - 4][len(_PNG_KEY) + 1 :]
+            if len(body) < 2:
+                raise FacecompError("damaged faceset metadata (empty iTXt chunk)", path)
             compressed, _method = body[0], body[1]
             rest = body[2:]
             _lang, _, rest = rest.partition(b"\x00")
             _tkey, _, text = rest.partition(b"\x00")
             if compressed:
-                text = zlib.decompressobj().decompress(text, MAX_META_BYTES)
+                inflater = zlib.decompressobj()
+                try:
+                    text = inflater.decompress(text, MAX_META_BYTES + 1)
+                except zlib.error:
+                    raise FacecompError("damaged faceset metadata (bad zlib data)", path) from None
             return text
     return None
 
@@ -258,6 +269,16 @@ def _exr_read(path: Path) -> bytes | None:
     return value.encode("utf-8") if value else None
 
 
+def _read_capped(path: Path, max_bytes: int) -> bytes:
+    """The bytes of ``path``, reading at most ``max_bytes`` (a bigger file is refused, not read)."""
+    with open(path, "rb") as f:
+        too_big = os.fstat(f.fileno()).st_size > max_bytes
+        data = b"" if too_big else f.read(max_bytes + 1)
+    if too_big or len(data) > max_bytes:
+        raise FacecompError(f"file larger than {max_bytes >> 20} MiB (not an aligned face)", path)
+    return data
+
+
 def read_meta(path: str | os.PathLike[str]) -> FaceMeta:
     """Read and validate the metadata of one face file (pixels are not decoded for JPEG/PNG)."""
     p = Path(path)
@@ -268,7 +289,7 @@ def read_meta(path: str | os.PathLike[str]) -> FaceMeta:
         if ext == ".exr":
             raw = _exr_read(p)
         else:
-            data = p.read_bytes()
+            data = _read_capped(p, MAX_FACE_FILE_BYTES)
             if data[:2] == b"\xff\xd8":
                 raw = _jpeg_read(data, p)
             elif data[:8] == b"\x89PNG\r\n\x1a\n":
@@ -285,6 +306,8 @@ def read_meta(path: str | os.PathLike[str]) -> FaceMeta:
         parsed = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise FacecompError("damaged faceset metadata (not valid JSON)", p) from None
+    except RecursionError:
+        raise FacecompError("damaged faceset metadata (JSON nested too deeply)", p) from None
     return FaceMeta.from_json(parsed, p)
 
 
@@ -351,7 +374,11 @@ def decode_mask(text: str, path: str | os.PathLike[str] | None = None) -> np.nda
     """``xseg_mask`` text back to a float32 HxW mask in 0..1."""
     try:
         buf = np.frombuffer(base64.b64decode(text, validate=True), np.uint8)
-        m = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+        declared = encoded_size(buf[: 1 << 16].tobytes())
+        if declared is not None and max(declared) > MAX_MASK_SIDE:  # checked before decoding: no bomb
+            raise FacecompError(f"xseg_mask in faceset metadata declares {declared[0]}x{declared[1]} px (at most "
+                                f"{MAX_MASK_SIDE}); not decoded", path)
+        m = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE) if declared else None
     except (ValueError, cv2.error):
         m = None
     if m is None:

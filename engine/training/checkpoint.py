@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
+import stat
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +40,8 @@ from engine import __version__, atomic
 from engine.errors import FacecompError
 from engine.json_file import read_versioned_json
 
+log = logging.getLogger("facecomp")
+
 FORMAT = "facecomp-model"
 VERSION = 1
 MODEL_JSON = "model.json"
@@ -47,20 +52,14 @@ PENDING = ".pending"
 COMPLETE = "COMPLETE"
 BACKUPS = "backups"
 MAX_BACKUPS = 24
+READ_RETRIES = 5  # a reader meeting a save in progress tries again (half a second apart)
+READ_RETRY_SECONDS = 0.5
+CHECKPOINT_FILES = frozenset({MODEL_JSON, WEIGHTS, *EXTRA_FILES.values()})
 _BACKUP_FILES = (MODEL_JSON, WEIGHTS, *EXTRA_FILES.values(), "preview.png", "loss.png", "loss.jsonl")
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -83,27 +82,75 @@ def has_checkpoint(folder: str | os.PathLike[str]) -> bool:
     return (d / MODEL_JSON).is_file() or (d / PENDING / COMPLETE).is_file()
 
 
+def _plan_names(pending: Path) -> tuple[list[str], list[str]]:
+    """The files to move in and to remove, as ``.pending/COMPLETE`` lists them, keeping only this module's own
+    file names (a crafted plan with paths, ``..`` or other names is ignored, and said so)."""
+    try:
+        if (pending / COMPLETE).stat().st_size > 1 << 16:
+            raise ValueError("plan too large")
+        plan = json.loads((pending / COMPLETE).read_text("utf-8"))
+        files, remove = plan["files"], plan.get("remove", [])
+        if not isinstance(files, list) or not isinstance(remove, list):
+            raise TypeError("not lists")
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        log.warning("%s: unreadable pending-save plan; the pending save is discarded", pending / COMPLETE)
+        return [], []
+    own = [n for n in files if isinstance(n, str) and n in CHECKPOINT_FILES]
+    gone = [n for n in remove if isinstance(n, str) and n in EXTRA_FILES.values()]
+    strange = [str(n)[:80] for n in (*files, *remove) if n not in own and n not in gone]
+    if strange:
+        log.warning("%s: ignored names that are not checkpoint files: %s", pending / COMPLETE, ", ".join(strange))
+    return own, gone
+
+
+def _is_plain_file(path: Path) -> bool:
+    """A regular file, not a symbolic link (``lstat``: nothing is followed)."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
+def _rollable(d: Path, pending: Path, files: list[str]) -> bool:
+    """A pending save may be rolled forward only if it is this module's: plain files, no symbolic links in the
+    plan, and a facecomp model.json among them."""
+    if MODEL_JSON not in files:
+        return False
+    links = [n for n in files if not _is_plain_file(pending / n) or (d / n).is_symlink()]
+    if links:
+        log.warning("%s: pending save refused (symbolic links or non-files: %s)", pending, ", ".join(links))
+        return False
+    try:
+        read_versioned_json(pending / MODEL_JSON, FORMAT, VERSION, "a facecomp swap model", MAX_MODEL_JSON_BYTES)
+    except FacecompError as exc:
+        log.warning("%s: pending save refused (%s)", pending, exc.message)
+        return False
+    return True
+
+
 def recover(folder: str | os.PathLike[str]) -> None:
-    """Finish a save that was complete but not yet moved in place; discard an incomplete one (trainer only)."""
+    """Finish a save that was complete but not yet moved in place; discard an incomplete one (trainer only).
+
+    Only the checkpoint's own file names are moved or removed, and only inside ``folder``: a ``.pending``
+    that is a symbolic link, or a plan naming other paths, never touches anything outside the folder.
+    """
     d = Path(folder)
     pending = d / PENDING
+    if pending.is_symlink():
+        raise FacecompError(f"{PENDING} is a symbolic link (not written by facecomp); remove it to train here", d)
     if not pending.is_dir():
         return
-    marker = pending / COMPLETE
-    if marker.is_file():
-        try:
-            plan = json.loads(marker.read_text("utf-8"))
-            files, remove = list(plan["files"]), list(plan.get("remove", []))
-        except (OSError, ValueError, KeyError, TypeError):
-            files, remove = [], []
-        for name in files:
-            src = pending / name
-            if src.is_file():
-                os.replace(src, d / name)
-        for name in remove:
-            with contextlib.suppress(FileNotFoundError):
-                (d / name).unlink()
-        _fsync_dir(d)
+    if _is_plain_file(pending / COMPLETE):
+        files, remove = _plan_names(pending)
+        if _rollable(d, pending, files):
+            for name in files:
+                if _is_plain_file(pending / name):
+                    os.replace(pending / name, d / name)
+            for name in remove:
+                if not (d / name).is_dir():
+                    with contextlib.suppress(FileNotFoundError):
+                        (d / name).unlink()
+            atomic.fsync_dir(d)
     shutil.rmtree(pending, ignore_errors=True)
 
 
@@ -159,9 +206,9 @@ def save_checkpoint(folder: str | os.PathLike[str], model: torch.nn.Module, iter
         os.fsync(f.fileno())
     files.append(MODEL_JSON)  # moved last: it names the checkpoint the other files belong to
     remove = [name for name in EXTRA_FILES.values() if name not in files]
-    _fsync_dir(pending)
+    atomic.fsync_dir(pending)
     atomic.write_text(pending / COMPLETE, json.dumps({"files": files, "remove": remove}))
-    _fsync_dir(pending)
+    atomic.fsync_dir(pending)
     recover(d)
     return info
 
@@ -220,11 +267,38 @@ def load_weights(model: torch.nn.Module, tensors: dict[str, torch.Tensor], path:
     model.load_state_dict(tensors, strict=True)
 
 
+def _checkpoint_stamp(folder: Path) -> tuple[int, int, bool]:
+    """What changes when a save lands: model.json's inode and mtime, and whether a save is pending."""
+    try:
+        st = (folder / MODEL_JSON).stat()
+        stamp = (st.st_ino, st.st_mtime_ns)
+    except OSError:
+        stamp = (0, 0)
+    return (*stamp, (folder / PENDING).exists())
+
+
 def load_model(folder: str | os.PathLike[str], map_location: str = "cpu") -> tuple[Any, dict[str, Any]]:
-    """The trained SwapModel of a model folder (eval mode, on ``map_location``) and its model.json data."""
+    """The trained SwapModel of a model folder (eval mode, on ``map_location``) and its model.json data.
+
+    Readers take no lock: a checkpoint caught while a trainer saves (files of two saves, a file moved away
+    between listing and reading) is read again, up to :data:`READ_RETRIES` times, while a save is seen landing.
+    """
+    d = Path(folder)
+    for attempt in range(READ_RETRIES):
+        before = _checkpoint_stamp(d)
+        try:
+            return _load_model_once(d, map_location)
+        except FacecompError:
+            after = _checkpoint_stamp(d)
+            if attempt + 1 == READ_RETRIES or (before == after and not after[2]):
+                raise
+            time.sleep(READ_RETRY_SECONDS)
+    raise AssertionError("unreachable")
+
+
+def _load_model_once(d: Path, map_location: str) -> tuple[Any, dict[str, Any]]:
     from engine.models import build_model
 
-    d = Path(folder)
     meta = read_model_json(d)
     try:
         model = build_model(meta["kind"], meta["options"])

@@ -45,14 +45,16 @@ def all_options() -> list[Option]:
     return list(seen.values())
 
 
-def read_existing(folder: Path) -> dict[str, Any] | None:
-    """model.json of the folder's newest complete checkpoint (an interrupted save is finished or discarded);
-    None for a new or empty folder. A folder with other files (a DFL model, anything else) is refused."""
+def read_existing(folder: Path, finish_saves: bool = True) -> dict[str, Any] | None:
+    """model.json of the folder's newest complete checkpoint (an interrupted save is finished or discarded, only
+    with ``finish_saves``: the caller holds the folder's writer lock); None for a new or empty folder. A folder
+    with other files (a DFL model, anything else) is refused."""
     if not folder.exists():
         return None
     if not folder.is_dir():
         raise FacecompError("--model must be a folder", folder)
-    ckpt.recover(folder)
+    if finish_saves:
+        ckpt.recover(folder)
     if ckpt.has_checkpoint(folder):
         return ckpt.read_model_json(folder)
     names = [p.name for p in folder.iterdir() if not p.name.startswith(".")]

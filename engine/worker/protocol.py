@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.worker import limits
+
 PROTOCOL_VERSION = 1
 # ops the reader thread answers at once, even while a render runs
 IMMEDIATE_OPS = frozenset({"hello", "ping", "cancel"})
@@ -27,7 +29,7 @@ IMMEDIATE_OPS = frozenset({"hello", "ping", "cancel"})
 QUEUED_OPS = frozenset({"load", "render", "shutdown"})
 OPS = IMMEDIATE_OPS | QUEUED_OPS
 
-_RANGE = re.compile(r"^(-?\d+)(?:-(-?\d+)(?:[x:](\d+))?)?$")
+_RANGE = re.compile(r"^(-?\d{1,12})(?:-(-?\d{1,12})(?:[x:](\d{1,12}))?)?$")
 
 
 class BadRequest(ValueError):
@@ -59,17 +61,19 @@ class Request:
 def parse_request(line: str) -> Request:
     """Parse one line of the host's input; :class:`BadRequest` names what is wrong."""
     try:
-        obj = json.loads(line)
+        obj = limits.loads(line)
     except json.JSONDecodeError as exc:
         raise BadRequest(f"not JSON: {exc.msg} (column {exc.colno})") from None
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
     if not isinstance(obj, dict):
         raise BadRequest("a request must be a JSON object")
     rid = obj.pop("id", None)
     if isinstance(rid, (dict, list)):
         raise BadRequest("'id' must be a string, number or null")
     op = obj.pop("op", None)
-    if op not in OPS:
-        raise BadRequest(f"unknown op {op!r}; known: {', '.join(sorted(OPS))}", rid)
+    if not isinstance(op, str) or op not in OPS:
+        raise BadRequest(f"unknown op {limits.shown(op)}; known: {', '.join(sorted(OPS))}", rid)
     return Request(rid, op, obj)
 
 
@@ -109,26 +113,31 @@ def parse_frames(spec: str | int | Iterable[int]) -> list[int]:
     if isinstance(spec, int):
         return [spec]
     if not isinstance(spec, str):
-        try:
-            frames = [int(f) for f in spec]
-        except (TypeError, ValueError):
-            raise BadRequest("frames must be a list of whole numbers") from None
-        if any(isinstance(f, bool) for f in spec):
+        if not isinstance(spec, (list, tuple)) or any(not isinstance(f, int) or isinstance(f, bool) for f in spec):
             raise BadRequest("frames must be a list of whole numbers")
-        return frames
+        _check_count(len(spec))
+        return [int(f) for f in spec]
     frames: list[int] = []
     for part in re.split(r"[\s,]+", spec.strip()):
         if not part:
             continue
         m = _RANGE.match(part)
         if not m:
-            raise BadRequest(f"bad frame range {part!r} (use 1001, 1001-1010 or 1001-1010x2)")
+            raise BadRequest(f"bad frame range {limits.shown(part)} (use 1001, 1001-1010 or 1001-1010x2)")
         first = int(m.group(1))
         last = int(m.group(2)) if m.group(2) is not None else first
         step = int(m.group(3) or 1)
         if last < first or step < 1:
             raise BadRequest(f"bad frame range {part!r}")
+        _check_count(len(frames) + len(range(first, last + 1, step)))
         frames.extend(range(first, last + 1, step))
     if not frames:
         raise BadRequest("no frames given")
     return frames
+
+
+def _check_count(count: int) -> None:
+    try:
+        limits.check_frame_count(count)
+    except ValueError as exc:
+        raise BadRequest(f"frames: {exc}") from None

@@ -23,7 +23,7 @@ from typing import Any, TextIO
 from engine import __version__
 from engine.errors import FacecompError
 from engine.media.frames import format_pattern, is_pattern
-from engine.worker import protocol
+from engine.worker import limits, protocol
 from engine.worker.protocol import BadRequest, Request
 
 log = logging.getLogger("facecomp.worker")
@@ -219,21 +219,40 @@ def serve(inp: TextIO, out: TextIO, renderer_factory: RendererFactory | None = N
     worker = Worker(send, renderer_factory)
     jobs: queue.Queue[Request | None] = queue.Queue()
 
-    def read() -> None:
-        for line in inp:
-            if not line.strip():
-                continue
-            try:
-                req = protocol.parse_request(line)
-            except BadRequest as exc:
-                send(protocol.error(exc.rid, str(exc), kind="bad_request"))
-                continue
+    def take(line: str) -> None:
+        """Parse one request line; answer it at once, queue it, or reply with an error (never raises)."""
+        rid = None
+        try:
+            req = protocol.parse_request(line)
+            rid = req.id
             if req.op in protocol.IMMEDIATE_OPS:
                 worker.handle_immediate(req)
             else:
                 jobs.put(req)
-        worker.close()
-        jobs.put(None)
+        except BadRequest as exc:
+            send(protocol.error(exc.rid if rid is None else rid, str(exc), kind="bad_request"))
+        except Exception as exc:  # noqa: BLE001 - a bad request must never end the reader
+            log.error("%s", traceback.format_exc())
+            send(protocol.error(rid, f"request not understood ({type(exc).__name__}: {limits.shown(str(exc))})",
+                                kind="bad_request"))
+
+    def read() -> None:
+        try:
+            while True:
+                try:
+                    line = limits.read_line(inp)
+                except limits.TooLong as exc:
+                    send(protocol.error(None, str(exc), kind="bad_request"))
+                    continue
+                if line is None:
+                    break
+                if line.strip():
+                    take(line)
+        except Exception:  # noqa: BLE001 - unreadable input counts as the host going away
+            log.error("%s", traceback.format_exc())
+        finally:
+            worker.close()
+            jobs.put(None)
 
     if model:
         try:

@@ -166,9 +166,9 @@ def test_mask_and_polygon_forms():
 
     raw = np.zeros((16, 16, 1), np.float32)
     raw[4:9] = 1.0
-    assert np.array_equal(decode_mask(convert_mask(raw)), raw[..., 0])  # a raw HxWx1 float mask
-    with pytest.raises(ValueError, match="does not decode"):
-        convert_mask(np.frombuffer(b"\x89PNG not really", np.uint8))
+    assert np.array_equal(decode_mask(convert_mask(raw, 16)), raw[..., 0])  # a raw HxWx1 float mask
+    with pytest.raises(ValueError, match="not a PNG or JPEG"):
+        convert_mask(np.frombuffer(b"\x89PNG not really", np.uint8), 16)
     pts = np.array([[1, 2], [3, 4], [5, 6]], np.float32)
     assert convert_polys({"polys": []}) is None and convert_polys([]) is None
     assert convert_polys({"polys": [{"type": 0, "pts": pts}, {"type": 1, "pts": np.zeros((0, 2))}]}) == [

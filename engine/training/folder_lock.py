@@ -1,0 +1,85 @@
+"""One writer per model folder: a lock the operating system releases when its holder dies.
+
+``train``, ``xseg train`` and ``import-dfl model`` hold :func:`writer_lock` on the model folder while they
+write it; a second writer gets one line naming the folder and the holder's pid instead of two processes
+interleaving checkpoints (and one silently losing the other's optimizer state). The lock is an advisory
+``flock`` (Windows: ``msvcrt.locking``) on ``.facecomp.lock`` inside the folder, so a holder killed with
+SIGKILL leaves no stale lock: the kernel drops it with the process. The file itself stays (removing it would
+race with the next writer); it holds the last holder's pid and verb for the message.
+Readers (export, merge, render) take no lock; they retry a checkpoint caught half rolled forward
+(engine/training/checkpoint.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from engine.errors import FacecompError
+
+LOCK_FILE = ".facecomp.lock"
+
+try:
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+except ImportError:  # Windows
+    import msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        os.lseek(fd, 0, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+        except OSError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
+
+
+def holder(folder: str | os.PathLike[str]) -> str:
+    """What the lock file says about its last holder ("pid 1234, train"), or "" when unknown."""
+    try:
+        with open(Path(folder) / LOCK_FILE, encoding="utf-8", errors="replace") as f:
+            text = f.read(200).strip()
+    except OSError:
+        return ""
+    return text.splitlines()[0][:100] if text else ""
+
+
+@contextlib.contextmanager
+def writer_lock(folder: str | os.PathLike[str], verb: str) -> Iterator[Path]:
+    """Hold the folder's writer lock for the block (the folder is created if needed); FacecompError naming the
+    folder and the holder when another process holds it."""
+    d = Path(folder)
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    except OSError as exc:
+        raise FacecompError(f"cannot lock the model folder ({exc.strerror})", d) from None
+    try:
+        if not _try_lock(fd):
+            who = holder(d) or "another process"
+            raise FacecompError(f"model folder is in use by another facecomp ({who}); wait for it to finish or "
+                                "stop it", d)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}, {verb}\n".encode())
+        try:
+            yield d
+        finally:
+            _unlock(fd)
+    finally:
+        os.close(fd)
