@@ -47,7 +47,7 @@ def metadata_key(typename: str) -> str:
 
 def manifest(names: list[str]) -> str:
     """The JSON manifest: name -> 8 hex digits of the id's bits."""
-    return json.dumps({n: f"{id_bits(n):08x}" for n in names}, ensure_ascii=False)
+    return json.dumps({n: f"{id_bits(n):08x}" for n in names}, ensure_ascii=False, separators=(",", ":"))
 
 
 def metadata(names: list[str], typename: str = TYPENAME) -> dict[str, str]:

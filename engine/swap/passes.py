@@ -11,7 +11,7 @@ brackets, for ``--passes`` and the worker's ``passes``):
   channel set is the same through the sequence.
 * ``CryptoFace00.R/G/B/A``, ``CryptoFace01.R/G/B/A`` (crypto): Cryptomatte of the faces
   (:mod:`engine.swap.cryptomatte`), ids stored as 32-bit float, coverage = each face's matte.
-* ``stmap.R/G`` (stmap): plate -> face-patch coordinates (:mod:`engine.swap.stmap`).
+* ``stmap.R/G`` (stmap): plate -> face-patch coordinates (:mod:`engine.swap.stmap`), 32-bit float.
 * ``R,G,B,A`` (rgba, only when asked for): the merged frame, mask as alpha.
 
 Without ``rgba`` the data window is the union of the faces' regions (every pass is 0 outside it); a frame
@@ -40,6 +40,9 @@ ALIASES = {"mask": "facemask"}
 # zips and gave the smallest file (3.5 MiB vs zips 4.7, piz 3.9); "none" is faster still but 32 MiB a frame.
 PASS_COMPRESSION = "zip"
 Window = tuple[int, int, int, int]
+# 32-bit in the half file: Cryptomatte ids (a half would change them) and the STMap (half steps of 1/2048
+# near 1.0 would move a 512 px patch lookup by a quarter pixel)
+FLOAT_CHANNELS = (*cryptomatte.layer_channels(), "stmap.R", "stmap.G")
 
 
 def parse_passes(value: str | Iterable[str] | None, option: str = "--passes") -> tuple[str, ...]:
@@ -117,4 +120,4 @@ def write_passes(path: str | os.PathLike[str], result: FrameResult, passes: tupl
         attrs.update(cryptomatte.metadata(all_names))
     h, w = result.plate.shape[:2]
     write_exr(path, ch, half=True, attributes=attrs, compression=PASS_COMPRESSION,
-              float_channels=cryptomatte.layer_channels(), data_origin=window[:2], display_size=(w, h))
+              float_channels=FLOAT_CHANNELS, data_origin=window[:2], display_size=(w, h))
