@@ -4,9 +4,11 @@ so a person who returns after a cut keeps the name.
 
 Each run is embedded on a few of its frames (:class:`engine.faces.identity.FaceEmbedder`, dlib's face
 recognition ResNet; the largest faces of the run); runs are then taken in order of first frame and a run joins
-the earlier identity whose embeddings are nearest, when that distance is below
-:data:`engine.faces.identity.SAME_PERSON` and the identity is not on screen in any of the run's frames
-(two faces in one frame are never one person). Otherwise it starts a new identity.
+the earlier identity whose embeddings are nearest (median of the pairwise distances: one odd frame cannot chain
+two people together), when that distance is below :data:`SAME_PERSON_VIDEO` and the identity is not on screen
+in any of the run's frames (two faces in one frame are never one person), and both have at least
+:data:`MIN_SAMPLES` embedded faces (a run of one frame is often a passing false detection). Otherwise it starts
+a new identity.
 """
 
 from __future__ import annotations
@@ -24,6 +26,12 @@ from engine.errors import FacecompError
 log = logging.getLogger("facecomp")
 
 SAMPLES_PER_RUN = 3  # frames of a run that are embedded (its largest faces)
+# Stricter than engine.faces.identity.SAME_PERSON (0.42, measured on sharp crops): on video frames (small,
+# blurred, in profile) two different people came as close as 0.38 (hard_hamilton_cuts: the singer and the
+# pianist), one person as far as 0.32 (small stage shot vs close-up). A missed join only adds a name; a wrong
+# join makes two people one matte.
+SAME_PERSON_VIDEO = 0.35
+MIN_SAMPLES = 2  # embedded faces a run (and an identity) needs before it may be joined
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # a face name becomes an EXR/Nuke layer name
 
 
@@ -69,12 +77,12 @@ def cluster(runs: list[_Run], threshold: float) -> dict[int, int]:
     out: dict[int, int] = {}
     for run in sorted(runs, key=lambda r: (r.first, r.track_id)):
         best, best_d = None, threshold
-        if run.embeddings:
+        if len(run.embeddings) >= MIN_SAMPLES:
             mine = np.stack(run.embeddings)
             for person in people:
-                if not person.embeddings or person.frames & run.frames:
+                if len(person.embeddings) < MIN_SAMPLES or person.frames & run.frames:
                     continue
-                d = float(np.min(np.linalg.norm(mine[:, None, :] - np.stack(person.embeddings)[None], axis=-1)))
+                d = float(np.median(np.linalg.norm(mine[:, None, :] - np.stack(person.embeddings)[None], axis=-1)))
                 if d < best_d:
                     best, best_d = person, d
         if best is None:
@@ -115,7 +123,7 @@ def identify(frames: Iterable[Any], pixels: Callable[[list[int]], Iterable[np.nd
 def assign_identities(frames: list[Any], pixels: Callable[[list[int]], Iterable[np.ndarray]]) -> None:
     """Set ``identity`` on every face of the track ``frames`` (see :func:`identify`); without the embedding
     packages each track id stays its own identity (warned)."""
-    from engine.faces.identity import SAME_PERSON, FaceEmbedder
+    from engine.faces.identity import FaceEmbedder
 
     if not any(tf.faces for tf in frames):
         return
@@ -124,7 +132,7 @@ def assign_identities(frames: list[Any], pixels: Callable[[list[int]], Iterable[
     except FacecompError as exc:
         log.warning("faces are named per track id, not per person: %s", exc)
         return
-    people = identify(frames, pixels, embedder, SAME_PERSON)
+    people = identify(frames, pixels, embedder, SAME_PERSON_VIDEO)
     for tf in frames:
         for f in tf.faces:
             f.identity = people.get(f.id, f.id)

@@ -132,7 +132,7 @@ class Track:
     def save(self, path: str | os.PathLike[str]) -> None:
         data = {"format": FORMAT, "version": VERSION, "source": self.source, "aligned": self.aligned,
                 "image_size": list(self.image_size), "fps": self.fps, "smoothing": self.smoothing,
-                "cuts": self.cuts, "names": {str(k): v for k, v in sorted(self.names.items())},
+                "cuts": self.cuts, "names": self._names_table(),
                 "frames": [{"frame": f.number, "name": f.name, "faces": [x.to_json() for x in f.faces]}
                            for f in self.frames.values()]}
         atomic.write_text(path, json.dumps(data, separators=(",", ":")))
@@ -169,6 +169,12 @@ class Track:
                    float(data.get("fps", 30.0)), data.get("smoothing"), [int(c) for c in data.get("cuts", [])], str(p),
                    names)
 
+    def _names_table(self) -> dict[str, str]:
+        """identity -> name of every face of the track (written in full so that renaming is one edit)."""
+        table = {f.id if f.identity is None else f.identity: self.name_of(f)
+                 for tf in self.frames.values() for f in tf.faces}
+        return {str(k): table[k] for k in sorted(table)}
+
     # ---- use --------------------------------------------------------------------------------------------
     def name_of(self, face: TrackFace) -> str:
         """The face's stable name: its identity's name in ``names`` (default ``face<identity>``)."""
@@ -178,9 +184,7 @@ class Track:
     @functools.cached_property
     def face_names(self) -> list[str]:
         """The names of every face of the shot, by identity."""
-        found = {f.id if f.identity is None else f.identity: self.name_of(f)
-                 for tf in self.frames.values() for f in tf.faces}
-        return [found[k] for k in sorted(found)]
+        return list(self._names_table().values())
 
     def faces(self, number: int, frame_size: tuple[int, int] | None = None) -> list[FaceInput]:
         """The faces of frame ``number`` ready for the swap (landmarks, XSeg mask, motion from neighbours).
