@@ -17,6 +17,7 @@ from engine.media.image_io import read_exr_layers, read_image
 from engine.swap import cryptomatte
 from engine.swap.render import Renderer, load_settings
 from engine.swap.stmap import lookup
+from tests.conftest import assert_clean_error, run_facecomp
 from tests.cryptomatte_decoder import decode, hex_to_float, mm3hash_float
 
 REFERENCE = {  # file -> (typename, names that must be in its manifest)
@@ -139,3 +140,20 @@ def test_stmap_reprojects_the_aligned_face_onto_the_plate(two_faces):
     for layer in result.layers:
         covered[layer.roi[1]:layer.roi[3], layer.roi[0]:layer.roi[2]] = True
     assert s[~covered].max() == 0 and t[~covered].max() == 0 and s[covered].max() > 0  # 0 outside the faces
+
+
+def test_passes_info_lists_layers_faces_and_names(two_faces, data, tmp_path):
+    folder, result = two_faces
+    res = run_facecomp("passes", "info", folder / "o.0001.exr", "--json")
+    info = json.loads(res.out)
+    assert [f["name"] for f in info["faces"]] == ["face0", "face1"]
+    assert all(f["matte"] == f"facemask_{f['name']}" and f["pixels"] > 1000 for f in info["faces"])
+    assert [f["cryptomatte_id"] for f in info["faces"]] == [f"{cryptomatte.id_bits(n):08x}" for n in ("face0", "face1")]
+    assert info["layers"]["stmap"] == ["R", "G"] and info["layers"]["CryptoFace00"] == ["R", "G", "B", "A"]
+    assert info["display_window"] == [result.plate.shape[1], result.plate.shape[0]]
+    assert info["cryptomattes"][0]["name"] == "CryptoFace" and info["cryptomattes"][0]["ranks"] == 4
+    text = run_facecomp("passes", "info", data / "cryptomatte" / "special_chars.exr").out
+    assert "равнина" in text and "6 ranks" in text and "special_chars00: red,green,blue,alpha" in text
+    assert_clean_error(run_facecomp("passes", "info", tmp_path / "none.exr", check=False), "none.exr")
+    (tmp_path / "bad.exr").write_bytes(b"not an exr")
+    assert_clean_error(run_facecomp("passes", "info", tmp_path / "bad.exr", check=False), "bad.exr")
