@@ -34,6 +34,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "merge": ("engine.cli.merge", "swap the faces of frames with an exported model (DFL merger, EXR passes)"),
     "video": ("engine.cli.video", "frames -> result.mp4 / result_mask.mp4 (fps and audio from a reference)"),
     "render": ("engine.cli.render", "stateless frame-range render to EXR passes (what the hosts call)"),
+    "passes": ("engine.cli.passes", "pass EXRs: info (layers, faces and their names, Cryptomattes)"),
     "worker": (
         "engine.cli.worker",
         "long-lived render process for the Nuke/Resolve plugins (JSON lines on stdin/stdout)",

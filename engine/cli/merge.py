@@ -14,7 +14,8 @@ from engine.cli.options import add_options, option_type
 from engine.errors import FacecompError
 from engine.faces.facetype import face_type_option
 from engine.swap.merger import MergeJob, Merger, preview
-from engine.swap.outputs import ORIGINS
+from engine.swap.outputs import DEFAULT_PASSES, ORIGINS, PASSES, parse_passes
+from engine.swap.render import parse_faces
 from engine.swap.session import PROVIDER_CHOICES
 from engine.swap.settings import MERGE_OPTIONS, FrameSettings
 
@@ -43,7 +44,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="ONNX Runtime execution provider")
     p.add_argument("--face-type", default=None, type=option_type(face_type_option()), metavar="TYPE",
                    help="face type for a .dfm without metadata (default whole_face; DFL's wf, f, head ... too)")
-    p.add_argument("--face-select", default="all", help="faces per frame: all, largest or N (0 = largest)")
+    p.add_argument("--faces", "--face-select", dest="faces", default="all",
+                   help="faces to swap: all, largest, or face names from the track (face0,face1)")
+    p.add_argument("--passes", default=",".join(DEFAULT_PASSES),
+                   help=f"EXR passes for --passes-out: {','.join(PASSES)} (mask = facemask)")
     p.add_argument("--origin", choices=ORIGINS, default="bottom-left", help="canvas origin of the patch matrices")
     p.add_argument("--workers", type=int, default=0, help="frames merged in parallel (default: CPU cores, max 4)")
     p.add_argument("--restart", action="store_true", help="merge every frame again (ignore the session)")
@@ -68,11 +72,9 @@ def job_from_args(args: argparse.Namespace) -> MergeJob:
     mask_out = None if args.no_mask else (args.mask_out or out.with_name(out.name + "_mask"))
     flags = {o.name: getattr(args, o.name, None) for o in MERGE_OPTIONS}
     settings = FrameSettings.load(args.settings, flags)
-    face_select: str | int = args.face_select
-    if isinstance(face_select, str) and face_select.isdigit():
-        face_select = int(face_select)
+    face_select = parse_faces(args.faces)
     return MergeJob(model=args.model or _default_model(), frames=frames, out=out, aligned=aligned, track=args.track,
-                    mask_out=mask_out, passes_out=args.passes_out, settings=settings,
+                    mask_out=mask_out, passes_out=args.passes_out, passes=parse_passes(args.passes), settings=settings,
                     working_space=args.working_space, provider=args.provider, face_type=args.face_type,
                     xseg_model=args.xseg_model, face_select=face_select, workers=args.workers, restart=args.restart,
                     origin=args.origin)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from engine.cli.options import add_options, option_type
 from engine.faces.facetype import face_type_option
-from engine.swap.outputs import ORIGINS, PASSES
-from engine.swap.render import render_range
+from engine.swap.outputs import DEFAULT_PASSES, ORIGINS, PASSES, parse_passes
+from engine.swap.render import parse_faces, render_range
 from engine.swap.session import PROVIDER_CHOICES
 from engine.swap.settings import MERGE_OPTIONS, FrameSettings, parse_frames
 
@@ -24,25 +24,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--working-space", default=None, help="plate colour space (OCIO name; default: ACEScg for EXR, "
                    "sRGB otherwise)")
     p.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="ONNX Runtime execution provider")
-    p.add_argument("--face-select", default="largest", help="largest, all, or N (0 = largest)")
+    p.add_argument("--faces", "--face-select", dest="faces", default="all",
+                   help="faces to swap: all, largest, or face names from the track (face0,face1)")
     p.add_argument("--face-type", default=None, type=option_type(face_type_option()), metavar="TYPE",
                    help="face type for a .dfm without metadata (default whole_face; DFL's wf, f, head ... too)")
     p.add_argument("--xseg-model", type=Path, default=None, help="exported XSeg .onnx for the XSeg mask modes")
-    p.add_argument("--passes", default=",".join(PASSES), help="passes to write: rgba,face,mask")
+    p.add_argument("--passes", default=",".join(DEFAULT_PASSES),
+                   help=f"passes to write: {','.join(PASSES)} (mask = facemask; rgba = the merged frame)")
     p.add_argument("--patches", type=Path, default=None, help="also write per-face patches + matrix JSON here")
     p.add_argument("--origin", choices=ORIGINS, default="bottom-left", help="canvas origin of the patch matrices")
     add_options(p, MERGE_OPTIONS, "merge options (override the settings file)")
 
 
 def run(args: argparse.Namespace) -> int:
-    passes = tuple(x.strip() for x in args.passes.split(",") if x.strip())
-    bad = [x for x in passes if x not in PASSES]
-    if bad or not passes:
-        raise ValueError(f"--passes: unknown pass(es) {', '.join(bad) or '(none)'}; use {','.join(PASSES)}")
+    passes = parse_passes(args.passes)
     flags = {o.name: getattr(args, o.name, None) for o in MERGE_OPTIONS}
     settings = FrameSettings.load(args.settings, flags)
     frames = parse_frames(args.frames, "--frames") if args.frames else None
-    select: str | int = int(args.face_select) if args.face_select.isdigit() else args.face_select
+    select = parse_faces(args.faces)
     report = render_range(args.model, args.plate, frames, args.out, settings, args.track, args.working_space,
                           args.provider, passes, select, args.face_type, args.xseg_model, args.patches, args.origin)
     n = len(report.frames)

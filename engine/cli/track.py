@@ -26,6 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beta", type=float, default=OneEuro.beta,
                    help="One-Euro speed coefficient (higher = follows fast motion more closely)")
     p.add_argument("--no-cuts", action="store_true", help="do not look for cuts in the picture")
+    p.add_argument("--no-identities", action="store_true",
+                   help="name each track id (face0, face1 ...) instead of joining the runs of one person across cuts")
     p.add_argument("--max-faces", type=int, default=0, help="keep at most N faces per frame, largest first (0 = all)")
     p.add_argument("--working-space", default=None, help="colour space of float (EXR) frames")
     p.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="provider for face detection")
@@ -44,11 +46,12 @@ def run(args: argparse.Namespace) -> int:
     numbers = parse_frames(args.frame_range, "--frames") if args.frame_range else None
     track = build_track(args.frames, aligned, smooth=not args.no_smooth, min_cutoff=args.min_cutoff, beta=args.beta,
                         detect_cut=not args.no_cuts, max_faces=args.max_faces,
-                        provider=args.provider, working_space=args.working_space, frames=numbers)
+                        provider=args.provider, working_space=args.working_space, frames=numbers,
+                        identities=not args.no_identities)
     track.save(out)
     raw, used = track_jitter(track)
     n_faces = sum(len(f.faces) for f in track.frames.values())
     ids = len({f.id for fr in track.frames.values() for f in fr.faces})
     print(f"{len(track.frames)} frames, {n_faces} faces ({ids} tracks), {len(track.cuts)} cuts; "
-          f"jitter {raw:.3f} px raw -> {used:.3f} px smoothed -> {out}")
+          f"jitter {raw:.3f} px raw -> {used:.3f} px smoothed; faces: {', '.join(track.face_names) or '-'} -> {out}")
     return 0

@@ -7,6 +7,7 @@ for EXR and 16-bit files (0..1 for integer sources). Writes are atomic.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from pathlib import Path
 
 import cv2
@@ -128,21 +129,31 @@ def _interleave(channels: dict[str, np.ndarray], half: bool) -> np.ndarray:
 
 
 def write_exr(path: str | os.PathLike[str], channels: dict[str, np.ndarray], half: bool = True,
-              attributes: dict[str, str] | None = None, compression: str = "zips") -> None:
+              attributes: dict[str, str] | None = None, compression: str = "zips", *,
+              float_channels: Collection[str] = (), data_origin: tuple[int, int] = (0, 0),
+              display_size: tuple[int, int] | None = None) -> None:
     """Write named float channels (each HxW) to one EXR, atomically (half by default).
 
     ``compression`` is one of :data:`EXR_COMPRESSIONS` (all lossless): ``zips`` (zlib per scanline, the default),
-    ``zip`` (zlib per 16 scanlines), ``piz`` (wavelet) or ``none``."""
+    ``zip`` (zlib per 16 scanlines), ``piz`` (wavelet) or ``none``. ``float_channels`` are stored as 32-bit
+    float in a half file (Cryptomatte ids). ``data_origin`` (x, y) places the arrays (the data window) inside a
+    display window of ``display_size`` (w, h; default: the arrays' size), y down as in OpenEXR."""
     import OpenImageIO as oiio
 
     if compression not in EXR_COMPRESSIONS:
         raise ValueError(f"EXR compression must be one of {', '.join(EXR_COMPRESSIONS)} (lossless), "
                          f"not {compression!r}")
     names = list(channels)
-    data = _interleave(channels, half)
+    wide = [n for n in names if n in float_channels] if half else []
+    data = _interleave(channels, half and not wide)
     h, w = data.shape[:2]
     spec = oiio.ImageSpec(w, h, len(names), "half" if half else "float")
     spec.channelnames = tuple(names)
+    if wide:  # OIIO converts the float buffer to each channel's format
+        spec.channelformats = tuple(oiio.TypeDesc("float" if n in wide else "half") for n in names)
+    spec.x, spec.y = data_origin
+    spec.full_x, spec.full_y = 0, 0
+    spec.full_width, spec.full_height = display_size or (w, h)
     if "A" in names:
         spec.alpha_channel = names.index("A")
     spec.attribute("compression", compression)
@@ -157,6 +168,36 @@ def write_exr(path: str | os.PathLike[str], channels: dict[str, np.ndarray], hal
                 raise FacecompError(f"cannot write EXR ({out.geterror().strip()})", path)
         finally:
             out.close()
+
+
+def read_exr_layers(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Every channel of an EXR as float32 HxW over the display window (zero outside the data window), and its
+    string attributes. Float channels keep their 32 bits (Cryptomatte ids)."""
+    import OpenImageIO as oiio
+
+    p = Path(path)
+    inp = oiio.ImageInput.open(str(p))
+    if inp is None:
+        raise FacecompError(f"not a readable EXR ({oiio.geterror().strip() or 'unknown format'})", p)
+    try:
+        spec = inp.spec()
+        if spec.full_width * spec.full_height > MAX_PIXELS or spec.width * spec.height > MAX_PIXELS:
+            raise FacecompError(f"image too large ({spec.full_width}x{spec.full_height})", p)
+        data = inp.read_image(0, 0, 0, spec.nchannels, "float")
+        attrs = {a.name: str(a.value) for a in spec.extra_attribs if isinstance(a.value, str)}
+    finally:
+        inp.close()
+    if data is None or not hasattr(data, "shape"):
+        raise FacecompError("EXR pixel data is damaged", p)
+    data = np.asarray(data, np.float32).reshape(spec.height, spec.width, spec.nchannels)
+    full = np.zeros((spec.full_height, spec.full_width, spec.nchannels), np.float32)
+    x0, y0 = spec.x - spec.full_x, spec.y - spec.full_y
+    dx0, dy0 = max(0, -x0), max(0, -y0)
+    fx0, fy0 = max(0, x0), max(0, y0)
+    fx1, fy1 = min(spec.full_width, x0 + spec.width), min(spec.full_height, y0 + spec.height)
+    if fx1 > fx0 and fy1 > fy0:
+        full[fy0:fy1, fx0:fx1] = data[dy0:dy0 + fy1 - fy0, dx0:dx0 + fx1 - fx0]
+    return {name: full[..., i] for i, name in enumerate(spec.channelnames)}, attrs
 
 
 def write_image(path: str | os.PathLike[str], img: np.ndarray, jpeg_quality: int = 95) -> None:

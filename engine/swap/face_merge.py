@@ -33,6 +33,7 @@ class FaceInput:
     xseg_mat: np.ndarray | None = None  # 2x3 frame -> that square, at the mask's size
     motion: tuple[float, float] | None = None  # (power px, angle deg) from the neighbouring frames
     eyebrows_expand_mod: float = 1.0
+    name: str | None = None  # the face's stable name from the track (None: named by size in the frame)
 
     @property
     def size(self) -> float:

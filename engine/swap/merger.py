@@ -35,7 +35,7 @@ from engine.media.image_io import encode_image, to_uint8
 from engine.progress import progress
 from engine.swap import outputs
 from engine.swap.pipeline import FrameResult
-from engine.swap.render import Renderer, check_xseg, default_working_space
+from engine.swap.render import FaceSelect, Renderer, check_xseg, default_working_space, shot_face_names
 from engine.swap.settings import FrameSettings
 from engine.swap.track import Track, build_track
 
@@ -59,7 +59,8 @@ class MergeJob:
     provider: str | None = None
     face_type: str | None = None
     xseg_model: Path | None = None
-    face_select: str | int = "all"
+    face_select: FaceSelect = "all"
+    passes: tuple[str, ...] = outputs.DEFAULT_PASSES
     workers: int = 0
     restart: bool = False
     origin: str = "bottom-left"
@@ -123,6 +124,7 @@ class Merger:
         check_xseg(job.settings, self.renderer)
         self.source: FrameSource = open_frames(job.frames)
         self.track = self._track()
+        self.face_names = shot_face_names(self.track, job.face_select)  # an unknown name fails before any work
 
     def _track(self) -> Track | None:
         if self.job.track is not None:
@@ -130,7 +132,8 @@ class Merger:
         if self.job.aligned is not None:
             if not self.job.aligned.is_dir():
                 raise FacecompError("aligned faceset folder does not exist", self.job.aligned)
-            return build_track(self.job.frames, self.job.aligned, smooth=False, detect_cut=False)
+            return build_track(self.job.frames, self.job.aligned, smooth=False, detect_cut=False,
+                               identities=self.job.passes_out is not None)
         log.info("no --aligned faces or --track: detecting faces in every frame")
         return None
 
@@ -163,7 +166,7 @@ class Merger:
             outputs.write_mask(files["mask"], result)
         if "passes" in files:
             attrs = {"oiio:ColorSpace": ws or color.MODEL_SPACE, "facecomp:model": self.job.model.name}
-            outputs.write_passes(files["passes"], result, attributes=attrs)
+            outputs.write_passes(files["passes"], result, self.job.passes, attrs, self.face_names)
             outputs.write_patches(files["patches"].parent, number, name, result, self.job.origin, ws)
         outputs.write_merged(files["merged"], result)
         return result.faces
@@ -179,7 +182,8 @@ class Merger:
 
     def _key(self, number: int) -> str:
         fingerprint = self.job.settings.for_frame(number).fingerprint()
-        return hashlib.sha1(f"{fingerprint}|{self.job.face_select}".encode()).hexdigest()[:16]
+        key = f"{fingerprint}|{self.job.face_select}|{','.join(self.job.passes)}"
+        return hashlib.sha1(key.encode()).hexdigest()[:16]
 
     def _finished(self, session: _Session, number: int, name: str, key: str) -> bool:
         return session.done.get(name) == key and all(p.exists() for p in self._outputs(number, name).values())

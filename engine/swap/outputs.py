@@ -1,10 +1,5 @@
 """Writing what a swapped frame produces: merged image and mask (DFL's merged/ and merged_mask/), the EXR
-compositing passes, and the patch + matrix sidecar.
-
-EXR passes (half float, ZIP compression, one file per frame, the plate's frame number): ``R,G,B,A`` = merged
-image with the mask as alpha (a complete frame, not premultiplied), ``face.R/G/B`` = raw predicted face in plate
-space premultiplied by the mask, ``mask.A`` = the mask. A frame without a face has the plate in R,G,B and zeros
-elsewhere, so sequences never have holes.
+compositing passes (layers and data window: :mod:`engine.swap.passes`), and the patch + matrix sidecar.
 
 Patches (faceswap's patch-writer semantics, one JSON per frame: ``<dir>/<frame name>.json``)::
 
@@ -32,14 +27,13 @@ import numpy as np
 from engine import atomic
 from engine.media import color
 from engine.media.image_io import to_uint8, write_exr, write_image
+from engine.swap.passes import DEFAULT_PASSES, PASS_COMPRESSION, PASSES, parse_passes, write_passes
 from engine.swap.pipeline import FrameResult, Patch, plate_to_float
 
+__all__ = ["DEFAULT_PASSES", "ORIGINS", "PASSES", "PASS_COMPRESSION", "parse_passes", "patch_matrix", "patch_roi",
+           "write_mask", "write_merged", "write_passes", "write_patches"]
+
 ORIGINS = ("bottom-left", "top-left", "top-right", "bottom-right")
-PASSES = ("rgba", "face", "mask")
-# Lossless compression of the pass EXRs (the one place that decides). On a 1080p 8-channel half frame, zlib per
-# 16 scanlines ("zip") wrote faster than per scanline ("zips", write_exr's default) or PIZ, read back faster than
-# zips and gave the smallest file (3.5 MiB vs zips 4.7, piz 3.9); "none" is faster still but 32 MiB a frame.
-PASS_COMPRESSION = "zip"
 
 
 def _flip(origin: str, w: float, h: float) -> np.ndarray:
@@ -65,28 +59,6 @@ def patch_roi(matrix: np.ndarray, size: int) -> list[list[float]]:
     corners = np.array([[0, 0, 1], [size, 0, 1], [size, size, 1], [0, size, 1]], np.float64)
     pts = corners @ matrix.T
     return np.round(pts[:, :2] / pts[:, 2:], 4).tolist()
-
-
-def exr_channels(result: FrameResult, passes: tuple[str, ...] = PASSES) -> dict[str, np.ndarray]:
-    """The EXR channels of a frame (see the module docstring)."""
-    frame_sized = result.merged.shape[:2] == result.plate.shape[:2]
-    merged = plate_to_float(result.merged if frame_sized else result.plate)
-    alpha = result.face_mask
-    ch: dict[str, np.ndarray] = {}
-    if "rgba" in passes:
-        ch.update({"R": merged[..., 2], "G": merged[..., 1], "B": merged[..., 0], "A": alpha})
-    if "face" in passes:
-        face = result.face_pass()
-        ch.update({"face.R": face[..., 2], "face.G": face[..., 1], "face.B": face[..., 0]})
-    if "mask" in passes:
-        ch["mask.A"] = alpha
-    return ch
-
-
-def write_passes(path: str | os.PathLike[str], result: FrameResult, passes: tuple[str, ...] = PASSES,
-                 attributes: dict[str, str] | None = None) -> None:
-    """One half-float EXR with the chosen passes (:data:`PASS_COMPRESSION`), written atomically."""
-    write_exr(path, exr_channels(result, passes), half=True, attributes=attributes, compression=PASS_COMPRESSION)
 
 
 def write_merged(path: str | os.PathLike[str], result: FrameResult) -> None:

@@ -49,6 +49,7 @@ class FaceLayer:
     out_mat: np.ndarray  # 2x3 ROI pixels -> patch pixels
     patch: np.ndarray  # res x res x 3, working space
     mask: np.ndarray  # ROI
+    name: str = "face0"  # the face's stable name (from the track; else by size in the frame)
 
     def raw(self) -> np.ndarray:
         """The raw prediction warped into the ROI (cubic; 0 outside the face square)."""
@@ -73,13 +74,16 @@ class FrameResult:
     patches: list[Patch] = field(default_factory=list)
     faces: int = 0
 
-    def face_pass(self) -> np.ndarray:
-        """The raw predicted faces in plate space, premultiplied by their masks (float32 HxWx3)."""
-        face = np.zeros(self.plate.shape[:2] + (3,), np.float32)
+    def face_pass(self, window: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """The raw predicted faces in plate space, premultiplied by their masks (float32 HxWx3); only the
+        ``window`` (x0, y0, x1, y1) of the plate when given (it must hold every face's ROI)."""
+        wx, wy, wx1, wy1 = window or (0, 0, self.plate.shape[1], self.plate.shape[0])
+        face = np.zeros((wy1 - wy, wx1 - wx, 3), np.float32)
         for layer in self.layers:
             x0, y0, x1, y1 = layer.roi
             a = layer.mask[..., None]
-            face[y0:y1, x0:x1] = face[y0:y1, x0:x1] * (1.0 - a) + layer.raw() * a
+            sl = np.s_[y0 - wy:y1 - wy, x0 - wx:x1 - wx]
+            face[sl] = face[sl] * (1.0 - a) + layer.raw() * a
         return face
 
 
@@ -173,10 +177,11 @@ class FrameSwapper:
         extra = self._xseg_masks(plate, ws, preps, prd, settings)
         merged = [face_merge.merge(regions[i], p, (dst_mask[i], prd[i], prd_mask[i]), extra[i], settings)
                   for i, p in enumerate(preps)]
-        return self._compose(plate, ws, merged, settings)
+        names = [p.face.name or f"face{i}" for i, p in enumerate(preps)]
+        return self._compose(plate, ws, merged, settings, names)
 
     def _compose(self, plate: np.ndarray, ws: str | None, merged: list[MergedFace],
-                 settings: MergeSettings) -> FrameResult:
+                 settings: MergeSettings, names: list[str]) -> FrameResult:
         h, w = plate.shape[:2]
         out = plate.copy()
         if any(m.degrade for m in merged) and (settings.image_denoise or settings.bicubic_degrade):
@@ -194,7 +199,7 @@ class FrameSwapper:
                 out[sl] = to_uint8(mixed) if out.dtype == np.uint8 else mixed
             mask[sl] = np.minimum(mask[sl] + m.mask, 1.0)
             patch = self._from_model(m.patch_face, ws)
-            result.layers.append(FaceLayer(m.roi, m.out_mat, patch, m.mask))
+            result.layers.append(FaceLayer(m.roi, m.out_mat, patch, m.mask, names[i]))
             result.patches.append(Patch(i, patch, m.patch_mask, m.patch_mat))
         if settings.color_degrade and any(m.layer is not None for m in merged):
             if ws is None:

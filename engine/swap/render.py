@@ -22,7 +22,7 @@ from engine.media import color
 from engine.media.frames import FrameSource, format_pattern, open_frames
 from engine.progress import progress
 from engine.swap.face_merge import FaceInput
-from engine.swap.outputs import PASSES, write_passes, write_patches
+from engine.swap.outputs import DEFAULT_PASSES, write_passes, write_patches
 from engine.swap.pipeline import FrameResult, FrameSwapper
 from engine.swap.session import FaceSwapModel
 from engine.swap.settings import FrameSettings
@@ -31,18 +31,59 @@ from engine.swap.track import Track
 log = logging.getLogger("facecomp")
 
 
-def select_faces(faces: list[FaceInput], select: str | int = "largest") -> list[FaceInput]:
-    """``largest`` (the default), ``all``, or face N (0 = largest) of a frame, largest first."""
+FaceSelect = str | int | list[str] | tuple[str, ...] | None
+
+
+def parse_faces(value: FaceSelect) -> str | int | tuple[str, ...]:
+    """A face selection: ``all`` (None), ``largest``, face names (``face0,face2`` or a list) or, as before
+    names, a face number N (0 = largest in the frame)."""
+    if value is None or value == "all":
+        return "all"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    items = value.split(",") if isinstance(value, str) else list(value) if isinstance(value, list | tuple) else None
+    if items is None or not all(isinstance(x, str) for x in items):
+        raise FacecompError(f"faces {value!r}: use all, largest or face names (face0,face1)")
+    names = tuple(x.strip() for x in items if x.strip())
+    if not names:
+        raise FacecompError("faces: empty selection; use all, largest or face names (face0,face1)")
+    if len(names) == 1 and (names[0] in ("all", "largest") or names[0].isdigit()):
+        return int(names[0]) if names[0].isdigit() else names[0]
+    return names
+
+
+def select_faces(faces: list[FaceInput], select: FaceSelect = "all") -> list[FaceInput]:
+    """The faces of a frame to swap, largest first: ``all`` (the default), ``largest``, the faces with the
+    given names, or face N (0 = largest). Faces without a name (no track) are named by size: face0, face1..."""
     ordered = sorted(faces, key=lambda f: -f.size)
-    if select in ("all", None):
+    for i, f in enumerate(ordered):
+        if f.name is None:
+            f.name = f"face{i}"
+    choice = parse_faces(select)
+    if choice == "all":
         return ordered
-    if select == "largest":
+    if choice == "largest":
         return ordered[:1]
-    try:
-        n = int(select)
-    except (TypeError, ValueError):
-        raise FacecompError(f"face selection {select!r}: use largest, all or a face number") from None
-    return ordered[n: n + 1] if n >= 0 else []
+    if isinstance(choice, int):
+        return ordered[choice: choice + 1] if choice >= 0 else []
+    return [f for f in ordered if f.name in choice]
+
+
+def shot_face_names(track: Track | None, select: FaceSelect = "all") -> list[str]:
+    """The faces of the shot that get a matte layer and a Cryptomatte manifest entry in every frame: the
+    track's names (those selected); without a track, none beyond each frame's own faces. Names not in the
+    track are an error."""
+    if track is None:
+        return []
+    names = track.face_names
+    choice = parse_faces(select)
+    if not isinstance(choice, tuple):
+        return names
+    unknown = [n for n in choice if n not in names]
+    if unknown:
+        raise FacecompError(f"faces: no face named {', '.join(unknown)} in the track (it has "
+                            f"{', '.join(names) or 'no faces'})", track.path)
+    return [n for n in names if n in choice]
 
 
 def default_working_space(path: str | os.PathLike[str] | None, image: np.ndarray) -> str | None:
@@ -147,7 +188,7 @@ class Renderer:
                 for d in self._extractor.detect(u8)]
 
     def faces(self, number: int, image: np.ndarray, track: Track | None, working_space: str | None,
-              face_select: str | int = "largest") -> list[FaceInput]:
+              face_select: FaceSelect = "all") -> list[FaceInput]:
         """The faces of a frame: from the track if given, else detected in this frame."""
         if track is not None:
             found = track.faces(number, (image.shape[1], image.shape[0]))
@@ -156,7 +197,7 @@ class Renderer:
         return select_faces(found, face_select)
 
     def swap(self, image: np.ndarray, number: int, settings: FrameSettings, track: Track | None,
-             working_space: str | None, face_select: str | int = "largest") -> FrameResult:
+             working_space: str | None, face_select: FaceSelect = "all") -> FrameResult:
         """Swap one frame already in memory."""
         faces = self.faces(number, image, track, working_space, face_select)
         return self.swapper.swap(image, faces, settings.for_frame(number), working_space)
@@ -172,7 +213,7 @@ class Renderer:
 
     def render(self, plate: str | os.PathLike[str] | FrameSource, frame: int, out_path: str | os.PathLike[str],
                settings: Any = None, track: Any = None, working_space: str | None = None,
-               passes: tuple[str, ...] = PASSES, face_select: str | int = "largest",
+               passes: tuple[str, ...] = DEFAULT_PASSES, face_select: FaceSelect = "all",
                patches_dir: str | os.PathLike[str] | None = None, origin: str = "bottom-left",
                image: np.ndarray | None = None) -> FrameReport:
         """Render frame ``frame`` of ``plate`` to one EXR of passes at ``out_path`` (stateless)."""
@@ -185,7 +226,7 @@ class Renderer:
         attrs = {"oiio:ColorSpace": ws or color.MODEL_SPACE, "facecomp:version": __version__,
                  "facecomp:model": self.model.path.name, "facecomp:face_type": self.model.face_type.label,
                  "facecomp:ocio_config": color.CONFIG_URI, "facecomp:faces": str(result.faces)}
-        write_passes(out_path, result, passes, attrs)
+        write_passes(out_path, result, passes, attrs, shot_face_names(self.track(track), face_select))
         if patches_dir is not None:
             write_patches(patches_dir, frame, Path(out_path).name.split(".exr")[0], result, origin, ws)
         return FrameReport(frame, result.faces, Path(out_path))
@@ -193,8 +234,9 @@ class Renderer:
 
 def render_range(model_path: str | os.PathLike[str], plate: str | os.PathLike[str], frames: list[int] | None,
                  out_pattern: str, settings: Any = None, track: str | os.PathLike[str] | None = None,
-                 working_space: str | None = None, provider: str | None = None, passes: tuple[str, ...] = PASSES,
-                 face_select: str | int = "largest", face_type: str | None = None,
+                 working_space: str | None = None, provider: str | None = None,
+                 passes: tuple[str, ...] = DEFAULT_PASSES, face_select: FaceSelect = "all",
+                 face_type: str | None = None,
                  xseg_model: str | os.PathLike[str] | None = None, patches_dir: str | os.PathLike[str] | None = None,
                  origin: str = "bottom-left", renderer: Renderer | None = None) -> RenderReport:
     """Render ``frames`` (None: all) of ``plate`` to ``out_pattern`` (``faceswap.%04d.exr``), one EXR per frame."""
@@ -213,6 +255,7 @@ def render_range(model_path: str | os.PathLike[str], plate: str | os.PathLike[st
     fs = load_settings(settings)
     check_xseg(fs, r)
     tr = r.track(track)
+    shot_face_names(tr, face_select)  # an unknown face name fails before any work
     report = RenderReport(providers=list(r.providers))
     todo = set(wanted)
     frames_iter = ((f.number, f.image) for f in source if f.number in todo) if not hasattr(source, "files") else \

@@ -7,8 +7,10 @@ Sidecar format (JSON, ``facecomp track --out shot.track.json``)::
      "source": "<frames spec>", "aligned": "<faceset folder>" | null, "image_size": [w, h], "fps": 30.0,
      "smoothing": {"method": "one-euro-forward-backward", "min_cutoff": 1.0, "beta": 4.0, ...} | null,
      "cuts": [frame numbers that start a new shot],
+     "names": {"0": "face0", "1": "face1"},   # identity -> the face's name (rename here: letters, digits, _)
      "frames": [{"frame": 1, "name": "00001", "faces": [
-         {"id": 0,                      # face identity within the track (new id at cuts and jumps)
+         {"id": 0,                      # track id: one continuous run of a face (new id at cuts and jumps)
+          "identity": 0,                # the person: the same across cuts (engine.swap.identities)
           "rect": [l, t, r, b],         # detector box, frame px
           "landmarks": [[x, y] x 68],   # landmarks to use (smoothed), frame px
           "raw": [[x, y] x 68],         # landmarks as detected / stored in the faceset
@@ -18,11 +20,14 @@ Sidecar format (JSON, ``facecomp track --out shot.track.json``)::
 
 Every frame of the source (or of the chosen ``frames``) is listed, also those without faces (``"faces": []``).
 Faces of a frame are ordered largest first. Tracks are cut where the picture changes abruptly (frame
-difference), and a face whose landmarks jump (or that cannot be matched to the previous frame) starts a new id.
+difference), and a face whose landmarks jump (or that cannot be matched to the previous frame) starts a new id;
+runs of ids that show the same person (identity embedding) then share one identity and name, which the
+passes (per-face mattes, Cryptomatte) and ``--faces NAME`` use. A track without identities names each id.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -41,6 +46,7 @@ from engine.media.frames import FrameSource, ImageSequence, open_frames
 from engine.progress import progress
 from engine.swap.face_merge import FaceInput
 from engine.swap.filters import motion_vector
+from engine.swap.identities import assign_identities, check_names, default_name
 from engine.swap.smoothing import OneEuro, jitter, smooth_landmarks
 
 log = logging.getLogger("facecomp")
@@ -66,9 +72,11 @@ class TrackFace:
     xseg_mask: str | None = None
     xseg_mat: np.ndarray | None = None
     eyebrows_expand_mod: float = 1.0
+    identity: int | None = None  # the person (None: the track id)
 
     def to_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"id": self.id, "rect": np.round(self.rect, 2).tolist(),
+        d: dict[str, Any] = {"id": self.id, **({"identity": self.identity} if self.identity is not None else {}),
+                             "rect": np.round(self.rect, 2).tolist(),
                              "landmarks": np.round(self.landmarks, 3).tolist(), "raw": np.round(self.raw, 3).tolist(),
                              "score": round(float(self.score), 4)}
         if self.file:
@@ -93,7 +101,8 @@ class TrackFace:
             mat = d.get("xseg_mat")
             return cls(int(d.get("id", 0)), rect, lm, raw, float(d.get("score", 1.0)), d.get("file"),
                        d.get("xseg_mask"), np.asarray(mat, np.float64).reshape(2, 3) if mat is not None else None,
-                       float(d.get("eyebrows_expand_mod", 1.0)))
+                       float(d.get("eyebrows_expand_mod", 1.0)),
+                       int(d["identity"]) if d.get("identity") is not None else None)
         except (KeyError, TypeError, ValueError) as exc:
             raise FacecompError(f"damaged track face ({exc})", where) from None
 
@@ -117,12 +126,13 @@ class Track:
     smoothing: dict[str, Any] | None = None
     cuts: list[int] = field(default_factory=list)
     path: str | None = None
+    names: dict[int, str] = field(default_factory=dict)  # identity -> name (missing: face<identity>)
 
     # ---- file -------------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
         data = {"format": FORMAT, "version": VERSION, "source": self.source, "aligned": self.aligned,
                 "image_size": list(self.image_size), "fps": self.fps, "smoothing": self.smoothing,
-                "cuts": self.cuts,
+                "cuts": self.cuts, "names": self._names_table(),
                 "frames": [{"frame": f.number, "name": f.name, "faces": [x.to_json() for x in f.faces]}
                            for f in self.frames.values()]}
         atomic.write_text(path, json.dumps(data, separators=(",", ":")))
@@ -151,12 +161,31 @@ class Track:
                 frames[n] = TrackFrame(n, str(entry.get("name", n)),
                                        [TrackFace.from_json(f, str(p)) for f in entry.get("faces", [])])
             size = tuple(int(v) for v in data.get("image_size", (0, 0)))
-        except (KeyError, TypeError, ValueError) as exc:
+            names = {int(k): v for k, v in (data.get("names") or {}).items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise FacecompError(f"damaged track ({exc})", p) from None
+        check_names(names, str(p))
         return cls(frames, str(data.get("source", "")), data.get("aligned"), size,  # type: ignore[arg-type]
-                   float(data.get("fps", 30.0)), data.get("smoothing"), [int(c) for c in data.get("cuts", [])], str(p))
+                   float(data.get("fps", 30.0)), data.get("smoothing"), [int(c) for c in data.get("cuts", [])], str(p),
+                   names)
+
+    def _names_table(self) -> dict[str, str]:
+        """identity -> name of every face of the track (written in full so that renaming is one edit)."""
+        table = {f.id if f.identity is None else f.identity: self.name_of(f)
+                 for tf in self.frames.values() for f in tf.faces}
+        return {str(k): table[k] for k in sorted(table)}
 
     # ---- use --------------------------------------------------------------------------------------------
+    def name_of(self, face: TrackFace) -> str:
+        """The face's stable name: its identity's name in ``names`` (default ``face<identity>``)."""
+        identity = face.id if face.identity is None else face.identity
+        return self.names.get(identity, default_name(identity))
+
+    @functools.cached_property
+    def face_names(self) -> list[str]:
+        """The names of every face of the shot, by identity."""
+        return list(self._names_table().values())
+
     def faces(self, number: int, frame_size: tuple[int, int] | None = None) -> list[FaceInput]:
         """The faces of frame ``number`` ready for the swap (landmarks, XSeg mask, motion from neighbours).
         ``frame_size`` (w, h) of the plate is checked against the track's, to catch a track of another shot."""
@@ -173,7 +202,7 @@ class Track:
         for tf in current:
             mask = decode_mask(tf.xseg_mask, self.path) if tf.xseg_mask else None
             out.append(FaceInput(tf.landmarks, tf.rect, mask, tf.xseg_mat if mask is not None else None,
-                                 self._motion(number, tf), tf.eyebrows_expand_mod))
+                                 self._motion(number, tf), tf.eyebrows_expand_mod, self.name_of(tf)))
         return out
 
     def _motion(self, number: int, face: TrackFace) -> tuple[float, float] | None:
@@ -322,10 +351,10 @@ def build_track(frames_spec: str | os.PathLike[str], aligned_dir: str | os.PathL
                 smooth: bool = True, min_cutoff: float = OneEuro.min_cutoff, beta: float = OneEuro.beta,
                 detect_cut: bool = True,
                 max_faces: int = 0, provider: str | None = None, working_space: str | None = None,
-                frames: list[int] | None = None) -> Track:
+                frames: list[int] | None = None, identities: bool = True) -> Track:
     """Build the alignment track of a shot from its frames and either an aligned faceset (landmarks stored in
     the faces' metadata) or face detection on every frame (engine.faces.extract). ``frames``: only these frame
-    numbers (None: all)."""
+    numbers (None: all). ``identities``: join the runs of one person across cuts (identity embedding)."""
     source = open_frames(frames_spec)
     numbers = list(source.numbers)
     names = {source.name(n): n for n in numbers}
@@ -373,6 +402,8 @@ def build_track(frames_spec: str | os.PathLike[str], aligned_dir: str | os.PathL
             tf.faces = sorted(tf.faces, key=lambda f: -float(np.prod(_box(f)[2:] - _box(f)[:2])))[:max_faces]
     cuts = detect_cuts(diffs, numbers) if detect_cut and diffs else []
     assign_ids(track_frames, set(cuts))
+    if identities:
+        assign_identities(track_frames, lambda wanted: (_u8(img, working_space) for img in _pixels(source, wanted)))
     if smooth:
         smooth_track(track_frames, params)
     # (0, 0) = unknown (frames not read) or photos of mixed sizes: nothing to check a plate against
@@ -380,6 +411,13 @@ def build_track(frames_spec: str | os.PathLike[str], aligned_dir: str | os.PathL
     return Track({f.number: f for f in track_frames}, os.fspath(frames_spec),
                  str(Path(aligned_dir).resolve()) if aligned_dir else None, size, fps,
                  params.to_dict() if smooth else None, cuts)
+
+
+def _u8(img: np.ndarray, working_space: str | None) -> np.ndarray:
+    """A frame as 8-bit BGR for the detector and the embedder."""
+    if img.dtype == np.uint8:
+        return img
+    return _model_u8(img, working_space) if working_space else (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 def _model_u8(img: np.ndarray, working_space: str | None) -> np.ndarray:

@@ -146,6 +146,7 @@ class Worker:
         return {"model": path, "providers": _providers_of(self._renderer), **_model_info(self._renderer)}
 
     def _render(self, req: Request) -> None:
+        from engine.swap.passes import parse_passes
         from engine.swap.render import load_settings
 
         plate = str(req.require("plate"))
@@ -167,9 +168,12 @@ class Worker:
         options: dict[str, Any] = {"settings": load_settings(settings, overrides, "settings"),
                                    "track": req.get("track"),
                                    "working_space": req.get("working_space"),
-                                   "face_select": req.get("face_select", "largest")}
+                                   "face_select": req.get("faces", req.get("face_select", "all"))}
         if req.get("passes"):
-            options["passes"] = tuple(req.get("passes"))
+            try:
+                options["passes"] = parse_passes(req.get("passes"), "render: passes")
+            except FacecompError as exc:
+                raise BadRequest(str(exc)) from None
         t0 = time.perf_counter()
         outputs: list[str] = []
         faces = 0

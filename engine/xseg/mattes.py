@@ -75,7 +75,7 @@ def _read_exr_channel(p: Path, channel: str | None) -> np.ndarray:
         spec = inp.spec()
         names = list(spec.channelnames)
         if channel is None:
-            pick = next((c for c in ("A", "mask.A", "alpha", "Y", "R") if c in names), names[0])
+            pick = next((c for c in ("A", "facemask.A", "mask.A", "alpha", "Y", "R") if c in names), names[0])
         elif channel in names:
             pick = channel
         else:

@@ -16,7 +16,7 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
-from engine.media.image_io import read_image
+from engine.media.image_io import read_exr_layers, read_image
 from engine.swap.outputs import PASS_COMPRESSION
 from engine.swap.render import render_range
 from engine.swap.track import build_track
@@ -24,14 +24,8 @@ from tests.conftest import REPO, assert_clean_error, run_facecomp
 
 
 def _exr(path) -> dict[str, np.ndarray]:
-    """The channels of a half-float EXR, read straight from the file (ImageInput: no shared ImageCache)."""
-    inp = oiio.ImageInput.open(str(path))
-    assert inp is not None, oiio.geterror()
-    spec = inp.spec()
-    assert spec.format == "half"
-    px = np.asarray(inp.read_image(0, 0, 0, spec.nchannels, "float")).reshape(spec.height, spec.width, -1)
-    inp.close()
-    return {name: px[..., i] for i, name in enumerate(spec.channelnames)}
+    """The channels of an EXR over its display window, read straight from the file (no shared ImageCache)."""
+    return read_exr_layers(path)[0]
 
 
 def _mismatch(a_path, b_path) -> dict:
@@ -69,9 +63,14 @@ def test_merge_writes_frames_masks_passes_and_patches(models, shot, tmp_path):
     assert sorted(p.name for p in (tmp_path / "merged_mask").iterdir()) == names
     assert len(list((tmp_path / "passes").glob("*.exr"))) == 12
     ch = _exr(tmp_path / "passes" / "00004.exr")
-    assert list(ch) == ["R", "G", "B", "A", "face.R", "face.G", "face.B", "mask.A"]
-    assert np.array_equal(ch["A"], ch["mask.A"]) and ch["mask.A"].max() > 0.99
-    assert np.all(ch["face.R"][ch["mask.A"] == 0] == 0)  # premultiplied by the mask
+    assert sorted(ch) == sorted(["face.R", "face.G", "face.B", "facemask.A", "facemask_face0.A", "CryptoFace00.R",
+                                 "CryptoFace00.G", "CryptoFace00.B", "CryptoFace00.A", "CryptoFace01.R",
+                                 "CryptoFace01.G", "CryptoFace01.B", "CryptoFace01.A", "stmap.R", "stmap.G"])
+    assert ch["facemask.A"].shape == (388, 512) and ch["facemask.A"].max() > 0.99  # display window = the plate
+    assert np.array_equal(ch["facemask.A"], ch["facemask_face0.A"])  # one face: its matte is the mask
+    assert np.all(ch["face.R"][ch["facemask.A"] == 0] == 0)  # premultiplied by the mask
+    spec = oiio.ImageInput.open(str(tmp_path / "passes" / "00004.exr")).spec()
+    assert spec.width * spec.height < 0.8 * 512 * 388 and (spec.full_width, spec.full_height) == (512, 388)
     sidecar = json.loads((tmp_path / "passes" / "patches" / "00004.json").read_text())
     assert sidecar["origin"] == "bottom-left" and sidecar["frame_size"] == [512, 388]
     face = sidecar["faces"][0]
@@ -136,10 +135,11 @@ def test_preview_and_settings_file(models, shot, tmp_path):
 
 def test_range_render_equals_full_render(models, exr_plate, shot, tmp_path):
     pattern = str(exr_plate / "plate.%04d.exr")
+    every = ("rgba", "face", "facemask", "mattes", "crypto", "stmap")
     full = render_range(models["tiny"], pattern, None, str(tmp_path / "full" / "fs.%04d.exr"), {"blur": 20},
-                        working_space="ACEScg")
+                        working_space="ACEScg", passes=every)
     part = render_range(models["tiny"], pattern, [1004, 1005], str(tmp_path / "part" / "fs.%04d.exr"), {"blur": 20},
-                        working_space="ACEScg")
+                        working_space="ACEScg", passes=every)
     assert full.frames == list(range(1001, 1009)) and full.faces == 8 and part.frames == [1004, 1005]
     for n in (1004, 1005):
         assert not _mismatch(tmp_path / "full" / f"fs.{n}.exr", tmp_path / "part" / f"fs.{n}.exr"), n
@@ -147,7 +147,7 @@ def test_range_render_equals_full_render(models, exr_plate, shot, tmp_path):
     out = _exr(tmp_path / "full" / "fs.1004.exr")
     assert oiio.ImageBuf(str(tmp_path / "full" / "fs.1004.exr")).spec().get_string_attribute("compression") == \
         PASS_COMPRESSION
-    outside = out["mask.A"] == 0
+    outside = out["facemask.A"] == 0
     assert np.array_equal(out["R"][outside], plate["R"][outside])  # linear plate untouched outside the mask
     # with a smoothed track of the shot: the same statelessness, through the CLI
     track = build_track(shot, shot / "aligned")
@@ -168,11 +168,16 @@ def test_render_no_face_frame_and_errors(models, data, exr_plate, tmp_path):
     plate = tmp_path / "nf.0001.png"
     plate.write_bytes(no_face.read_bytes())
     run_facecomp("render", "--model", models["tiny"], "--plate", tmp_path / "nf.%04d.png", "--out",
-                 tmp_path / "o.%04d.exr")
+                 tmp_path / "o.%04d.exr", "--passes", "rgba,face,mask")
     ch = _exr(tmp_path / "o.0001.exr")
     img = read_image(plate)
-    assert ch["mask.A"].max() == 0 and ch["face.G"].max() == 0
+    assert ch["facemask.A"].max() == 0 and ch["face.G"].max() == 0
     assert np.abs(ch["G"] - img[..., 1] / 255.0).max() < 2e-3  # the plate passes through
+    run_facecomp("render", "--model", models["tiny"], "--plate", tmp_path / "nf.%04d.png", "--out",
+                 tmp_path / "d.%04d.exr")  # the default passes: no face, a 1x1 data window of zeros
+    spec = oiio.ImageInput.open(str(tmp_path / "d.0001.exr")).spec()
+    assert (spec.width, spec.height, spec.full_width, spec.full_height) == (1, 1, img.shape[1], img.shape[0])
+    assert all(v.max() == 0 for v in _exr(tmp_path / "d.0001.exr").values())
     pattern = str(exr_plate / "plate.%04d.exr")
     res = run_facecomp("render", "--model", models["tiny"], "--plate", pattern, "--frames", "990-1001", "--out",
                        tmp_path / "x.%04d.exr", check=False)

@@ -7,10 +7,10 @@ import numpy as np
 import OpenImageIO as oiio
 import pytest
 
-from engine.media.image_io import EXR_COMPRESSIONS, read_image, write_exr
+from engine.media.image_io import EXR_COMPRESSIONS, read_exr_layers, read_image, write_exr
 from engine.swap.outputs import PASS_COMPRESSION
 
-NAMES = ("R", "G", "B", "A", "face.R", "face.G", "face.B", "mask.A")
+NAMES = ("R", "G", "B", "A", "face.R", "face.G", "face.B", "facemask.A")
 
 
 def _channels() -> dict[str, np.ndarray]:
@@ -54,3 +54,25 @@ def test_float_exr_and_lossy_compressions(tmp_path):
         write_exr(tmp_path / "d.exr", ch, compression="dwaa")
     assert not list(tmp_path.glob("d.exr*")) and not list(tmp_path.glob(".d.exr*"))
     assert PASS_COMPRESSION in EXR_COMPRESSIONS
+
+
+def test_data_window_and_float_channels_in_a_half_file(tmp_path):
+    """A data window inside a bigger display window, with 32-bit float channels beside half ones: read back in
+    place over the display window (zeros outside), the float channels bit for bit."""
+    ch = _channels()
+    ids = np.random.default_rng(3).uniform(-1e30, 1e30, (37, 53)).astype(np.float32)
+    write_exr(tmp_path / "w.exr", {"face.R": ch["R"], "CryptoFace00.R": ids}, float_channels=("CryptoFace00.R",),
+              data_origin=(11, 5), display_size=(100, 60), compression=PASS_COMPRESSION)
+    inp = oiio.ImageInput.open(str(tmp_path / "w.exr"))
+    spec = inp.spec()
+    inp.close()
+    assert (spec.x, spec.y, spec.width, spec.height) == (11, 5, 53, 37)
+    assert (spec.full_width, spec.full_height) == (100, 60)
+    formats = dict(zip(spec.channelnames, (str(f) for f in spec.channelformats), strict=True))
+    assert formats == {"face.R": "half", "CryptoFace00.R": "float"}
+    layers, _ = read_exr_layers(tmp_path / "w.exr")
+    got = layers["CryptoFace00.R"]
+    assert got.shape == (60, 100) and np.array_equal(got[5:42, 11:64].view(np.uint32), ids.view(np.uint32))
+    assert got[:5].max() == 0 and got[:, :11].max() == 0 and got[42:].max() == 0
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(layers["face.R"][5:42, 11:64], ch["R"].astype(np.float16).astype(np.float32))

@@ -1,0 +1,123 @@
+"""The EXR compositing passes of a frame: which layers, what they hold, and the data window.
+
+One half-float EXR per frame (the plate's frame number), display window = the plate. Layers (pass name in
+brackets, for ``--passes`` and the worker's ``passes``):
+
+* ``face.R/G/B`` (face): the raw predicted faces in plate space, premultiplied by their blend masks.
+* ``facemask.A`` (facemask; ``mask`` is accepted as an alias): the blend mask of all selected faces. Not
+  ``mask.A``: ``mask`` is a reserved Nuke layer; Nuke shows this one as ``facemask.alpha``.
+* ``facemask_<name>.A`` (mattes): one matte per face, ``<name>`` = the face's stable track name (``face0`` ...).
+  Every face of the shot that is selected gets its layer in every frame (zero where it is absent), so the
+  channel set is the same through the sequence.
+* ``CryptoFace00.R/G/B/A``, ``CryptoFace01.R/G/B/A`` (crypto): Cryptomatte of the faces
+  (:mod:`engine.swap.cryptomatte`), ids stored as 32-bit float, coverage = each face's matte.
+* ``stmap.R/G`` (stmap): plate -> face-patch coordinates (:mod:`engine.swap.stmap`), 32-bit float.
+* ``R,G,B,A`` (rgba, only when asked for): the merged frame, mask as alpha.
+
+Without ``rgba`` the data window is the union of the faces' regions (every pass is 0 outside it); a frame
+without a face has a 1x1 data window of zeros. With ``rgba`` it is the whole plate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+
+import numpy as np
+
+from engine.errors import FacecompError
+from engine.media.image_io import write_exr
+from engine.swap import cryptomatte
+from engine.swap.pipeline import FrameResult, plate_to_float
+from engine.swap.stmap import stmap
+
+PASSES = ("face", "facemask", "mattes", "crypto", "stmap", "rgba")
+DEFAULT_PASSES = ("face", "facemask", "mattes", "crypto", "stmap")
+ALIASES = {"mask": "facemask"}
+# Lossless compression of the pass EXRs (the one place that decides). On a 1080p 8-channel half frame, zlib per
+# 16 scanlines ("zip") wrote faster than per scanline ("zips", write_exr's default) or PIZ, read back faster than
+# zips and gave the smallest file (3.5 MiB vs zips 4.7, piz 3.9); "none" is faster still but 32 MiB a frame.
+PASS_COMPRESSION = "zip"
+Window = tuple[int, int, int, int]
+# 32-bit in the half file: Cryptomatte ids (a half would change them) and the STMap (half steps of 1/2048
+# near 1.0 would move a 512 px patch lookup by a quarter pixel)
+FLOAT_CHANNELS = (*cryptomatte.layer_channels(), "stmap.R", "stmap.G")
+
+
+def parse_passes(value: str | Iterable[str] | None, option: str = "--passes") -> tuple[str, ...]:
+    """Pass names from ``face,facemask,...`` or a list (None: the default set); ``mask`` = ``facemask``."""
+    if value is None:
+        return DEFAULT_PASSES
+    items = value.split(",") if isinstance(value, str) else [str(v) for v in value]
+    names = [ALIASES.get(x.strip(), x.strip()) for x in items if x.strip()]
+    bad = [x for x in names if x not in PASSES]
+    if bad or not names:
+        raise FacecompError(f"{option}: unknown pass(es) {', '.join(bad) or '(none)'}; use {','.join(PASSES)}")
+    return tuple(dict.fromkeys(names))
+
+
+def data_window(result: FrameResult, passes: tuple[str, ...]) -> Window:
+    """(x0, y0, x1, y1) of the plate the file stores: the plate with ``rgba``, else the faces' regions."""
+    h, w = result.plate.shape[:2]
+    if "rgba" in passes:
+        return 0, 0, w, h
+    if not result.layers:
+        return 0, 0, 1, 1
+    rois = np.array([layer.roi for layer in result.layers])
+    return int(rois[:, 0].min()), int(rois[:, 1].min()), int(rois[:, 2].max()), int(rois[:, 3].max())
+
+
+def face_mattes(result: FrameResult, window: Window, names: Iterable[str] = ()) -> dict[str, np.ndarray]:
+    """Each face's matte over ``window``: ``names`` (every face of the shot, zero when absent) and the faces
+    of the frame, in that order."""
+    wx, wy, wx1, wy1 = window
+    mattes = {n: np.zeros((wy1 - wy, wx1 - wx), np.float32) for n in names}
+    for layer in result.layers:
+        x0, y0, x1, y1 = layer.roi
+        matte = mattes.setdefault(layer.name, np.zeros((wy1 - wy, wx1 - wx), np.float32))
+        sl = np.s_[y0 - wy:y1 - wy, x0 - wx:x1 - wx]
+        matte[sl] = np.maximum(matte[sl], layer.mask)
+    return mattes
+
+
+def exr_channels(result: FrameResult, passes: tuple[str, ...] = DEFAULT_PASSES, names: Iterable[str] = (),
+                 window: Window | None = None) -> dict[str, np.ndarray]:
+    """The EXR channels of a frame over ``window`` (default :func:`data_window`), see the module docstring."""
+    x0, y0, x1, y1 = window or data_window(result, passes)
+    sl = np.s_[y0:y1, x0:x1]
+    ch: dict[str, np.ndarray] = {}
+    if "rgba" in passes:
+        frame_sized = result.merged.shape[:2] == result.plate.shape[:2]
+        merged = plate_to_float((result.merged if frame_sized else result.plate)[sl])
+        ch.update({"R": merged[..., 2], "G": merged[..., 1], "B": merged[..., 0], "A": result.face_mask[sl]})
+    if "face" in passes:
+        face = result.face_pass((x0, y0, x1, y1))
+        ch.update({"face.R": face[..., 2], "face.G": face[..., 1], "face.B": face[..., 0]})
+    if "facemask" in passes:
+        ch["facemask.A"] = result.face_mask[sl]
+    if "mattes" in passes or "crypto" in passes:
+        mattes = face_mattes(result, (x0, y0, x1, y1), names)
+        if "mattes" in passes:
+            ch.update({f"facemask_{n}.A": m for n, m in mattes.items()})
+        if "crypto" in passes:
+            ch.update(cryptomatte.encode(mattes))
+    if "stmap" in passes:
+        ch["stmap.R"], ch["stmap.G"] = stmap(result.layers, (x0, y0, x1, y1))
+    return ch
+
+
+def write_passes(path: str | os.PathLike[str], result: FrameResult, passes: tuple[str, ...] = DEFAULT_PASSES,
+                 attributes: dict[str, str] | None = None, names: Iterable[str] = ()) -> None:
+    """One half-float EXR of the chosen passes (:data:`PASS_COMPRESSION`), written atomically. ``names``: the
+    faces of the shot (stable names) that get a matte and a manifest entry in every frame."""
+    window = data_window(result, passes)
+    ch = exr_channels(result, passes, names, window)
+    all_names = list(dict.fromkeys([*names, *(layer.name for layer in result.layers)]))
+    attrs = {**(attributes or {}), "facecomp:face_names": json.dumps(all_names),
+             "facecomp:passes": ",".join(passes)}
+    if "crypto" in passes:
+        attrs.update(cryptomatte.metadata(all_names))
+    h, w = result.plate.shape[:2]
+    write_exr(path, ch, half=True, attributes=attrs, compression=PASS_COMPRESSION,
+              float_channels=FLOAT_CHANNELS, data_origin=window[:2], display_size=(w, h))
