@@ -80,6 +80,8 @@ def exr_channels(result: FrameResult, passes: tuple[str, ...] = PASSES) -> dict[
         ch.update({"face.R": face[..., 2], "face.G": face[..., 1], "face.B": face[..., 0]})
     if "mask" in passes:
         ch["mask.A"] = alpha
+    if "facemask" in passes:  # the hosts' layer (CONTRACTS.md: Nuke maps mask.A to the reserved mask layer)
+        ch["facemask.A"] = alpha
     return ch
 
 

@@ -11,7 +11,8 @@ import pytest
 from hostkit import NUKE_PLUGIN, REPO, RESOLVE_PLUGIN
 
 HEAVY = {"numpy", "torch", "onnxruntime", "cv2", "OpenImageIO", "PyOpenColorIO", "av", "engine", "scipy", "PIL"}
-HOST_FILES = sorted(NUKE_PLUGIN.rglob("*.py")) + sorted(RESOLVE_PLUGIN.rglob("*.py"))
+HOST_KIT = REPO / "host_kit"
+HOST_FILES = sorted(NUKE_PLUGIN.rglob("*.py")) + sorted(RESOLVE_PLUGIN.rglob("*.py")) + sorted(HOST_KIT.rglob("*.py"))
 GIZMO = REPO / "gizmos" / "FaceSwap.gizmo"
 BUILTIN_NODE_KNOBS = {"name", "label", "disable", "tile_color", "xpos", "ypos", "selected", "help", "onCreate",
                       "knobChanged", "updateUI"}
@@ -29,14 +30,15 @@ def _imports(tree: ast.AST) -> list[str]:
 
 def test_host_files_exist():
     names = {p.name for p in HOST_FILES}
-    assert {"init.py", "menu.py", "facecomp_nuke.py", "facecomp_client.py", "facecomp_fusion.py"} <= names
+    assert {"init.py", "menu.py", "facecomp_nuke.py", "facecomp_graph.py", "client.py", "sequences.py", "options.py",
+            "facecomp_fusion.py"} <= names
 
 
 @pytest.mark.parametrize("path", HOST_FILES, ids=lambda p: str(p.relative_to(REPO)))
 def test_host_code_is_python37_and_stdlib_only(path):
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=(3, 7))
     stdlib = set(sys.stdlib_module_names)
-    host_modules = {"nuke", "nukescripts", "DaVinciResolveScript", "BlackmagicFusion", "fusionscript",
+    host_modules = {"nuke", "nukescripts", "DaVinciResolveScript", "BlackmagicFusion", "fusionscript", "host_kit",
                     *(p.stem for p in HOST_FILES)}
     for name in _imports(tree):
         top = name.split(".")[0]
@@ -121,11 +123,13 @@ def test_host_client_runs_on_old_pythons(media, tmp_path):
 
     script = f"""
 import sys
-sys.path[:0] = [{str(NUKE_PLUGIN)!r}, {str(RESOLVE_PLUGIN)!r}]
-import facecomp_client as fc, facecomp_fusion
-assert facecomp_fusion.sequence_pattern('/a/plate.1001.exr') == ('/a/plate.%04d.exr', 1001)
+sys.path[:0] = [{str(REPO)!r}, {str(RESOLVE_PLUGIN)!r}]
+from host_kit import client as fc, sequences, options, track
+import facecomp_fusion
+assert sequences.sequence_pattern('/a/plate.1001.exr') == ('/a/plate.%04d.exr', 1001)
 w = fc.WorkerClient(fc.facecomp_command({facecomp_exe()!r}))
-w.start()
+hello = w.start()
+assert options.OptionTables.from_hello(hello).choices('mode')[1] == 'overlay'
 w.load({str(media['model'])!r})
 r = w.render(plate={str(media['plate'])!r}, frames='1001', out={str(tmp_path / 'o.%04d.exr')!r})
 w.close()

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-import facecomp_client as fc
+from host_kit import client as fc
 import numpy as np
 import pytest
 from hostkit import FRAMES, HERE, WORKING_SPACE, facecomp_exe, read_exr

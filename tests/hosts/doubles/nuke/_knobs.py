@@ -320,6 +320,18 @@ class Enumeration_Knob(Knob):
             raise ValueError(f"{self._name}: {value!r} is not one of {self._items}")
         return value
 
+    def valueAt(self, frame: float, *args: Any) -> Any:
+        if self._keys and self._expression is None:  # a dropdown's animation steps, it does not interpolate
+            times = [t for t in sorted(self._keys) if t <= frame] or [min(self._keys)]
+            return self._keys[times[-1]]
+        return super().valueAt(frame)
+
+    def getValueAt(self, frame: float, index: int = -1, view: str | None = None) -> Any:
+        """The item's index (a float), not its name: Enumeration_Knob is an Array_Knob (Foundry's class
+        reference: Enumeration_Knob -> Unsigned_Knob -> Array_Knob; types-nuke _nuke.pyi), only value() names it."""
+        value = self.valueAt(frame)
+        return float(self._items.index(value)) if value in self._items else float(value)
+
     def values(self) -> list[str]:
         return list(self._items)
 
@@ -331,6 +343,8 @@ class Enumeration_Knob(Knob):
 
     def setValues(self, items: list[str]) -> None:
         self._items = list(items)
+        if self._items and self._value not in self._items:
+            self._value = self._items[0]
 
 
 class Text_Knob(Knob):

@@ -1,6 +1,6 @@
 """Talk to facecomp from a host: find the executable, run `facecomp worker` and `facecomp <verb>`.
 
-Host-agnostic and stdlib-only (Python 3.7+, runs inside Nuke). Nothing here blocks without a limit:
+Host-agnostic and stdlib-only (Python 3.7+, runs inside Nuke and Resolve; part of host_kit). Nothing here blocks without a limit:
 every wait has a timeout, a worker that stops answering is killed and reported, and a worker that
 dies is reported with the last lines it wrote to stderr. The protocol is described in docs/hosts.md.
 """
@@ -219,11 +219,13 @@ class WorkerClient(object):
     def ping(self, timeout=10.0):
         return self.request("ping", timeout=timeout)
 
-    def load(self, model, provider=None, timeout=300.0):
-        return self.request("load", timeout=timeout, model=model, provider=provider)
+    def load(self, model, provider=None, timeout=300.0, **extra):
+        """Load a model (extra: xseg_model, face_type); the worker keeps it for the following renders."""
+        return self.request("load", timeout=timeout, model=model, provider=provider, **extra)
 
     def render(self, frame_timeout=120.0, on_progress=None, should_cancel=None, **params):
-        """Render frames (plate, frames, out, model, provider, settings, track, working_space)."""
+        """Render frames (plate, frames, out, model, provider, overrides, settings, track, working_space, faces,
+        passes, xseg_model, face_type); progress messages arrive per frame."""
         return self.request("render", timeout=frame_timeout, on_progress=on_progress,
                             should_cancel=should_cancel, **params)
 
