@@ -316,9 +316,17 @@ class Enumeration_Knob(Knob):
         if isinstance(value, (int, float)) and not isinstance(value, bool) and self._items:
             return self._items[int(value)]
         value = str(value)
+        if self._items and value not in self._items and re.fullmatch(r"\d+(\.0*)?", value):
+            return self._items[int(float(value))]  # an animation curve holds the item index
         if self._items and value not in self._items:
             raise ValueError(f"{self._name}: {value!r} is not one of {self._items}")
         return value
+
+    def toScript(self, quote_: bool = False, context: Any = None) -> str:
+        if self._keys and self._expression is None:
+            keys = " ".join(f"x{_num(t)} {self._items.index(v)}" for t, v in sorted(self._keys.items()))
+            return "{{curve " + keys + "}}"
+        return super().toScript(quote_, context)
 
     def valueAt(self, frame: float, *args: Any) -> Any:
         if self._keys and self._expression is None:  # a dropdown's animation steps, it does not interpolate
