@@ -145,17 +145,22 @@ class WorkerClient(object):
             self.kill()
             return
         self._lock.release()
+        proc = self.proc
         try:
             self.request("shutdown", timeout=timeout)
-            self.proc.wait(timeout)
+            if proc is not None:
+                proc.wait(timeout)
         except (FacecompHostError, subprocess.TimeoutExpired):
             self.kill()
 
     # ---- requests
     def _send(self, message):
+        stdin = self.proc.stdin if self.proc is not None else None
         try:
-            self.proc.stdin.write((json.dumps(message) + "\n").encode("utf-8"))
-            self.proc.stdin.flush()
+            if stdin is None:
+                raise OSError("no worker process")
+            stdin.write((json.dumps(message) + "\n").encode("utf-8"))
+            stdin.flush()
         except (OSError, ValueError):
             raise self._died() from None
 

@@ -73,6 +73,15 @@ class NeedsInput(fc.FacecompHostError):
     """The node's input must be written before the worker can read it, and this is no place to render."""
 
 
+def _inner(node, name):
+    """A node inside the gizmo. nuke.toNode("FaceSwap1.Passes") works for any group; Node.node() exists on Group
+    only (types-nuke _nuke.pyi), and thisNode() is typed as a Node."""
+    inner = nuke.toNode(node.fullName() + "." + name)
+    if inner is None:
+        raise fc.FacecompHostError("{} has no inner node {} (an old FaceSwap gizmo?)".format(node.fullName(), name))
+    return inner
+
+
 # ---- knobs -> settings
 def _value(node, name, frame=None):
     """A knob's value at ``frame``; a dropdown gives its item name.
@@ -182,7 +191,7 @@ def write_input(node, frames):
         root["proxy"].setValue(False)
     try:
         for first, last in sequences.runs(frames):
-            nuke.execute(node.node("PlateWrite"), first, last)
+            nuke.execute(_inner(node, "PlateWrite"), first, last)
     except RuntimeError as exc:
         if "cancel" in str(exc).lower():
             raise fc.WorkerError("cancelled while writing the input", kind="cancelled") from None
@@ -276,7 +285,7 @@ def render_now(node, frames, force=True):
         _fail(node, exc)
         raise
     _finished(node, summary)
-    node.node("Passes")["reload"].execute()
+    _inner(node, "Passes")["reload"].execute()
     return summary
 
 
@@ -363,7 +372,7 @@ def _finish(node_name, summary, error):
         _fail(node, error)
     else:
         _finished(node, summary)
-    node.node("Passes")["reload"].execute()
+    _inner(node, "Passes")["reload"].execute()
 
 
 def render_frame_button():
@@ -476,7 +485,7 @@ def refresh_faces(node):
     node["face_pick"].setValues(["all", "largest"] + names)
     layers = graph.declare_face_layers(names)
     for i, knob in enumerate(("channels", "channels2", "channels3", "channels4")):
-        node.node("CopyMattes")[knob].setValue(layers[i] if i < len(layers) else "none")
+        _inner(node, "CopyMattes")[knob].setValue(layers[i] if i < len(layers) else "none")
     return names
 
 

@@ -11,7 +11,7 @@ def main(comp=None):
     if comp is None:
         comp = sys.modules["__main__"].__dict__.get("comp")
     if comp is None:
-        import BlackmagicFusion as bmd
+        import BlackmagicFusion as bmd  # type: ignore[import-not-found]  # no stub (see facecomp_fusion.py)
 
         comp = bmd.scriptapp("Fusion").GetCurrentComp()
     comp.SetData("facecomp.cancel", True)

@@ -31,6 +31,7 @@ AUTO_PLACE = -32768
 # the dialog's own fields; the merge and render options come from the worker's tables
 LOCAL_DEFAULTS = {"model": "", "xseg_model": "", "working_space": "auto", "track": "", "settings": "", "out_dir": "",
                   "merged": 0, "frame_timeout": 120, "start_timeout": 300}
+START_TIMEOUT = 300.0  # seconds for the worker to start and answer hello (a cold start loads ONNX Runtime)
 DIALOG_MERGE = ("mode", "mask_mode", "erode", "blur", "color_transfer", "face_scale", "morph_factor")
 DIALOG_RENDER = ("faces", "face_type", "provider")
 PASSES = ("face", "facemask", "mattes", "crypto", "stmap")
@@ -348,7 +349,9 @@ def _current_comp():
     if comp is None and main_globals.get("fusion") is not None:
         comp = main_globals["fusion"].GetCurrentComp()
     if comp is None:
-        import BlackmagicFusion as bmd
+        # no stub: fusionscript-stubs 21.0.0 has neither BlackmagicFusion nor scriptapp, which Blackmagic's
+        # Fusion Scripting Guide and Resolve's scripting README document (bmd.scriptapp("Fusion"))
+        import BlackmagicFusion as bmd  # type: ignore[import-not-found]
 
         comp = bmd.scriptapp("Fusion").GetCurrentComp()
     return comp
@@ -359,7 +362,7 @@ def main(comp=None, log=print):
     comp = comp if comp is not None else _current_comp()
     worker = None
     try:
-        worker = fc.WorkerClient(fc.facecomp_command(), start_timeout=float(LOCAL_DEFAULTS["start_timeout"]))
+        worker = fc.WorkerClient(fc.facecomp_command(), start_timeout=START_TIMEOUT)
         worker.start()
         tools = faceswap(comp, worker, log)
     except (FaceSwapError, OSError, ValueError) as exc:

@@ -161,6 +161,10 @@ class Worker:
         frames = protocol.parse_frames(req.require("frames"))
         if len(frames) > 1 and not is_pattern(out):
             raise BadRequest(f"render: out {out!r} has no frame pattern (%04d or ####) for {len(frames)} frames")
+        try:
+            passes = tables.normalise_passes(req.get("passes") or tables.DEFAULT_PASSES)
+        except ValueError as exc:
+            raise BadRequest(f"render: passes: {exc}") from None
         if req.get("model"):
             _, provider, face_type, xseg = self._loaded or (None, None, None, None)  # unless given: as loaded before
             self.load(req.get("model"), req.get("provider") or provider, req.get("face_type") or face_type,
@@ -176,10 +180,7 @@ class Worker:
             FrameSettings.create(overrides, origin="settings")
         options: dict[str, Any] = {"settings": load_settings(settings, overrides), "track": req.get("track"),
                                    "working_space": req.get("working_space"), **_face_choice(req, self._renderer)}
-        try:
-            options["passes"] = tables.normalise_passes(req.get("passes") or tables.DEFAULT_PASSES)
-        except ValueError as exc:
-            raise BadRequest(f"render: passes: {exc}") from None
+        options["passes"] = passes
         t0 = time.perf_counter()
         outputs: list[str] = []
         faces = 0

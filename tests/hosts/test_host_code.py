@@ -64,7 +64,8 @@ def test_gizmo_declares_every_knob_the_python_reads():
 
     knobs, _, inner = _gizmo()
     declared = set(knobs) | BUILTIN_NODE_KNOBS
-    tree = ast.parse((NUKE_PLUGIN / "facecomp_nuke.py").read_text(encoding="utf-8"))
+    tree = ast.parse("\n".join((NUKE_PLUGIN / name).read_text(encoding="utf-8")
+                               for name in ("facecomp_nuke.py", "facecomp_graph.py")))
     read = set()
     for n in ast.walk(tree):
         if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) and n.value.id == "node" \
@@ -73,9 +74,9 @@ def test_gizmo_declares_every_knob_the_python_reads():
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "_value" \
                 and isinstance(n.args[1], ast.Constant):
             read.add(n.args[1].value)
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "node" \
-                and n.args and isinstance(n.args[0], ast.Constant):
-            assert n.args[0].value in inner, f"the gizmo has no inner node {n.args[0].value!r}"
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "_inner" \
+                and isinstance(n.args[1], ast.Constant):
+            assert n.args[1].value in inner, f"the gizmo has no inner node {n.args[1].value!r}"
     read |= set(facecomp_nuke.RENDER_KNOBS) | {k for k, _ in facecomp_nuke.SETTING_KNOBS}
     assert len(read) > 20
     assert read <= declared, f"knobs read by facecomp_nuke but missing in the gizmo: {sorted(read - declared)}"
@@ -91,18 +92,25 @@ def test_gizmo_buttons_and_callbacks_call_existing_functions():
     assert all(callable(getattr(facecomp_nuke, name, None)) for name in called)
 
 
-def test_gizmo_enumerations_match_the_engine():
-    from engine.swap.color_transfer import MODES as COLOR_TRANSFERS
-    from engine.swap.session import PROVIDER_CHOICES
-    from engine.swap.settings import MASK_MODES, MODES
+def test_gizmo_lists_match_the_tables_the_worker_publishes():
+    """The gizmo's saved lists (what a script loads with before any worker runs) equal the worker's tables; the node
+    rebuilds them from hello (apply_option_tables) when the engine's tables change."""
+    import facecomp_nuke
 
+    from engine.worker.tables import option_tables
+    from host_kit.options import OptionTables
+
+    tables = OptionTables(option_tables())
     knobs, values, _ = _gizmo()
-    assert knobs["mode"].items == list(MODES) and values["mode"] == "overlay"
-    assert knobs["mask_mode"].items == list(MASK_MODES) and values["mask_mode"] == "dst"
-    assert knobs["color_transfer"].items == list(COLOR_TRANSFERS)
-    assert knobs["provider"].items[0] == "auto" and set(knobs["provider"].items) == set(PROVIDER_CHOICES)
-    assert knobs["erode"].range == (-400, 400) and knobs["blur"].range == (0, 400)
-    assert knobs["face_scale"].range == (-50, 50)
+    for knob, key in facecomp_nuke.SETTING_KNOBS:
+        if tables.choices(key):
+            assert knobs[knob].items == tables.choices(key), knob
+            assert values.get(knob, knobs[knob].items[0]) == tables.default(key), knob
+        else:
+            assert knobs[knob].range == tables.range(key), knob
+    for knob in facecomp_nuke.RENDER_CHOICE_KNOBS:
+        assert knobs[knob].items == tables.choices(knob), knob
+    assert values["faces"] == tables.default("faces") == "all"
 
 
 def _old_pythons() -> list[str]:

@@ -76,7 +76,7 @@ def test_no_render_inside_a_render_or_ui_callback(nuke_session, tmp_path):
     nuke = nuke_session
     inner = nuke.nodes.Write(file=str(tmp_path / "inner.####.exr"))
     outer = nuke.nodes.Write(file=str(tmp_path / "outer.####.exr"))
-    outer["beforeFrameRender"].setValue("nuke.execute(nuke.toNode('%s'), 1, 1)" % inner.name())
+    outer["beforeFrameRender"].setValue(f"nuke.execute(nuke.toNode('{inner.name()}'), 1, 1)")
     with pytest.raises(RuntimeError, match="already executing something else"):
         nuke.execute(outer, 1, 1)
     nuke.addUpdateUI(lambda: nuke.execute(inner, 1, 1), nodeClass="Write")

@@ -309,7 +309,7 @@ class Menu(MenuItem):
         return item if isinstance(item, Menu) else None
 
 
-ToolBar = Menu
+_ToolBar = Menu  # nuke.ToolBar lacks MenuItem's calls (types-nuke); the double's Nodes menu is a Menu
 _MENU_NAMES = ("Nuke", "Pane", "Nodes", "Viewer", "Node Graph", "Properties", "Animation")
 
 
@@ -422,7 +422,7 @@ def execute(nameOrNode: Node | str, start: int, end: int | None = None, incr: in
             source = node.input(0)
             image = _pixels.evaluate(source, f, _st()) if source is not None else _pixels.black(_st().format)
             channels = _pixels.layer_channels(node["channels"].value(), image, _st().layers)
-            path = node["file"].evaluateAt(f)
+            path = node["file"]._evaluate_at(f)
             if node["create_directories"].value():
                 os.makedirs(os.path.dirname(path), exist_ok=True)
             _pixels.write_exr(path, {c: image[c] for c in channels if c in image},

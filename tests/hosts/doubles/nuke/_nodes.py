@@ -188,7 +188,7 @@ class Node:
         _build.apply_pairs(self, block_pairs(s))
 
     def writeKnobs(self, flags: int = 0) -> str:
-        return " ".join(f"{k.name()} {k.toScript()}" for k in self._knobs.values() if k.notDefault())
+        return " ".join(f"{k.name()} {k.toScript()}" for k in self._knobs.values() if k._not_default())
 
     # inputs
     def input(self, index: int) -> Node | None:

@@ -120,14 +120,14 @@ def black(fmt: tuple[int, int]) -> dict[str, np.ndarray]:
 def evaluate(node: Any, frame: int, state: Any) -> dict[str, np.ndarray]:
     """The image a node outputs at a frame."""
     cls = node.Class()
-    if cls not in ("Read", "Input") and "disable" in node.knobs() and node["disable"].valueAt(frame):
+    if cls not in ("Read", "Input") and "disable" in node.knobs() and node["disable"]._value_at(frame):
         src = node.input(0)
         return evaluate(src, frame, state) if src is not None else black(state.format)
     if cls == "Read":
         return _read(node, frame, state)
     if cls == "Input":
         group = node.parent()
-        src = group.input(int(node["number"].valueAt(frame))) if group is not None else None
+        src = group.input(int(node["number"]._value_at(frame))) if group is not None else None
         return evaluate(src, frame, state) if src is not None else black(state.format)
     if cls in ("Group", "Gizmo") or node._is_group:
         out = next((n for n in node.nodes() if n.Class() == "Output"), None)
@@ -141,8 +141,8 @@ def evaluate(node: Any, frame: int, state: Any) -> dict[str, np.ndarray]:
     src = node.input(0)
     image = dict(evaluate(src, frame, state)) if src is not None else black(state.format)
     if cls == "Grade":
-        gain = float(node["multiply"].valueAt(frame))
-        for c in layer_channels(node["channels"].valueAt(frame), image, state.layers):
+        gain = float(node["multiply"]._value_at(frame))
+        for c in layer_channels(node["channels"]._value_at(frame), image, state.layers):
             image[c] = image[c] * gain
     elif cls not in ("Dot", "NoOp", "Output", "Write", "Viewer"):
         raise RuntimeError(f"the nuke double cannot render {cls} nodes")
@@ -150,15 +150,15 @@ def evaluate(node: Any, frame: int, state: Any) -> dict[str, np.ndarray]:
 
 
 def _read(node: Any, frame: int, state: Any) -> dict[str, np.ndarray]:
-    first, last = int(node["first"].valueAt(frame)), int(node["last"].valueAt(frame))
+    first, last = int(node["first"]._value_at(frame)), int(node["last"]._value_at(frame))
     if frame < first or frame > last:
-        mode = node["before" if frame < first else "after"].valueAt(frame)
+        mode = node["before" if frame < first else "after"]._value_at(frame)
         if mode == "black":
             return black(state.format)
         frame = first if frame < first else last
-    path = node["file"].evaluateAt(frame)
+    path = node["file"]._evaluate_at(frame)
     if not os.path.isfile(path):
-        if node["on_error"].valueAt(frame) == "black":
+        if node["on_error"]._value_at(frame) == "black":
             return black(state.format)
         raise RuntimeError(f"{node.fullName()}: Read error: {path}: No such file or directory")
     return read_exr(path)
@@ -170,9 +170,9 @@ def _copy(node: Any, frame: int, state: Any) -> dict[str, np.ndarray]:
     a = evaluate(a_src, frame, state) if a_src is not None else black(state.format)
     shape = next(iter(image.values())).shape
     pairs = [(c, c) for knob in ("channels", "channels2", "channels3", "channels4")
-             for c in layer_channels(node[knob].valueAt(frame), a, state.layers)]
+             for c in layer_channels(node[knob]._value_at(frame), a, state.layers)]
     for i in range(4):
-        src, dst = node[f"from{i}"].valueAt(frame), node[f"to{i}"].valueAt(frame)
+        src, dst = node[f"from{i}"]._value_at(frame), node[f"to{i}"]._value_at(frame)
         if src not in ("", "none") and not src.startswith("-") and not dst.startswith("-"):
             pairs.append((src, dst))
     for src, dst in pairs:
@@ -182,7 +182,7 @@ def _copy(node: Any, frame: int, state: Any) -> dict[str, np.ndarray]:
 
 def _merge(node: Any, frame: int, state: Any) -> dict[str, np.ndarray]:
     """Merge2 with operation over on rgba: A + B * (1 - A.alpha); B's other channels pass through."""
-    if node["operation"].valueAt(frame) != "over":
+    if node["operation"]._value_at(frame) != "over":
         raise RuntimeError("the nuke double's Merge2 knows operation over only")
     b_src, a_src = node.input(0), node.input(1)
     image = dict(evaluate(b_src, frame, state)) if b_src is not None else black(state.format)
