@@ -20,7 +20,6 @@ import atexit
 import hashlib
 import json
 import os
-import threading
 import time
 
 import facecomp_graph as graph
@@ -51,8 +50,7 @@ OK_COLOUR, ERROR_COLOUR, WAIT_COLOUR = 0x7A3A8CFF, 0xCC3333FF, 0x8C8C3AFF
 
 _POOL = fc.WorkerPool()
 atexit.register(_POOL.close_all)
-_JOBS = {}  # node full name -> running background thread
-_FAILED = {}  # node full name -> passes pattern (= its settings) whose render failed; cleared when a knob changes
+FAILED_SETUPS = {}  # node full name -> passes pattern (= its settings) whose render failed; cleared when a knob changes
 
 
 class RenderJob(object):
@@ -73,7 +71,7 @@ class NeedsInput(fc.FacecompHostError):
     """The node's input must be written before the worker can read it, and this is no place to render."""
 
 
-def _inner(node, name):
+def inner_node(node, name):
     """A node inside the gizmo. nuke.toNode("FaceSwap1.Passes") works for any group; Node.node() exists on Group
     only (types-nuke _nuke.pyi), and thisNode() is typed as a Node."""
     inner = nuke.toNode(node.fullName() + "." + name)
@@ -191,7 +189,7 @@ def write_input(node, frames):
         root["proxy"].setValue(False)
     try:
         for first, last in sequences.runs(frames):
-            nuke.execute(_inner(node, "PlateWrite"), first, last)
+            nuke.execute(inner_node(node, "PlateWrite"), first, last)
     except RuntimeError as exc:
         if "cancel" in str(exc).lower():
             raise fc.WorkerError("cancelled while writing the input", kind="cancelled") from None
@@ -262,16 +260,16 @@ def _describe(summary):
     return "rendered {} frame(s) in {:.1f} s on {}".format(summary["frames"], summary["seconds"], where)
 
 
-def _fail(node, exc):
+def show_error(node, exc):
     """Show an error on the node and remember the failing settings (live mode does not retry them)."""
     if getattr(exc, "kind", None) == "cancelled":
         set_status(node, "cancelled: {}".format(exc))
         return
-    _FAILED[node.fullName()] = node["passes_file"].value()
+    FAILED_SETUPS[node.fullName()] = node["passes_file"].value()
     set_status(node, "ERROR: {}".format(exc), error=True)
 
 
-def _finished(node, summary):
+def show_done(node, summary):
     set_status(node, _describe(summary))
     if summary.get("options"):
         apply_option_tables(node, OptionTables(summary["options"]))
@@ -282,10 +280,10 @@ def render_now(node, frames, force=True):
     try:
         summary = run_job(prepare(node, frames, force))
     except fc.FacecompHostError as exc:
-        _fail(node, exc)
+        show_error(node, exc)
         raise
-    _finished(node, summary)
-    _inner(node, "Passes")["reload"].execute()
+    show_done(node, summary)
+    inner_node(node, "Passes")["reload"].execute()
     return summary
 
 
@@ -303,9 +301,9 @@ def before_frame_render():
         try:
             job = prepare(node, [frame], may_write=False)
             if job.requests:
-                _finished(node, run_job(job))
+                show_done(node, run_job(job))
         except fc.FacecompHostError as exc:
-            _fail(node, exc)
+            show_error(node, exc)
             raise RuntimeError("{} frame {}: {}".format(node.fullName(), frame, exc)) from None
 
 
@@ -319,194 +317,6 @@ def after_render():
         _POOL.close_all()
 
 
-# ---- interactive: buttons, live mode, knob changes
-def busy(node):
-    thread = _JOBS.get(node.fullName())
-    return thread is not None and thread.is_alive()
-
-
-def start_render(node, frames, force=True, may_write=True):
-    """Render in a background thread; the node's status shows the outcome. Returns the thread (or None)."""
-    if busy(node):
-        set_status(node, "busy: a render of this node is running")
-        return None
-    try:
-        job = prepare(node, frames, force, may_write)
-    except fc.FacecompHostError as exc:
-        _fail(node, exc)
-        return None
-    if not job.requests:
-        set_status(node, "frames already rendered")
-        return None
-    set_status(node, "rendering {} frame(s)...".format(len(job.frames)), waiting=True)
-    thread = threading.Thread(target=_background, args=(job,), name="facecomp " + job.node_name, daemon=True)
-    _JOBS[job.node_name] = thread
-    thread.start()
-    return thread
-
-
-def _background(job):
-    task = nuke.ProgressTask("FaceSwap {}".format(job.node_name))
-    total, done = len(job.frames), [0]
-
-    def on_frame(message):
-        done[0] += 1
-        task.setProgress(int(100 * done[0] / max(total, 1)))
-        task.setMessage("frame {}".format(message.get("frame")))
-
-    summary, error = None, None
-    try:
-        summary = run_job(job, on_frame, task.isCancelled)
-    except fc.FacecompHostError as exc:
-        error = exc
-    task.setProgress(100)
-    nuke.executeInMainThread(_finish, (job.node_name, summary, error))
-
-
-def _finish(node_name, summary, error):
-    _JOBS.pop(node_name, None)
-    node = nuke.toNode(node_name)
-    if node is None:
-        return
-    if error is not None:
-        _fail(node, error)
-    else:
-        _finished(node, summary)
-    _inner(node, "Passes")["reload"].execute()
-
-
-def render_frame_button():
-    return start_render(nuke.thisNode(), [nuke.frame()])
-
-
-def render_range_button():
-    root = nuke.root()
-    first, last = int(root["first_frame"].value()), int(root["last_frame"].value())
-    return start_render(nuke.thisNode(), list(range(first, last + 1)))
-
-
 def stop_all_workers():
     """Stop every facecomp worker of this session (they restart on the next render)."""
     _POOL.close_all()
-
-
-def stop_worker_button():
-    stop_all_workers()
-    set_status(nuke.thisNode(), "worker stopped")
-
-
-def update_ui():
-    """updateUI callback (GUI, runs during idle on every change): cheap checks only, never a synchronous render.
-
-    Live mode starts a background render of the viewed frame when its passes are missing, unless these settings
-    failed before (remembered until a knob changes) or the input would have to be written first. Without live
-    mode the status says that the frame shows the plate unchanged.
-    """
-    node = nuke.thisNode()
-    if busy(node):
-        return None
-    frame = nuke.frame()
-    passes = node["passes_file"].value()
-    if not passes or os.path.isfile(sequences.frame_path(passes, frame)) or _FAILED.get(node.fullName()) == passes:
-        return None
-    if not node["live"].value():
-        if not node["status"].value().startswith(("ERROR", "rendering")):
-            set_status(node, "frame {} not rendered: the plate passes through".format(frame), waiting=True)
-        return None
-    return start_render(node, [frame], force=False, may_write=False)
-
-
-def make_track_button():
-    """Run `facecomp track` on the shot's plate (in the background) and fill in the track knob.
-
-    The track covers the script's frame range (`track --frames first-last`); when the plate comes from the
-    input, that range is written to the cache first (a button press: top level, so Nuke may render).
-    """
-    node = nuke.thisNode()
-    if busy(node):
-        set_status(node, "busy: a render of this node is running")
-        return None
-    root = nuke.root()
-    frames = list(range(int(root["first_frame"].value()), int(root["last_frame"].value()) + 1))
-    try:
-        command = fc.facecomp_command(node["facecomp_exe"].value())
-        update_paths(node)
-        plate, from_input = graph.plate_source(node, frames)
-        if from_input:
-            write_input(node, frames)
-    except (fc.FacecompHostError, ValueError) as exc:
-        _fail(node, exc)
-        return None
-    out = os.path.join(graph.cache_dir(node), node.name() + ".track.json").replace("\\", "/")
-    args = ["track", plate, "--out", out, "--frames", "{}-{}".format(frames[0], frames[-1]),
-            "--working-space", graph.working_space(node), "--provider", node["provider"].value()]
-    name = node.fullName()
-    set_status(node, "building the track...", waiting=True)
-
-    def work():
-        task = nuke.ProgressTask("facecomp track {}".format(name))
-        error = None
-        try:
-            fc.run_facecomp(command, args, should_cancel=task.isCancelled)
-        except fc.FacecompHostError as exc:
-            error = str(exc)
-        task.setProgress(100)
-        nuke.executeInMainThread(_track_done, (name, out, error))
-
-    thread = threading.Thread(target=work, name="facecomp track " + name, daemon=True)
-    _JOBS[name] = thread
-    thread.start()
-    return thread
-
-
-def _track_done(node_name, out, error):
-    _JOBS.pop(node_name, None)
-    node = nuke.toNode(node_name)
-    if node is None:
-        return
-    if error:
-        set_status(node, "ERROR: track: {}".format(error), error=True)
-    else:
-        node["track_file"].setValue(out)
-        set_status(node, "track written: {}".format(out))
-
-
-def refresh_faces(node):
-    """Fill the face picker with the track's face names and declare their matte layers (facemask_<name>)."""
-    from host_kit.track import face_names
-
-    names = []
-    track = node["track_file"].value().strip()
-    if track and os.path.isfile(track):
-        try:
-            names = face_names(track)
-        except ValueError as exc:
-            set_status(node, "ERROR: {}".format(exc), error=True)
-    node["face_pick"].setValues(["all", "largest"] + names)
-    layers = graph.declare_face_layers(names)
-    for i, knob in enumerate(("channels", "channels2", "channels3", "channels4")):
-        _inner(node, "CopyMattes")[knob].setValue(layers[i] if i < len(layers) else "none")
-    return names
-
-
-def on_create():
-    """onCreate of the gizmo: pass paths and face list. The cache folder is not stored: it is resolved at each
-    use (an unsaved script must not keep a temp folder for good)."""
-    node = nuke.thisNode()
-    update_paths(node)
-    refresh_faces(node)
-
-
-def knob_changed():
-    """knobChanged of the gizmo: keep the pass paths in step with the knobs (cheap, idempotent)."""
-    node, knob = nuke.thisNode(), nuke.thisKnob()
-    name = knob.name()
-    if name == "face_pick":
-        picked = knob.value()
-        current = [n for n in faces_choice(node).split(",") if n not in ("all", "largest")]
-        node["faces"].setValue(picked if picked in ("all", "largest") else ",".join(dict.fromkeys(current + [picked])))
-    if name == "track_file":
-        refresh_faces(node)
-    if name in RENDER_KNOBS or name in ("inputChange", "cache_dir", "showPanel", "name"):
-        _FAILED.pop(node.fullName(), None)
-        update_paths(node)

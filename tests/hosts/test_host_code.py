@@ -65,7 +65,7 @@ def test_gizmo_declares_every_knob_the_python_reads():
     knobs, _, inner = _gizmo()
     declared = set(knobs) | BUILTIN_NODE_KNOBS
     tree = ast.parse("\n".join((NUKE_PLUGIN / name).read_text(encoding="utf-8")
-                               for name in ("facecomp_nuke.py", "facecomp_graph.py")))
+                               for name in ("facecomp_nuke.py", "facecomp_graph.py", "facecomp_ui.py")))
     read = set()
     for n in ast.walk(tree):
         if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) and n.value.id == "node" \
@@ -74,8 +74,9 @@ def test_gizmo_declares_every_knob_the_python_reads():
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "_value" \
                 and isinstance(n.args[1], ast.Constant):
             read.add(n.args[1].value)
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "_inner" \
-                and isinstance(n.args[1], ast.Constant):
+        called = n.func.id if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) else \
+            n.func.attr if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) else None
+        if called == "inner_node" and isinstance(n.args[1], ast.Constant):
             assert n.args[1].value in inner, f"the gizmo has no inner node {n.args[1].value!r}"
     read |= set(facecomp_nuke.RENDER_KNOBS) | {k for k, _ in facecomp_nuke.SETTING_KNOBS}
     assert len(read) > 20
@@ -83,13 +84,13 @@ def test_gizmo_declares_every_knob_the_python_reads():
 
 
 def test_gizmo_buttons_and_callbacks_call_existing_functions():
-    import facecomp_nuke
+    import facecomp_ui
 
     knobs, values, _ = _gizmo()
     code = [k.text for k in knobs.values() if k.type_id == 22] + [values["onCreate"], values["knobChanged"]]
-    called = {m for c in code for m in re.findall(r"facecomp_nuke\.(\w+)\(", c)}
+    called = {m for c in code for m in re.findall(r"facecomp_ui\.(\w+)\(", c)}
     assert {"render_frame_button", "render_range_button", "make_track_button", "on_create", "knob_changed"} <= called
-    assert all(callable(getattr(facecomp_nuke, name, None)) for name in called)
+    assert all(callable(getattr(facecomp_ui, name, None)) for name in called)
 
 
 def test_gizmo_lists_match_the_tables_the_worker_publishes():

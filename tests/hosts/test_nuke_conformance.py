@@ -86,7 +86,7 @@ def test_no_render_inside_a_render_or_ui_callback(nuke_session, tmp_path):
 
 def test_processed_input_in_live_mode_never_renders_from_update_ui(nuke_session, media):
     nuke = nuke_session
-    import facecomp_nuke
+    import facecomp_ui
 
     read, node = _faceswap(nuke, media, live=True)
     grade = nuke.nodes.Grade(multiply=0.5)
@@ -94,7 +94,7 @@ def test_processed_input_in_live_mode_never_renders_from_update_ui(nuke_session,
     node.setInput(0, grade)
     nuke.frame(1002)
     nuke._update_ui()  # would raise "already executing" if it wrote the input from here
-    assert facecomp_nuke._JOBS.get(node.fullName()) is None
+    assert facecomp_ui._JOBS.get(node.fullName()) is None
     assert node["status"].value().startswith("ERROR") and "must be written first" in node["status"].value()
     node["status"].setValue("seen")
     nuke._update_ui()

@@ -27,10 +27,10 @@ def _faceswap(nuke, media, **knobs):
 
 def _press(node, button):
     """Press a button knob; returns the background render it started (or None)."""
-    import facecomp_nuke
+    import facecomp_ui
 
     node[button].execute()
-    return facecomp_nuke._JOBS.get(node.fullName())
+    return facecomp_ui._JOBS.get(node.fullName())
 
 
 def _wait(nuke, thread, timeout=60.0):
@@ -126,7 +126,7 @@ def test_farm_range_equals_full_render(nuke_session, media, tmp_path):
     """`nuke -x -F 1003-1004 script.nk` in a fresh process gives the frames of a full interactive render."""
     nuke = nuke_session
     _, node = _faceswap(nuke, media, erode=-8, blur=16, color_transfer="rct")
-    _wait(nuke, __import__("facecomp_nuke").start_render(node, FRAMES))
+    _wait(nuke, __import__("facecomp_ui").start_render(node, FRAMES))
     full = {f: read_exr(node["passes_file"].value() % f) for f in (1003, 1004)}
     write = nuke.nodes.Write(file=str(tmp_path / "farm" / "comp.####.exr"), file_type="exr", channels="all",
                              create_directories=True)
@@ -190,7 +190,7 @@ def test_crashed_or_hung_worker_is_reported_not_waited_for(nuke_session, media, 
     _, node = _faceswap(nuke, media, facecomp_exe=f"{sys.executable} {HERE / 'fake_facecomp.py'} {mode}",
                         frame_timeout=2)
     t0 = time.monotonic()
-    thread = __import__("facecomp_nuke").start_render(node, [1001])
+    thread = __import__("facecomp_ui").start_render(node, [1001])
     assert time.monotonic() - t0 < 1.0
     _wait(nuke, thread, timeout=20)
     status = node["status"].value()
@@ -233,20 +233,20 @@ def test_track_button_and_render_match_facecomp_merge(nuke_session, media, saehd
 
 def test_live_mode_renders_the_viewed_frame_once(nuke_session, media):
     nuke = nuke_session
-    import facecomp_nuke
+    import facecomp_ui
 
     _, node = _faceswap(nuke, media, live=True)
     nuke.frame(1002)
     nuke._update_ui()
-    _wait(nuke, facecomp_nuke._JOBS.get("FaceSwap1"))
+    _wait(nuke, facecomp_ui._JOBS.get("FaceSwap1"))
     assert os.path.isfile(node["passes_file"].value() % 1002)
     assert not os.path.isfile(node["passes_file"].value() % 1003)
     nuke._update_ui()
-    assert facecomp_nuke._JOBS.get("FaceSwap1") is None, "a rendered frame is not rendered again"
+    assert facecomp_ui._JOBS.get("FaceSwap1") is None, "a rendered frame is not rendered again"
     node["live"].setValue(False)
     nuke.frame(1003)
     nuke._update_ui()
-    assert facecomp_nuke._JOBS.get("FaceSwap1") is None
+    assert facecomp_ui._JOBS.get("FaceSwap1") is None
 
 
 def test_cancel_from_the_progress_bar(nuke_session, media):
