@@ -1,92 +1,57 @@
 """facecomp FaceSwap for DaVinci Resolve's Fusion page and Fusion Studio: a Comp script.
 
-Install: copy this file into Fusion's Scripts/Comp folder (docs/hosts.md lists the folders); it appears under
-Workspace > Scripts > Comp (Fusion Studio: Script menu). Stdlib-only (Python 3.6+); the work runs in
-facecomp's own environment through `facecomp render` (set FACECOMP_EXE, or put facecomp on PATH).
+Install: copy this file into Fusion's Scripts/Comp folder (docs/hosts.md lists the folders) and set FACECOMP_HOME
+to facecomp's folder (it holds host_kit) and FACECOMP_EXE to facecomp's executable; the script appears under
+Workspace > Scripts > Comp (Fusion Studio: Script menu). Stdlib-only (Python 3.6+); the work runs in facecomp's
+own environment through `facecomp worker` (host_kit: the same client the Nuke node uses).
 
 For the current comp it:
-1. finds the plate: the selected Loader (else the first Loader) of an image sequence, or a MediaIn, whose
-   frames are first written to EXR with a temporary Saver; else it asks for the plate files;
-2. asks for the model and the merge settings (remembered in the comp for the next run);
-3. runs `facecomp render` for the comp's render range (stateless: any range gives the same frames);
-4. adds (or updates) FaceSwap_merged (Loader: rgba = merged plate), FaceSwap_face (Loader: face.R/G/B
-   with mask.A as alpha, a premultiplied face) and FaceSwap_over (Merge of the face over the plate), and
-   feeds the comp's MediaOut from FaceSwap_merged when it was fed by the plate.
+1. finds the plate: the selected Loader (else the first Loader) of an image sequence, or a MediaIn or a Loader of
+   a movie, whose frames are first written to EXR with a temporary Saver; else it asks for the plate files;
+2. asks for the model and the merge settings (lists and ranges published by the worker; remembered in the comp);
+3. renders the comp's render range through the worker, with per-frame progress in the console; the comp is not
+   locked meanwhile and the render stops when the comp's data ``facecomp.cancel`` is set (the facecomp_cancel.py
+   script beside this one does that);
+4. adds (or updates) FaceSwap_face (Loader: face.R/G/B with facemask.A as alpha, a premultiplied face),
+   FaceSwap_over (Merge of the face over the plate), one FaceSwap_matte_<face> Loader per face of the track
+   (alpha = facemask_<face>.A) and, when asked, FaceSwap_merged (the merged frame as plain R,G,B,A: no channel
+   remapping needed); the comp's MediaOut/Saver fed by the plate is fed by FaceSwap_over (or FaceSwap_merged).
 Errors are shown in a dialog (and printed to the console); nothing is left half-built.
 """
 
 import contextlib
 import json
 import os
-import re
-import shlex
-import shutil
-import subprocess
 import sys
 import tempfile
-import time
 
-MODES = ("original", "overlay", "hist-match", "seamless", "seamless-hist-match", "raw-rgb", "raw-predict")
-MASK_MODES = ("full", "dst", "learned-prd", "learned-dst", "learned-prd*learned-dst", "learned-prd+learned-dst",
-              "XSeg-prd", "XSeg-dst", "XSeg-prd*XSeg-dst", "learned-prd*learned-dst*XSeg-prd*XSeg-dst")
-COLOR_TRANSFERS = ("none", "rct", "lct", "mkl", "mkl-m", "idt", "idt-m", "sot-m", "mix-m")
-PROVIDERS = ("auto", "cpu", "cuda", "tensorrt", "directml", "coreml")
-FACES = ("largest", "all")
-DEFAULTS = {"model": "", "mode": "overlay", "mask_mode": "dst", "erode": 0, "blur": 0, "color_transfer": "none",
-            "face_scale": 0, "morph_factor": 1.0, "faces": "largest", "provider": "auto", "working_space": "auto",
-            "track": "", "settings": "", "out_dir": "", "frame_timeout": 120}
 DATA_KEY = "facecomp.faceswap"
+CANCEL_KEY = "facecomp.cancel"
 AUTO_PLACE = -32768
-SEQUENCE = re.compile(r"^(.*?)(\d+)(\.[A-Za-z0-9]+)$")
+# the dialog's own fields; the merge and render options come from the worker's tables
+LOCAL_DEFAULTS = {"model": "", "xseg_model": "", "working_space": "auto", "track": "", "settings": "", "out_dir": "",
+                  "merged": 0, "frame_timeout": 120, "start_timeout": 300}
+START_TIMEOUT = 300.0  # seconds for the worker to start and answer hello (a cold start loads ONNX Runtime)
+DIALOG_MERGE = ("mode", "mask_mode", "erode", "blur", "color_transfer", "face_scale", "morph_factor")
+DIALOG_RENDER = ("faces", "face_type", "provider")
+PASSES = ("face", "facemask", "mattes", "crypto", "stmap")
 
 
-class FaceSwapError(RuntimeError):
-    """A problem to show the compositor (one message)."""
+def _kit():
+    """host_kit, from beside this file (a checkout) or from $FACECOMP_HOME."""
+    here = os.path.dirname(os.path.dirname(os.path.realpath(globals().get("__file__") or "x")))
+    for base in (here, os.environ.get("FACECOMP_HOME", "")):
+        if base and os.path.isfile(os.path.join(base, "host_kit", "client.py")) and base not in sys.path:
+            sys.path.insert(0, base)
+    try:
+        from host_kit import client, options, sequences, track
+    except ImportError:
+        raise RuntimeError("facecomp's host_kit not found: set FACECOMP_HOME to facecomp's folder") from None
+    return client, options, sequences, track
 
 
-# ---- facecomp
-def facecomp_exe():
-    """FACECOMP_EXE (a path or a command line), else facecomp on PATH, as an argument list."""
-    value = os.environ.get("FACECOMP_EXE", "").strip()
-    if not value:
-        found = shutil.which("facecomp")
-        if not found:
-            raise FaceSwapError("facecomp not found: set FACECOMP_EXE to facecomp's executable")
-        return [found]
-    if os.path.isfile(value):
-        return [value]
-    words = shlex.split(value, posix=os.name != "nt")
-    if not words or not (os.path.isfile(words[0]) or shutil.which(words[0])):
-        raise FaceSwapError("FACECOMP_EXE does not name an executable: {}".format(value))
-    return words
-
-
-def run_render(command, args, outputs, frame_timeout=120.0, log=print):
-    """Run `facecomp render`; fail when no new output appears for ``frame_timeout`` s (a hung render)."""
-    log("facecomp: " + " ".join(command + args))
-    with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(command + args, stdin=subprocess.DEVNULL, stdout=errors, stderr=errors,
-                                creationflags=0x08000000 if os.name == "nt" else 0)
-        done, last_change = 0, time.time()
-        while proc.poll() is None:
-            now_done = sum(1 for path in outputs if os.path.isfile(path))
-            if now_done != done:
-                done, last_change = now_done, time.time()
-                log("facecomp: {} of {} frames".format(done, len(outputs)))
-            if time.time() - last_change > frame_timeout:
-                proc.kill()
-                proc.wait()
-                raise FaceSwapError("facecomp render wrote nothing for {:g} s and was stopped".format(frame_timeout))
-            time.sleep(0.2)
-        errors.seek(0)
-        text = errors.read().decode("utf-8", "replace")
-    if proc.returncode:
-        lines = [line.strip() for line in re.split(r"[\r\n]+", text) if line.strip()]
-        raise FaceSwapError(lines[-1] if lines else "facecomp render failed (exit code {})".format(proc.returncode))
-    missing = [path for path in outputs if not os.path.isfile(path)]
-    if missing:
-        raise FaceSwapError("facecomp render ended without writing {} of {} frames (first: {})".format(
-            len(missing), len(outputs), missing[0]))
+fc, hk_options, sequences, hk_track = _kit()
+FaceSwapError = fc.FacecompHostError
 
 
 # ---- comp helpers
@@ -104,18 +69,35 @@ def _frame_range(comp):
     return int(attrs["COMPN_RenderStart"]), int(attrs["COMPN_RenderEnd"])
 
 
-def sequence_pattern(path):
-    """(printf pattern, frame) of a numbered file: /a/plate.1001.exr -> (/a/plate.%04d.exr, 1001)."""
-    m = SEQUENCE.match(path)
-    if not m:
-        return None, None
-    return "{}%0{}d{}".format(m.group(1), len(m.group(2)), m.group(3)), int(m.group(2))
+def place_loader(loader, clip, global_in, length):
+    """Point a Loader at ``clip`` shown from comp time ``global_in`` for ``length`` frames, in the order Fusion needs.
+
+    Fusion resets GlobalIn/GlobalOut, ClipTimeStart/End and HoldFirst/LastFrame when a Loader's clip changes length,
+    and refuses a GlobalIn past GlobalOut (or the reverse); ayon-fusion's load_sequence.py (loader_shift, update)
+    sets GlobalOut first when moving later and GlobalIn first when moving earlier, then re-applies the trims.
+    """
+    loader.SetInput("Clip", clip)
+    old_in = int(loader.GetInput("GlobalIn"))
+    new_out = global_in + length - 1
+    order = (("GlobalOut", new_out), ("GlobalIn", global_in)) if global_in > old_in else \
+        (("GlobalIn", global_in), ("GlobalOut", new_out))
+    for name, value in order:
+        loader.SetInput(name, value)
+    for name, value in (("ClipTimeStart", 0), ("ClipTimeEnd", length - 1), ("HoldFirstFrame", 0),
+                        ("HoldLastFrame", 0)):
+        loader.SetInput(name, value)
+
+
+def refresh_loader(loader):
+    """Make a Loader read its files again (same names, new pixels): pass-through on and off, as public scripts do."""
+    loader.SetAttrs({"TOOLB_PassThrough": True})
+    loader.SetAttrs({"TOOLB_PassThrough": False})
 
 
 def _loader_plate(comp, loader, start, end):
-    """Plate pattern and the file frames a Loader of a sequence shows over the comp range start..end."""
+    """Plate pattern and the file frames a Loader of an image sequence shows over start..end (None for movies)."""
     clip = comp.MapPath(loader.GetInput("Clip") or "")
-    pattern, first = sequence_pattern(clip)
+    pattern, first = sequences.sequence_pattern(clip)
     if pattern is None:
         return None
     global_in, global_out = int(loader.GetInput("GlobalIn")), int(loader.GetInput("GlobalOut"))
@@ -123,12 +105,12 @@ def _loader_plate(comp, loader, start, end):
     lo, hi = max(start, global_in), min(end, global_out)
     if hi < lo:
         return None
-    return {"pattern": pattern, "frames": [first + trim + (t - global_in) for t in range(lo, hi + 1)],
+    return {"pattern": pattern, "frames": sequences.file_frames(first + trim, global_in, range(lo, hi + 1)),
             "global_in": lo, "tool": loader, "space": "auto"}
 
 
 def _render_tool_to_exr(comp, tool, folder, start, end):
-    """Write a tool's output (e.g. MediaIn) to EXR frames start..end with a temporary Saver."""
+    """Write a tool's output (MediaIn, a movie Loader) to EXR frames start..end with a temporary Saver."""
     saver = comp.AddTool("Saver", AUTO_PLACE, AUTO_PLACE)
     others = [s for s in _tools(comp, "Saver") if _name(s) != _name(saver) and not s.GetAttrs()["TOOLB_PassThrough"]]
     try:
@@ -152,56 +134,49 @@ def _render_tool_to_exr(comp, tool, folder, start, end):
 
 
 def find_plate(comp, start, end):
-    """The plate source: the selected (else first) Loader of a sequence, else a MediaIn, else None."""
-    loaders = _tools(comp, "Loader", selected=True) + _tools(comp, "Loader")
+    """The plate: the selected (else first) Loader of an image sequence, else a MediaIn or movie Loader, else None."""
+    loaders = [t for t in _tools(comp, "Loader", selected=True) + _tools(comp, "Loader")
+               if not _name(t).startswith("FaceSwap_")]
     for loader in loaders:
-        if not _name(loader).startswith("FaceSwap_"):
-            plate = _loader_plate(comp, loader, start, end)
-            if plate is not None:
-                return plate
-    media = _tools(comp, "MediaIn", selected=True) + _tools(comp, "MediaIn")
-    if media:
-        # MediaIn delivers the timeline's display-referred colour (Rec.709/sRGB-like); written to float EXR first
-        return {"pattern": None, "frames": list(range(start, end + 1)), "global_in": start, "tool": media[0],
+        plate = _loader_plate(comp, loader, start, end)
+        if plate is not None:
+            return plate
+    # MediaIn (and a movie) delivers display-referred colour (Rec.709/sRGB-like); written to float EXR first
+    for tool in _tools(comp, "MediaIn", selected=True) + _tools(comp, "MediaIn") + loaders:
+        return {"pattern": None, "frames": list(range(start, end + 1)), "global_in": start, "tool": tool,
                 "space": "sRGB - Texture"}
     return None
 
 
 # ---- dialog
-def _dropdown(options):
-    return {i + 1: v for i, v in enumerate(options)}
+def ask_settings(comp, stored, tables, need_plate):
+    """The FaceSwap dialog (comp.AskUser); controls built from the worker's option tables. None when cancelled."""
+    def dropdown(key, label):
+        options = tables.choices(key)
+        default = float(options.index(stored[key])) if stored[key] in options else 0.0
+        return (key, "Dropdown", label, {"Options": {i + 1: v for i, v in enumerate(options)}, "Default": default})
 
-
-def ask_settings(comp, stored, need_plate):
-    """The FaceSwap dialog (comp.AskUser); returns the settings dict or None when cancelled."""
-    def pick(key, options):
-        return float(options.index(stored[key])) if stored[key] in options else 0.0
-
-    def dropdown(key, label, options):
-        return (key, "Dropdown", label, {"Options": _dropdown(options), "Default": pick(key, options)})
-
-    def slider(key, label, low, high, integer=True):
-        return (key, "Slider", label, {"Integer": integer, "Min": low, "Max": high, "Default": stored[key]})
+    def slider(key, label):
+        low, high = tables.range(key)
+        return (key, "Slider", label, {"Integer": tables.kind(key) == "int", "Min": low, "Max": high,
+                                       "Default": stored[key]})
 
     def field(key, kind, label):
         return (key, kind, label, {"Default": stored[key]})
 
-    controls = [
-        field("model", "FileBrowse", "Model (.onnx/.dfm)"),
-        dropdown("mode", "Merge mode", MODES),
-        dropdown("mask_mode", "Mask mode", MASK_MODES),
-        slider("erode", "Erode", -400, 400),
-        slider("blur", "Blur", 0, 400),
-        dropdown("color_transfer", "Colour transfer", COLOR_TRANSFERS),
-        slider("face_scale", "Face scale", -50, 50),
-        slider("morph_factor", "AMP morph", 0.0, 1.0, integer=False),
-        dropdown("faces", "Faces", FACES),
-        dropdown("provider", "Execution provider", PROVIDERS),
-        field("working_space", "Text", "Working colour space (OCIO; auto = by file type)"),
-        field("track", "FileBrowse", "Track file (facecomp track; optional)"),
-        field("settings", "FileBrowse", "Settings file (TOML/JSON; optional)"),
-        field("out_dir", "PathBrowse", "Folder for the passes"),
-    ]
+    controls = [field("model", "FileBrowse", "Model (.onnx/.dfm)")]
+    for key in DIALOG_MERGE:
+        label = tables.help(key)
+        controls.append(dropdown(key, label) if tables.choices(key) else slider(key, label))
+    controls += [field("faces", "Text", "Faces (all, largest, or track face names)"),
+                 dropdown("face_type", "Face type of a .dfm"), dropdown("provider", "Execution provider"),
+                 field("xseg_model", "FileBrowse", "XSeg model (.onnx, for the XSeg mask modes; optional)"),
+                 field("working_space", "Text", "Working colour space (OCIO; auto = by file type)"),
+                 field("track", "FileBrowse", "Track file (facecomp track; optional)"),
+                 field("settings", "FileBrowse", "Settings file (TOML/JSON; optional)"),
+                 field("out_dir", "PathBrowse", "Folder for the passes"),
+                 ("merged", "Checkbox", "Also write the merged frame (plain RGBA, no channel remapping)",
+                  {"Default": stored["merged"]})]
     if need_plate:
         controls.insert(0, ("plate", "FileBrowse", "Plate (first frame of the sequence)", {"Default": ""}))
     table = {}
@@ -216,9 +191,8 @@ def ask_settings(comp, stored, need_plate):
     for key, kind, _, extra in controls:
         value = answer.get(key, extra.get("Default"))
         if kind == "Dropdown":
-            options = list(extra["Options"].values())
-            value = options[int(value)]
-        elif kind == "Slider" and extra.get("Integer"):
+            value = list(extra["Options"].values())[int(value)]
+        elif kind == "Slider" and extra.get("Integer") or kind == "Checkbox":
             value = int(round(float(value)))
         elif kind == "Slider":
             value = float(value)
@@ -234,124 +208,169 @@ def show_error(comp, message, log=print):
                                                  "ReadOnly": True, "Lines": 4, "Wrap": True}})
 
 
-# ---- build
-def render_args(settings, plate, frames, out_pattern):
-    args = ["render", "--model", settings["model"], "--plate", plate, "--frames",
-            "{}-{}".format(frames[0], frames[-1]), "--out", out_pattern, "--provider", settings["provider"],
-            "--face-select", settings["faces"], "--mode", settings["mode"], "--mask-mode", settings["mask_mode"],
-            "--erode", str(settings["erode"]), "--blur", str(settings["blur"]), "--color-transfer",
-            settings["color_transfer"], "--face-scale", str(settings["face_scale"]), "--morph-factor",
-            str(settings["morph_factor"])]
-    if settings["working_space"] not in ("", "auto"):
-        args += ["--working-space", settings["working_space"]]
-    for key in ("track", "settings"):
-        if settings[key]:
-            args += ["--" + key, settings[key]]
-    return args
+# ---- render and build
+def render_passes(comp, worker, settings, plate, out_pattern, log=print):
+    """Render the plate's frames through the worker: progress in the console, cancel through the comp's data."""
+    frames = plate["frames"]
+    comp.SetData(CANCEL_KEY, None)
+    done = [0]
+
+    def on_progress(message):
+        done[0] += 1
+        log("facecomp: frame {} ({} of {})".format(message.get("frame"), done[0], len(frames)))
+
+    def cancelled():
+        return bool(comp.GetData(CANCEL_KEY))
+
+    overrides = {k: settings[k] for k in DIALOG_MERGE}
+    passes = list(PASSES) + (["rgba"] if settings["merged"] else [])
+    worker.load(settings["model"], settings["provider"], timeout=float(settings["start_timeout"]),
+                xseg_model=settings["xseg_model"] or None, face_type=settings["face_type"])
+    try:
+        return worker.render(frame_timeout=float(settings["frame_timeout"]), on_progress=on_progress,
+                             should_cancel=cancelled, plate=plate["pattern"], frames=sequences.range_text(frames),
+                             out=out_pattern, overrides=overrides, passes=passes, faces=settings["faces"] or "all",
+                             track=settings["track"] or None, settings=settings["settings"] or None,
+                             working_space=None if settings["working_space"] in ("", "auto")
+                             else settings["working_space"])
+    except fc.WorkerError as exc:
+        if exc.kind == "cancelled":
+            raise FaceSwapError("cancelled: {}".format(exc)) from None
+        raise
 
 
-def _tool(comp, tool_id, name, x, y):
+def _tool(comp, tool_id, name):
     tool = comp.FindTool(name)
     if tool is None or tool.GetAttrs()["TOOLS_RegID"] != tool_id:
-        tool = comp.AddTool(tool_id, x, y)
+        tool = comp.AddTool(tool_id, AUTO_PLACE, AUTO_PLACE)
         tool.SetAttrs({"TOOLS_Name": name, "TOOLB_NameSet": True})
     return tool
 
 
-def wire_passes(comp, plate, first_pass):
+def _pass_loader(comp, name, first_pass, plate, channels):
+    """A Loader of the pass files showing the EXR channels ``channels`` (Red, Green, Blue, Alpha) as RGBA.
+
+    Clip1.OpenEXRFormat.<Channel>Name are the Loader's EXR channel inputs (public scripts set them this way; one
+    report says Resolve 21.1 ignores them when set by script: the merged frame is the remapping-free fallback).
+    """
+    loader = _tool(comp, "Loader", name)
+    place_loader(loader, comp.ReverseMapPath(first_pass), plate["global_in"], len(plate["frames"]))
+    for channel, exr_name in zip(("Red", "Green", "Blue", "Alpha"), channels):
+        loader.SetInput("Clip1.OpenEXRFormat.{}Name".format(channel), exr_name)
+    refresh_loader(loader)
+    return loader
+
+
+def wire_passes(comp, plate, first_pass, settings, face_names):
     """Add or update the FaceSwap tools reading the passes and connect them for the compositor."""
-    pos = AUTO_PLACE
-    merged = _tool(comp, "Loader", "FaceSwap_merged", pos, pos)
-    face = _tool(comp, "Loader", "FaceSwap_face", pos, pos)
-    for loader in (merged, face):
-        loader.SetInput("Clip", comp.ReverseMapPath(first_pass))
-        loader.SetInput("GlobalIn", plate["global_in"])
-        loader.SetInput("GlobalOut", plate["global_in"] + len(plate["frames"]) - 1)
-        loader.SetInput("ClipTimeStart", 0)
-        loader.SetInput("ClipTimeEnd", len(plate["frames"]) - 1)
-    for channel, name in (("Red", "face.R"), ("Green", "face.G"), ("Blue", "face.B"), ("Alpha", "mask.A")):
-        face.SetInput("Clip1.OpenEXRFormat.{}Name".format(channel), name)
-    over = _tool(comp, "Merge", "FaceSwap_over", pos, pos)
+    face = _pass_loader(comp, "FaceSwap_face", first_pass, plate, ("face.R", "face.G", "face.B", "facemask.A"))
+    over = _tool(comp, "Merge", "FaceSwap_over")
     over.ConnectInput("Background", plate["tool"])
     over.ConnectInput("Foreground", face)
+    tools = [face, over]
+    for name in face_names:
+        matte = "facemask_{}.A".format(name)
+        tools.append(_pass_loader(comp, "FaceSwap_matte_" + name, first_pass, plate, (matte, matte, matte, matte)))
+    result = over
+    if settings["merged"]:
+        result = _pass_loader(comp, "FaceSwap_merged", first_pass, plate, ("R", "G", "B", "A"))
+        tools.append(result)
     for out in _tools(comp, "MediaOut") + _tools(comp, "Saver"):
         source = out.Input.GetConnectedOutput()
-        if source is not None and _name(source.GetTool()) == _name(plate["tool"]):
-            out.ConnectInput("Input", merged)
-    return merged, face, over
+        if source is not None and _name(source.GetTool()) in (_name(plate["tool"]), "FaceSwap_over", "FaceSwap_merged"):
+            out.ConnectInput("Input", result)
+    return tools
 
 
-def faceswap(comp, log=print):
-    """Run the whole FaceSwap build on ``comp``; returns the tools added, or None when cancelled."""
-    start, end = _frame_range(comp)
-    stored = dict(DEFAULTS)
+def _stored(comp, tables):
+    stored = dict(tables.defaults("merge"))
+    stored.update(tables.defaults("render"))
+    stored.update(LOCAL_DEFAULTS)
     with contextlib.suppress(ValueError, TypeError):
         stored.update(json.loads(comp.GetData(DATA_KEY) or "{}"))
-    comp_file = comp.GetAttrs().get("COMPS_FileName") or ""
     if not stored["out_dir"]:
-        base = os.path.dirname(comp_file) if comp_file else tempfile.gettempdir()
-        stored["out_dir"] = os.path.join(base, "facecomp")
-    command = facecomp_exe()
+        comp_file = comp.GetAttrs().get("COMPS_FileName") or ""
+        stored["out_dir"] = os.path.join(os.path.dirname(comp_file) if comp_file else tempfile.gettempdir(),
+                                         "facecomp")
+    return stored
+
+
+def _plate_from_file(comp, settings, start, end, added):
+    pattern, first = sequences.sequence_pattern(settings.get("plate", ""))
+    if pattern is None or not os.path.isfile(pattern % first):
+        raise FaceSwapError("no plate: select a Loader of an image sequence, or give its first frame")
+    loader = comp.AddTool("Loader", AUTO_PLACE, AUTO_PLACE)
+    added.append(loader)
+    place_loader(loader, settings["plate"], start, end - start + 1)
+    return {"pattern": pattern, "frames": sequences.file_frames(first, start, range(start, end + 1)),
+            "global_in": start, "tool": loader, "space": "auto"}
+
+
+def faceswap(comp, worker, log=print):
+    """Run the whole FaceSwap build on ``comp``; returns the tools added, or None when cancelled."""
+    start, end = _frame_range(comp)
+    tables = hk_options.OptionTables.from_hello(worker.info)
     plate = find_plate(comp, start, end)
-    settings = ask_settings(comp, stored, plate is None)  # before Lock(): a locked comp shows no dialogs
+    settings = ask_settings(comp, _stored(comp, tables), tables, plate is None)  # before any Lock(): dialogs show
     if settings is None:
         return None
-    if not settings["model"] or not os.path.isfile(settings["model"]):
-        raise FaceSwapError("model file not found: {}".format(settings["model"] or "(none given)"))
-    comp.Lock()
-    comp.StartUndo("facecomp FaceSwap")
+    for key in ("model", "xseg_model"):
+        if (key == "model" or settings[key]) and not os.path.isfile(settings[key]):
+            raise FaceSwapError("{} file not found: {}".format(key.replace("_", " "), settings[key] or "(none given)"))
     added = []
     try:
         if plate is None:
-            pattern, first = sequence_pattern(settings.get("plate", ""))
-            if pattern is None or not os.path.isfile(pattern % first):
-                raise FaceSwapError("no plate: select a Loader of an image sequence, or give its first frame")
-            loader = comp.AddTool("Loader", AUTO_PLACE, AUTO_PLACE)
-            added.append(loader)
-            loader.SetInput("Clip", settings["plate"])
-            loader.SetInput("GlobalIn", start)
-            plate = {"pattern": pattern, "frames": [first + t - start for t in range(start, end + 1)],
-                     "global_in": start, "tool": loader, "space": "auto"}
+            plate = _plate_from_file(comp, settings, start, end, added)
         elif plate["pattern"] is None:
             plate["pattern"] = _render_tool_to_exr(comp, plate["tool"], os.path.join(settings["out_dir"], "plate"),
                                                    start, end)
-        comp.SetData(DATA_KEY, json.dumps({k: v for k, v in settings.items() if k in DEFAULTS}))
+        comp.SetData(DATA_KEY, json.dumps({k: v for k, v in settings.items() if k != "plate"}))
         if settings["working_space"] in ("", "auto") and plate["space"] != "auto":
             settings["working_space"] = plate["space"]
         out_pattern = os.path.join(settings["out_dir"], "passes", "faceswap.%04d.exr")
-        frames = plate["frames"]
-        outputs = [out_pattern % f for f in frames]
-        for path in outputs:
-            if os.path.isfile(path):
-                os.remove(path)
-        run_render(command, render_args(settings, plate["pattern"], frames, out_pattern), outputs,
-                   float(settings["frame_timeout"]), log)
-        return wire_passes(comp, plate, outputs[0])
+        render_passes(comp, worker, settings, plate, out_pattern, log)  # the comp stays unlocked: Fusion stays usable
+        names = hk_track.face_names(settings["track"]) if settings["track"] else []
+        comp.Lock()
+        comp.StartUndo("facecomp FaceSwap")
+        try:
+            return wire_passes(comp, plate, sequences.frame_path(out_pattern, plate["frames"][0]), settings, names)
+        finally:
+            comp.EndUndo(True)
+            comp.Unlock()
     except BaseException:
         for tool in added:  # leave the comp as it was
             tool.Delete()
         raise
-    finally:
-        comp.EndUndo(True)
-        comp.Unlock()
+
+
+def _current_comp():
+    main_globals = sys.modules["__main__"].__dict__
+    comp = main_globals.get("comp")
+    if comp is None and main_globals.get("fusion") is not None:
+        comp = main_globals["fusion"].GetCurrentComp()
+    if comp is None:
+        # no stub: fusionscript-stubs 21.0.0 has neither BlackmagicFusion nor scriptapp, which Blackmagic's
+        # Fusion Scripting Guide and Resolve's scripting README document (bmd.scriptapp("Fusion"))
+        import BlackmagicFusion as bmd  # type: ignore[import-not-found]
+
+        comp = bmd.scriptapp("Fusion").GetCurrentComp()
+    return comp
 
 
 def main(comp=None, log=print):
     """Entry point when Fusion runs the script (``comp`` is bound by Fusion) or when called with a comp."""
-    if comp is None:
-        main_globals = sys.modules["__main__"].__dict__
-        comp = main_globals.get("comp")
-        if comp is None and main_globals.get("fusion") is not None:
-            comp = main_globals["fusion"].GetCurrentComp()
-        if comp is None:
-            import BlackmagicFusion as bmd
-
-            comp = bmd.scriptapp("Fusion").GetCurrentComp()
+    comp = comp if comp is not None else _current_comp()
+    worker = None
     try:
-        tools = faceswap(comp, log)
-    except (FaceSwapError, OSError) as exc:
+        worker = fc.WorkerClient(fc.facecomp_command(), start_timeout=START_TIMEOUT)
+        worker.start()
+        tools = faceswap(comp, worker, log)
+    except (FaceSwapError, OSError, ValueError) as exc:
         show_error(comp, str(exc), log)
         return False
+    finally:
+        if worker is not None:
+            worker.close()
     if tools is not None:
         log("facecomp FaceSwap: passes connected ({})".format(", ".join(_name(t) for t in tools)))
     return tools is not None

@@ -23,19 +23,20 @@ from typing import Any, TextIO
 from engine import __version__
 from engine.errors import FacecompError
 from engine.media.frames import format_pattern, is_pattern
-from engine.worker import limits, protocol
+from engine.worker import limits, protocol, tables
 from engine.worker.protocol import BadRequest, Request
 
 log = logging.getLogger("facecomp.worker")
 
-RendererFactory = Callable[[str, str | None, str | None], Any]
+RendererFactory = Callable[[str, str | None, str | None, str | None], Any]
 
 
-def default_renderer_factory(model: str, provider: str | None, face_type: str | None) -> Any:
-    """D's Renderer: keeps one model loaded for repeated frames."""
+def default_renderer_factory(model: str, provider: str | None, face_type: str | None,
+                             xseg_model: str | None = None) -> Any:
+    """D's Renderer: keeps one model (and its XSeg model) loaded for repeated frames."""
     from engine.swap.render import Renderer
 
-    return Renderer(model, provider=provider, face_type=face_type)
+    return Renderer(model, provider=provider, face_type=face_type, xseg_model=xseg_model)
 
 
 def available_providers() -> list[str]:
@@ -70,7 +71,7 @@ class Worker:
         self._send = send
         self._factory = renderer_factory or default_renderer_factory
         self._renderer: Any = None
-        self._loaded: tuple[str, str | None, str | None] | None = None
+        self._loaded: tuple[str, str | None, str | None, str | None] | None = None
         self._busy: Any = None
         self._closing = threading.Event()
         self._cancelled: set[Any] = set()
@@ -82,7 +83,8 @@ class Worker:
             self._send(protocol.result(
                 req.id, protocol=protocol.PROTOCOL_VERSION, facecomp=__version__, pid=os.getpid(),
                 python=sys.version.split()[0], providers_available=available_providers(),
-                model=self._loaded[0] if self._loaded else None, providers=_providers_of(self._renderer)))
+                model=self._loaded[0] if self._loaded else None, providers=_providers_of(self._renderer),
+                options=tables.option_tables()))
         elif req.op == "ping":
             self._send(protocol.result(req.id, pong=True, busy=self._busy,
                                        model=self._loaded[0] if self._loaded else None))
@@ -114,7 +116,7 @@ class Worker:
         try:
             if req.op == "load":
                 self._send(protocol.result(req.id, **self.load(
-                    req.require("model"), req.get("provider"), req.get("face_type"))))
+                    req.require("model"), req.get("provider"), req.get("face_type"), req.get("xseg_model"))))
             else:
                 self._render(req)
         except BadRequest as exc:
@@ -130,16 +132,21 @@ class Worker:
                 self._cancelled.discard(req.id)
         return True
 
-    def load(self, model: str, provider: str | None = None, face_type: str | None = None) -> dict[str, Any]:
-        """Load (or keep) the model; reports the execution providers really in use."""
+    def load(self, model: str, provider: str | None = None, face_type: str | None = None,
+             xseg_model: str | None = None) -> dict[str, Any]:
+        """Load (or keep) the model (and XSeg model); reports the execution providers really in use."""
         path = str(Path(model).expanduser().resolve())
         if not Path(path).is_file():
             raise FacecompError("model file not found", path)
+        xseg = str(Path(xseg_model).expanduser().resolve()) if xseg_model else None
+        if xseg is not None and not Path(xseg).is_file():
+            raise FacecompError("XSeg model file not found", xseg)
         provider = None if provider in (None, "", "auto") else provider
-        key = (path, provider, face_type or None)
+        face_type = None if face_type in (None, "", "auto") else face_type
+        key = (path, provider, face_type, xseg)
         if self._loaded != key:
             t0 = time.perf_counter()
-            renderer = self._factory(path, provider, face_type or None)  # the old model stays if this fails
+            renderer = self._factory(path, provider, face_type, xseg)  # the old model stays if this fails
             self._renderer, self._loaded = renderer, key
             log.info("worker: loaded %s in %.2f s on %s", path, time.perf_counter() - t0,
                      ", ".join(_providers_of(self._renderer)) or "?")
@@ -155,8 +162,9 @@ class Worker:
         if len(frames) > 1 and not is_pattern(out):
             raise BadRequest(f"render: out {out!r} has no frame pattern (%04d or ####) for {len(frames)} frames")
         if req.get("model"):
-            _, provider, face_type = self._loaded or (None, None, None)  # unless given: as loaded before
-            self.load(req.get("model"), req.get("provider") or provider, req.get("face_type") or face_type)
+            _, provider, face_type, xseg = self._loaded or (None, None, None, None)  # unless given: as loaded before
+            self.load(req.get("model"), req.get("provider") or provider, req.get("face_type") or face_type,
+                      req.get("xseg_model") or xseg)
         if self._renderer is None:
             raise BadRequest("render: no model loaded (send 'load' first or give 'model')")
         settings, overrides = req.get("settings"), req.get("overrides")

@@ -47,11 +47,12 @@ def nuke_session(media: dict[str, Path], tmp_path: Path, monkeypatch: pytest.Mon
     nuke._startup([str(NUKE_PLUGIN)])
     yield nuke
     import facecomp_nuke
+    import facecomp_ui
 
-    for thread in list(facecomp_nuke._JOBS.values()):
+    for thread in list(facecomp_ui._JOBS.values()):
         thread.join(30)
     nuke._process_events()
-    facecomp_nuke._FAILED.clear()
+    facecomp_nuke.FAILED_SETUPS.clear()
 
 
 @pytest.fixture(scope="session", autouse=True)

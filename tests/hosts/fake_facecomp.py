@@ -7,6 +7,10 @@ MODE ``crash``: answers hello and load, then dies with exit code 3 and a message
 import json
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from engine.worker.tables import option_tables  # noqa: E402  (a fake worker still publishes the real tables)
 
 mode = sys.argv[1]
 if sys.argv[2:3] == ["render"]:  # the batch CLI: hang, or crash with a message
@@ -17,7 +21,8 @@ if sys.argv[2:3] == ["render"]:  # the batch CLI: hang, or crash with a message
 for line in sys.stdin:
     req = json.loads(line)
     if req["op"] == "hello":
-        print(json.dumps({"id": req["id"], "type": "result", "protocol": 1, "facecomp": "fake"}), flush=True)
+        print(json.dumps({"id": req["id"], "type": "result", "protocol": 1, "facecomp": "fake",
+                          "options": option_tables()}), flush=True)
     elif req["op"] == "shutdown":
         print(json.dumps({"id": req["id"], "type": "result", "shutdown": True}), flush=True)
         sys.exit(0)

@@ -20,9 +20,9 @@ for _p in (REPO, DOUBLES, NUKE_PLUGIN, RESOLVE_PLUGIN):
 
 
 def facecomp_exe() -> str:
-    """The facecomp command of this checkout's environment (what FACECOMP_EXE points at in a studio)."""
-    exe = Path(sys.executable).parent / "facecomp"
-    return str(exe) if exe.is_file() else f"{sys.executable} -m engine"
+    """The facecomp command of this checkout (what FACECOMP_EXE points at in a studio). Not the environment's
+    ``facecomp`` script: that may run another checkout's engine."""
+    return f"{sys.executable} {HERE / 'facecomp_here.py'}"
 
 
 def dfm_model(path: Path, res: int = 64) -> Path:

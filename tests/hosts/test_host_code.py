@@ -11,7 +11,8 @@ import pytest
 from hostkit import NUKE_PLUGIN, REPO, RESOLVE_PLUGIN
 
 HEAVY = {"numpy", "torch", "onnxruntime", "cv2", "OpenImageIO", "PyOpenColorIO", "av", "engine", "scipy", "PIL"}
-HOST_FILES = sorted(NUKE_PLUGIN.rglob("*.py")) + sorted(RESOLVE_PLUGIN.rglob("*.py"))
+HOST_KIT = REPO / "host_kit"
+HOST_FILES = sorted(NUKE_PLUGIN.rglob("*.py")) + sorted(RESOLVE_PLUGIN.rglob("*.py")) + sorted(HOST_KIT.rglob("*.py"))
 GIZMO = REPO / "gizmos" / "FaceSwap.gizmo"
 BUILTIN_NODE_KNOBS = {"name", "label", "disable", "tile_color", "xpos", "ypos", "selected", "help", "onCreate",
                       "knobChanged", "updateUI"}
@@ -29,14 +30,15 @@ def _imports(tree: ast.AST) -> list[str]:
 
 def test_host_files_exist():
     names = {p.name for p in HOST_FILES}
-    assert {"init.py", "menu.py", "facecomp_nuke.py", "facecomp_client.py", "facecomp_fusion.py"} <= names
+    assert {"init.py", "menu.py", "facecomp_nuke.py", "facecomp_graph.py", "client.py", "sequences.py", "options.py",
+            "facecomp_fusion.py"} <= names
 
 
 @pytest.mark.parametrize("path", HOST_FILES, ids=lambda p: str(p.relative_to(REPO)))
 def test_host_code_is_python37_and_stdlib_only(path):
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=(3, 7))
     stdlib = set(sys.stdlib_module_names)
-    host_modules = {"nuke", "nukescripts", "DaVinciResolveScript", "BlackmagicFusion", "fusionscript",
+    host_modules = {"nuke", "nukescripts", "DaVinciResolveScript", "BlackmagicFusion", "fusionscript", "host_kit",
                     *(p.stem for p in HOST_FILES)}
     for name in _imports(tree):
         top = name.split(".")[0]
@@ -62,7 +64,8 @@ def test_gizmo_declares_every_knob_the_python_reads():
 
     knobs, _, inner = _gizmo()
     declared = set(knobs) | BUILTIN_NODE_KNOBS
-    tree = ast.parse((NUKE_PLUGIN / "facecomp_nuke.py").read_text(encoding="utf-8"))
+    tree = ast.parse("\n".join((NUKE_PLUGIN / name).read_text(encoding="utf-8")
+                               for name in ("facecomp_nuke.py", "facecomp_graph.py", "facecomp_ui.py")))
     read = set()
     for n in ast.walk(tree):
         if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) and n.value.id == "node" \
@@ -71,36 +74,44 @@ def test_gizmo_declares_every_knob_the_python_reads():
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "_value" \
                 and isinstance(n.args[1], ast.Constant):
             read.add(n.args[1].value)
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "node" \
-                and n.args and isinstance(n.args[0], ast.Constant):
-            assert n.args[0].value in inner, f"the gizmo has no inner node {n.args[0].value!r}"
+        called = n.func.id if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) else \
+            n.func.attr if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) else None
+        if called == "inner_node" and isinstance(n.args[1], ast.Constant):
+            assert n.args[1].value in inner, f"the gizmo has no inner node {n.args[1].value!r}"
     read |= set(facecomp_nuke.RENDER_KNOBS) | {k for k, _ in facecomp_nuke.SETTING_KNOBS}
     assert len(read) > 20
     assert read <= declared, f"knobs read by facecomp_nuke but missing in the gizmo: {sorted(read - declared)}"
 
 
 def test_gizmo_buttons_and_callbacks_call_existing_functions():
-    import facecomp_nuke
+    import facecomp_ui
 
     knobs, values, _ = _gizmo()
     code = [k.text for k in knobs.values() if k.type_id == 22] + [values["onCreate"], values["knobChanged"]]
-    called = {m for c in code for m in re.findall(r"facecomp_nuke\.(\w+)\(", c)}
+    called = {m for c in code for m in re.findall(r"facecomp_ui\.(\w+)\(", c)}
     assert {"render_frame_button", "render_range_button", "make_track_button", "on_create", "knob_changed"} <= called
-    assert all(callable(getattr(facecomp_nuke, name, None)) for name in called)
+    assert all(callable(getattr(facecomp_ui, name, None)) for name in called)
 
 
-def test_gizmo_enumerations_match_the_engine():
-    from engine.swap.color_transfer import MODES as COLOR_TRANSFERS
-    from engine.swap.session import PROVIDER_CHOICES
-    from engine.swap.settings import MASK_MODES, MODES
+def test_gizmo_lists_match_the_tables_the_worker_publishes():
+    """The gizmo's saved lists (what a script loads with before any worker runs) equal the worker's tables; the node
+    rebuilds them from hello (apply_option_tables) when the engine's tables change."""
+    import facecomp_nuke
 
+    from engine.worker.tables import option_tables
+    from host_kit.options import OptionTables
+
+    tables = OptionTables(option_tables())
     knobs, values, _ = _gizmo()
-    assert knobs["mode"].items == list(MODES) and values["mode"] == "overlay"
-    assert knobs["mask_mode"].items == list(MASK_MODES) and values["mask_mode"] == "dst"
-    assert knobs["color_transfer"].items == list(COLOR_TRANSFERS)
-    assert knobs["provider"].items[0] == "auto" and set(knobs["provider"].items) == set(PROVIDER_CHOICES)
-    assert knobs["erode"].range == (-400, 400) and knobs["blur"].range == (0, 400)
-    assert knobs["face_scale"].range == (-50, 50)
+    for knob, key in facecomp_nuke.SETTING_KNOBS:
+        if tables.choices(key):
+            assert knobs[knob].items == tables.choices(key), knob
+            assert values.get(knob, knobs[knob].items[0]) == tables.default(key), knob
+        else:
+            assert knobs[knob].range == tables.range(key), knob
+    for knob in facecomp_nuke.RENDER_CHOICE_KNOBS:
+        assert knobs[knob].items == tables.choices(knob), knob
+    assert values["faces"] == tables.default("faces") == "all"
 
 
 def _old_pythons() -> list[str]:
@@ -121,11 +132,13 @@ def test_host_client_runs_on_old_pythons(media, tmp_path):
 
     script = f"""
 import sys
-sys.path[:0] = [{str(NUKE_PLUGIN)!r}, {str(RESOLVE_PLUGIN)!r}]
-import facecomp_client as fc, facecomp_fusion
-assert facecomp_fusion.sequence_pattern('/a/plate.1001.exr') == ('/a/plate.%04d.exr', 1001)
+sys.path[:0] = [{str(REPO)!r}, {str(RESOLVE_PLUGIN)!r}]
+from host_kit import client as fc, sequences, options, track
+import facecomp_fusion
+assert sequences.sequence_pattern('/a/plate.1001.exr') == ('/a/plate.%04d.exr', 1001)
 w = fc.WorkerClient(fc.facecomp_command({facecomp_exe()!r}))
-w.start()
+hello = w.start()
+assert options.OptionTables.from_hello(hello).choices('mode')[1] == 'overlay'
 w.load({str(media['model'])!r})
 r = w.render(plate={str(media['plate'])!r}, frames='1001', out={str(tmp_path / 'o.%04d.exr')!r})
 w.close()

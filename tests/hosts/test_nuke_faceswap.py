@@ -27,10 +27,10 @@ def _faceswap(nuke, media, **knobs):
 
 def _press(node, button):
     """Press a button knob; returns the background render it started (or None)."""
-    import facecomp_nuke
+    import facecomp_ui
 
     node[button].execute()
-    return facecomp_nuke._JOBS.get(node.fullName())
+    return facecomp_ui._JOBS.get(node.fullName())
 
 
 def _wait(nuke, thread, timeout=60.0):
@@ -51,10 +51,13 @@ def test_startup_registers_gizmo_menu_and_callbacks(nuke_session):
     assert node.Class() == "FaceSwap" and node.name() == "FaceSwap1"
     assert [n.name() for n in node.nodes() if n.Class() in ("Read", "Write")] == ["PlateWrite", "Passes"]
     assert node["passes_file"].value().endswith("FaceSwap1.%04d.exr")
-    assert node["cache_dir"].value().startswith(os.environ["FACECOMP_CACHE_DIR"])
+    assert node["passes_file"].value().startswith(os.environ["FACECOMP_CACHE_DIR"])
+    assert node["cache_dir"].value() == "", "the cache folder is resolved at each use, never stored by the node"
     import facecomp_nuke
 
     assert [c[0] for c in nuke._st().callbacks["beforeFrameRender"]] == [facecomp_nuke.before_frame_render]
+    assert [c[3] for c in nuke._st().callbacks["beforeFrameRender"]] == ["Write"]
+    assert {"facemask", "face", "stmap", "CryptoFace00"} <= set(nuke.layers())
 
 
 def test_knobs_drive_the_pass_names_and_panel(nuke_session, media):
@@ -65,11 +68,10 @@ def test_knobs_drive_the_pass_names_and_panel(nuke_session, media):
     assert node["passes_file"].value() != first, "a changed setting must name new pass files"
     node["erode"].setValue(0)
     assert node["passes_file"].value() == first, "the same settings must name the same files"
-    assert not node["face_index"].enabled()
-    node["face_select"].setValue("index")
-    assert node["face_index"].enabled()
     node["status"].setValue("x")  # a knob that does not shape the passes
-    assert node["passes_file"].value() != first  # face_select changed it
+    assert node["passes_file"].value() == first
+    node["faces"].setValue("largest")
+    assert node["passes_file"].value() != first
 
 
 def test_render_range_through_the_worker_gives_layers(nuke_session, media):
@@ -82,20 +84,23 @@ def test_render_range_through_the_worker_gives_layers(nuke_session, media):
     assert "rendered 5 frame(s)" in node["status"].value() and "CPU" in node["status"].value(), node["status"].value()
     for f in FRAMES:
         passes = read_exr(node["passes_file"].value() % f)
-        assert {"R", "G", "B", "A", "face.R", "face.G", "face.B", "mask.A"} <= set(passes)
+        assert {"face.R", "face.G", "face.B", "facemask.A"} <= set(passes) and "R" not in passes, "no rgba pass"
         assert passes["__format__"] == "half"
-        assert passes["mask.A"].max() > 0.9, "the mask pass must cover the face"
+        assert passes["facemask.A"].max() > 0.9, "the mask pass must cover the face"
     nuke.frame(1003)
     channels = node.channels()
-    assert {"rgba.red", "rgba.alpha", "face.red", "face.green", "face.blue", "mask.a"} <= set(channels)
+    assert {"rgba.red", "rgba.alpha", "face.red", "face.green", "face.blue", "facemask.alpha"} <= set(channels)
     passes = read_exr(node["passes_file"].value() % 1003)
     plate = read_exr(str(media["plate"]) % 1003)
-    h = passes["R"].shape[0]
-    y, x = np.unravel_index(np.argmax(passes["mask.A"]), passes["mask.A"].shape)
-    assert node.sample("mask.a", x + 0.5, h - 1 - y + 0.5) == pytest.approx(float(passes["mask.A"][y, x]), abs=1e-3)
-    assert abs(node.sample("rgba.red", x + 0.5, h - 1 - y + 0.5) - float(plate["R"][y, x])) > 1e-3, \
-        "rgba must be the merged result where the face is"
-    node["out_merged"].setValue(False)
+    mask = passes["facemask.A"]
+    h = mask.shape[0]
+    y, x = np.unravel_index(np.argmax(mask), mask.shape)
+    assert node.sample("facemask.alpha", x + 0.5, h - 1 - y + 0.5) == pytest.approx(float(mask[y, x]), abs=1e-3)
+    over = float(passes["face.R"][y, x]) + float(plate["R"][y, x]) * (1 - float(mask[y, x]))
+    assert node.sample("rgba.red", x + 0.5, h - 1 - y + 0.5) == pytest.approx(over, abs=2e-3), \
+        "rgba must be the face over the plate"
+    assert abs(over - float(plate["R"][y, x])) > 1e-3
+    node["over"].setValue(False)
     assert node.sample("rgba.red", x + 0.5, h - 1 - y + 0.5) == pytest.approx(float(plate["R"][y, x]), abs=1e-3)
 
 
@@ -111,15 +116,17 @@ def test_write_render_equals_the_passes_and_reuses_them(nuke_session, media, tmp
     nuke.execute(write, 1001, 1001)
     assert passes_1001.stat().st_mtime_ns == stamp, "passes of unchanged settings are reused"
     comp, passes = read_exr(tmp_path / "comp.1001.exr"), read_exr(passes_1001)
-    for ch in ("R", "G", "B", "face.R", "mask.A"):
+    for ch in ("face.R", "facemask.A"):
         np.testing.assert_allclose(comp[ch], passes[ch], atol=1e-3)
+    plate = read_exr(str(media["plate"]) % 1001)
+    np.testing.assert_allclose(comp["R"], passes["face.R"] + plate["R"] * (1 - passes["facemask.A"]), atol=2e-3)
 
 
 def test_farm_range_equals_full_render(nuke_session, media, tmp_path):
     """`nuke -x -F 1003-1004 script.nk` in a fresh process gives the frames of a full interactive render."""
     nuke = nuke_session
     _, node = _faceswap(nuke, media, erode=-8, blur=16, color_transfer="rct")
-    _wait(nuke, __import__("facecomp_nuke").start_render(node, FRAMES))
+    _wait(nuke, __import__("facecomp_ui").start_render(node, FRAMES))
     full = {f: read_exr(node["passes_file"].value() % f) for f in (1003, 1004)}
     write = nuke.nodes.Write(file=str(tmp_path / "farm" / "comp.####.exr"), file_type="exr", channels="all",
                              create_directories=True)
@@ -134,7 +141,7 @@ def test_farm_range_equals_full_render(nuke_session, media, tmp_path):
     assert sorted(p.name for p in (tmp_path / "farm").iterdir()) == ["comp.1003.exr", "comp.1004.exr"]
     for f in (1003, 1004):
         farm = read_exr(tmp_path / "farm" / f"comp.{f:04d}.exr")
-        for ch in ("R", "G", "B", "face.R", "face.G", "face.B", "mask.A"):
+        for ch in ("face.R", "face.G", "face.B", "facemask.A"):
             np.testing.assert_allclose(farm[ch], full[f][ch], atol=1e-3, err_msg=f"frame {f} {ch}")
 
 
@@ -150,7 +157,7 @@ def test_processed_input_is_written_before_the_render(nuke_session, media):
     cached = read_exr(node["plate_cache"].value() % 1001)
     plate = read_exr(str(media["plate"]) % 1001)
     np.testing.assert_allclose(cached["G"], plate["G"] * 0.5, atol=2e-3)
-    assert read_exr(node["passes_file"].value() % 1001)["mask.A"].max() > 0.9
+    assert read_exr(node["passes_file"].value() % 1001)["facemask.A"].max() > 0.9
 
 
 def test_missing_model_is_an_error_on_the_node(nuke_session, media, tmp_path):
@@ -183,7 +190,7 @@ def test_crashed_or_hung_worker_is_reported_not_waited_for(nuke_session, media, 
     _, node = _faceswap(nuke, media, facecomp_exe=f"{sys.executable} {HERE / 'fake_facecomp.py'} {mode}",
                         frame_timeout=2)
     t0 = time.monotonic()
-    thread = __import__("facecomp_nuke").start_render(node, [1001])
+    thread = __import__("facecomp_ui").start_render(node, [1001])
     assert time.monotonic() - t0 < 1.0
     _wait(nuke, thread, timeout=20)
     status = node["status"].value()
@@ -218,27 +225,28 @@ def test_track_button_and_render_match_facecomp_merge(nuke_session, media, saehd
     assert len(merged) == len(FRAMES)
     for f, path in zip(FRAMES, merged, strict=True):
         ours, theirs = read_exr(node["passes_file"].value() % f), read_exr(path)
-        assert str(f) in path.name and ours["mask.A"].max() > 0.1
-        for ch in ("R", "G", "B", "A", "face.R", "face.G", "face.B", "mask.A"):
+        assert str(f) in path.name and ours["facemask.A"].max() > 0.1
+        for ch in ("face.R", "face.G", "face.B"):
             np.testing.assert_allclose(ours[ch], theirs[ch], atol=2e-3, err_msg=f"frame {f} {ch}")
+        np.testing.assert_allclose(ours["facemask.A"], theirs["mask.A"], atol=2e-3, err_msg=f"frame {f} mask")
 
 
 def test_live_mode_renders_the_viewed_frame_once(nuke_session, media):
     nuke = nuke_session
-    import facecomp_nuke
+    import facecomp_ui
 
     _, node = _faceswap(nuke, media, live=True)
     nuke.frame(1002)
     nuke._update_ui()
-    _wait(nuke, facecomp_nuke._JOBS.get("FaceSwap1"))
+    _wait(nuke, facecomp_ui._JOBS.get("FaceSwap1"))
     assert os.path.isfile(node["passes_file"].value() % 1002)
     assert not os.path.isfile(node["passes_file"].value() % 1003)
     nuke._update_ui()
-    assert facecomp_nuke._JOBS.get("FaceSwap1") is None, "a rendered frame is not rendered again"
+    assert facecomp_ui._JOBS.get("FaceSwap1") is None, "a rendered frame is not rendered again"
     node["live"].setValue(False)
     nuke.frame(1003)
     nuke._update_ui()
-    assert facecomp_nuke._JOBS.get("FaceSwap1") is None
+    assert facecomp_ui._JOBS.get("FaceSwap1") is None
 
 
 def test_cancel_from_the_progress_bar(nuke_session, media):
@@ -251,8 +259,9 @@ def test_cancel_from_the_progress_bar(nuke_session, media):
     assert not os.path.isfile(node["passes_file"].value() % 1005)
 
 
-def test_chained_faceswaps_render_upstream_first(nuke_session, media, tmp_path):
-    """A second FaceSwap fed by the first: its input is written to the cache, which needs the first's passes."""
+def test_chained_faceswaps_need_the_prerender_step(nuke_session, media, tmp_path):
+    """A second FaceSwap fed by the first: its input must be written to the cache, which needs the first's passes.
+    No render starts inside the Write's render: the frame fails with the step to run, prerender.py does it."""
     nuke = nuke_session
     _, first = _faceswap(nuke, media, erode=20)
     second = nuke.createNode("FaceSwap")
@@ -261,12 +270,21 @@ def test_chained_faceswaps_render_upstream_first(nuke_session, media, tmp_path):
     second["mode"].setValue("raw-rgb")
     write = nuke.nodes.Write(file=str(tmp_path / "chain.####.exr"), file_type="exr", channels="all")
     write.setInput(0, second)
+    with pytest.raises(RuntimeError, match="must be written first.*prerender"):
+        nuke.execute(write, 1004, 1004)
+    assert second["tile_color"].value() == 0xCC3333FF
+    sys.path.insert(0, str(NUKE_PLUGIN))
+    import prerender
+
+    assert prerender.prerender(1004, 1004) == ["FaceSwap1", "FaceSwap2"]
     nuke.execute(write, 1004, 1004)
-    first_passes = read_exr(first["passes_file"].value() % 1004)
-    written_input = read_exr(second["plate_cache"].value() % 1004)
-    np.testing.assert_allclose(written_input["R"], first_passes["R"], atol=2e-3)
-    out = read_exr(tmp_path / "chain.1004.exr")
-    np.testing.assert_allclose(out["R"], read_exr(second["passes_file"].value() % 1004)["R"], atol=1e-3)
+    written_input = nuke._pixels.read_exr(second["plate_cache"].value() % 1004)
+    nuke.frame(1004)
+    first_out = nuke._pixels.evaluate(first, 1004, nuke._st())
+    np.testing.assert_allclose(written_input["rgba.red"], first_out["rgba.red"], atol=2e-3)
+    out = nuke._pixels.read_exr(str(tmp_path / "chain.1004.exr"))
+    second_out = nuke._pixels.evaluate(second, 1004, nuke._st())
+    np.testing.assert_allclose(out["rgba.red"], second_out["rgba.red"], atol=1e-3)
 
 
 def test_stop_worker_ends_a_stuck_render_at_once(nuke_session, media):

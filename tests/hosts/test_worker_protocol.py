@@ -11,12 +11,12 @@ import subprocess
 import sys
 import time
 
-import facecomp_client as fc
 import numpy as np
 import pytest
 from hostkit import FRAMES, HERE, WORKING_SPACE, facecomp_exe, read_exr
 
 from engine.worker.protocol import BadRequest, parse_frames
+from host_kit import client as fc
 
 
 @pytest.fixture(scope="module")
@@ -56,15 +56,34 @@ def test_render_writes_exr_passes_and_is_stateless(worker, media, tmp_path):
     reply = _render(worker, media, tmp_path / "full", on_progress=seen.append, overrides={"blur": 20})
     assert [m["frame"] for m in seen] == FRAMES and [m["done"] for m in seen] == [1, 2, 3, 4, 5]
     assert reply["frames"] == FRAMES and reply["faces"] == 5 and reply["providers"] == ["CPUExecutionProvider"]
-    _render(worker, media, tmp_path / "alone", frames="1003", overrides={"blur": 20})
+    default = read_exr(tmp_path / "full" / "fs.1003.exr")
+    assert {"face.R", "face.G", "face.B", "facemask.A"} <= set(default) and not {"R", "mask.A"} & set(default), \
+        "by default: the passes, no merged rgba (CONTRACTS.md)"
+    _render(worker, media, tmp_path / "full", frames="1003", overrides={"blur": 20}, passes="rgba,face,mask")
+    _render(worker, media, tmp_path / "alone", frames="1003", overrides={"blur": 20}, passes=["rgba", "face", "mask"])
     full, alone = read_exr(tmp_path / "full" / "fs.1003.exr"), read_exr(tmp_path / "alone" / "fs.1003.exr")
-    assert {"R", "G", "B", "A", "face.R", "face.G", "face.B", "mask.A"} <= set(full) and full["__format__"] == "half"
-    for ch in ("R", "G", "B", "face.R", "mask.A"):
+    assert {"R", "G", "B", "A", "face.R", "face.G", "face.B", "facemask.A"} <= set(full)
+    assert full["__format__"] == "half"
+    for ch in ("R", "G", "B", "face.R", "facemask.A"):
         np.testing.assert_array_equal(full[ch], alone[ch])
+    np.testing.assert_array_equal(full["facemask.A"], default["facemask.A"])
     plate = read_exr(str(media["plate"]) % 1003)
-    inside = full["mask.A"] > 0.99
+    inside = full["facemask.A"] > 0.99
     assert inside.sum() > 500 and np.abs(full["R"][inside] - plate["R"][inside]).mean() > 0.02
-    assert np.array_equal(full["R"][full["mask.A"] == 0], plate["R"][full["mask.A"] == 0])
+    assert np.array_equal(full["R"][full["facemask.A"] == 0], plate["R"][full["facemask.A"] == 0])
+
+
+def test_hello_publishes_the_option_tables(worker):
+    from engine.swap.settings import MERGE_OPTIONS
+    from host_kit.options import OptionTables
+
+    tables = OptionTables.from_hello(worker.info)
+    assert tables.names("merge") == [o.name for o in MERGE_OPTIONS]
+    erode = next(o for o in MERGE_OPTIONS if o.name == "erode")
+    assert tables.range("erode") == (erode.low, erode.high) and tables.help("erode") == erode.help
+    assert tables.choices("mask_mode")[1] == "dst" and tables.default("mode") == "overlay"
+    assert tables.default("faces") == "all" and "whole_face" in tables.choices("face_type")
+    assert tables.default("passes") == "face,facemask,mattes,crypto,stmap"
 
 
 @pytest.mark.parametrize("request_, message", [
@@ -73,6 +92,8 @@ def test_render_writes_exr_passes_and_is_stateless(worker, media, tmp_path):
     ({"op": "render", "plate": "p.%04d.exr", "frames": [1, 2], "out": "x.exr"}, "no frame pattern"),
     ({"op": "render", "plate": "p.%04d.exr", "frames": [1], "out": "x.%04d.exr", "overrides": 3}, "overrides"),
     ({"op": "explode"}, "unknown op 'explode'"),
+    ({"op": "render", "plate": "p.%04d.exr", "frames": [1], "out": "x.%04d.exr", "passes": "face,beauty"},
+     "unknown pass 'beauty'"),
 ])
 def test_bad_requests_are_answered_with_errors(worker, request_, message):
     with pytest.raises(fc.WorkerError, match=message) as info:

@@ -92,6 +92,8 @@ class Tool:
         object.__setattr__(self, "_inputs", {n: Input(self, n) for n in [*_VALUES[tool_id], *_CONNECTIONS[tool_id]]})
         object.__setattr__(self, "Output", Output(self))
         object.__setattr__(self, "_source", None)
+        object.__setattr__(self, "_cache", {})  # Loader: frames read, kept until the clip changes or a refresh
+        object.__setattr__(self, "_length", None)
 
     @property
     def Name(self) -> str:
@@ -131,6 +133,12 @@ class Tool:
 
     def SetInput(self, name: str, value: Any, time: float | None = None) -> bool:
         self._check(name)
+        if self.ID == "Loader" and name in ("GlobalIn", "GlobalOut"):
+            # "GlobalIn cannot be set past GlobalOut or vice versa" (ayon-fusion load_sequence.py, loader_shift):
+            # the value is not applied
+            other = self._values["GlobalOut" if name == "GlobalIn" else "GlobalIn"]
+            if (name == "GlobalIn" and value > other) or (name == "GlobalOut" and value < other):
+                return False
         self._values[name] = value
         if self.ID == "Loader" and name == "Clip":
             self._scan_clip()
@@ -147,7 +155,10 @@ class Tool:
         return True
 
     def _scan_clip(self) -> None:
-        """Like Fusion, a new clip sets the Loader's length from the files on disk."""
+        """A new clip sets the Loader's length from the files on disk. When the length changes Fusion resets
+        GlobalIn to the comp's global start, GlobalOut to GlobalIn + length - 1, ClipTimeStart/End to the whole
+        clip and HoldFirstFrame/HoldLastFrame to 0 (ayon-fusion load_sequence.py, update() docstring, commit
+        7063f6d). The frames already loaded are dropped (a new clip is read again)."""
         clip = self._comp.MapPath(self._values["Clip"])
         m = _SEQ.match(clip)
         length = 1
@@ -155,7 +166,12 @@ class Tool:
             first = int(m.group(2))
             while os.path.isfile(sequence_path(clip, first + length)):
                 length += 1
-        self._values["ClipTimeEnd"] = length - 1
+        self._cache.clear()
+        if length == self._length:
+            return
+        self._length = length
+        self._values.update(GlobalIn=int(self._comp._attrs["COMPN_GlobalStart"]), ClipTimeStart=0,
+                            ClipTimeEnd=length - 1, HoldFirstFrame=0, HoldLastFrame=0)
         self._values["GlobalOut"] = self._values["GlobalIn"] + length - 1
 
     def GetAttrs(self, name: str | None = None) -> Any:
@@ -165,6 +181,8 @@ class Tool:
         return attrs[name] if name else attrs
 
     def SetAttrs(self, attrs: dict[str, Any]) -> None:
+        if self.ID == "Loader" and "TOOLB_PassThrough" in attrs:
+            self._cache.clear()  # toggling pass-through makes a Loader read its files again (public refresh scripts)
         if "TOOLS_Name" in attrs:
             clash = self._comp.FindTool(attrs["TOOLS_Name"])
             if clash is not None and clash is not self:
@@ -205,8 +223,6 @@ class Tool:
         return up._tool._image(time) if up is not None else None
 
     def _load(self, time: int) -> dict[str, np.ndarray] | None:
-        import OpenImageIO as oiio
-
         v = self._values
         if not v["GlobalIn"] <= time <= v["GlobalOut"]:
             return None
@@ -214,23 +230,36 @@ class Tool:
         m = _SEQ.match(clip)
         frame = int(m.group(2)) + v["ClipTimeStart"] + (time - v["GlobalIn"]) if m else 0
         path = sequence_path(clip, frame) if m else clip
-        # straight from the file each time (ImageInput, not ImageBuf's shared ImageCache, which can serve stale
-        # pixels of a file re-rendered under the same name), as Fusion's Loader reloads a changed file
+        # a Loader keeps the frames it read: a file re-rendered under the same name shows stale pixels until the
+        # Loader is refreshed (issue 13 finding 10; public scripts toggle TOOLB_PassThrough)
+        if path not in self._cache:
+            self._cache[path] = self._read(path)
+        pixels, names = self._cache[path]
+        out = {}
+        for c, key in zip("RGBA", ("Red", "Green", "Blue", "Alpha"), strict=True):
+            name = v[f"Clip1.OpenEXRFormat.{key}Name"]
+            out[c] = pixels[..., names.index(name)] if name in names else np.zeros(pixels.shape[:2], np.float32)
+        return out
+
+    def _read(self, path: str) -> tuple[np.ndarray, list[str]]:
+        """The EXR's channels in the display window (the data window placed in it, zero outside)."""
+        import OpenImageIO as oiio
+
         inp = oiio.ImageInput.open(path)
         if inp is None:
             raise RuntimeError(f"{self.Name}: cannot load {path}: {oiio.geterror()}")
         try:
             spec = inp.spec()
             names = list(spec.channelnames)
-            pixels = np.asarray(inp.read_image(0, 0, 0, spec.nchannels, "float"), np.float32).reshape(
+            data = np.asarray(inp.read_image(0, 0, 0, spec.nchannels, "float"), np.float32).reshape(
                 spec.height, spec.width, spec.nchannels)
         finally:
             inp.close()
-        out = {}
-        for c, key in zip("RGBA", ("Red", "Green", "Blue", "Alpha"), strict=True):
-            name = v[f"Clip1.OpenEXRFormat.{key}Name"]
-            out[c] = pixels[..., names.index(name)] if name in names else np.zeros(pixels.shape[:2], np.float32)
-        return out
+        pixels = np.zeros((spec.full_height, spec.full_width, spec.nchannels), np.float32)
+        x0, y0 = spec.x - spec.full_x, spec.y - spec.full_y
+        pixels[max(y0, 0):y0 + spec.height, max(x0, 0):x0 + spec.width] = data[max(-y0, 0):, max(-x0, 0):][
+            :spec.full_height - max(y0, 0), :spec.full_width - max(x0, 0)]
+        return pixels, names
 
 
 class Comp:

@@ -16,7 +16,24 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nuke  # noqa: E402  (the double beside this file)
 
 
+def run_python(argv: list[str]) -> int:
+    """``nuke -t script.py args``: a session without GUI (init.py runs, no menu.py) running a Python file with
+    ``sys.argv = [script.py, args...]`` (Foundry: command-line operations, -t = terminal mode)."""
+    nuke._reset(gui=False)
+    nuke._startup([d for d in os.environ.get("NUKE_PATH", "").split(os.pathsep) if d])
+    sys.argv = list(argv)
+    with open(argv[0], encoding="utf-8") as f:
+        code = compile(f.read(), argv[0], "exec")
+    try:
+        exec(code, {"__name__": "__main__", "__file__": argv[0]})
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["-t"]:
+        return run_python(argv[1:])
     p = argparse.ArgumentParser(prog="nuke")
     p.add_argument("-x", action="store_true", required=True)
     p.add_argument("-X", dest="writes", default=None)

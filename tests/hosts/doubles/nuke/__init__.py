@@ -219,11 +219,22 @@ _CALLBACK_NAMES = ("onCreate", "onUserCreate", "onDestroy", "onScriptLoad", "onS
                    "afterFrameRender", "afterRender")
 
 
+# Default nodeClass of each add*/remove* pair, as in Nuke's own callbacks.py (Foundry; the public copies of it
+# read for this: "def addBeforeFrameRender(call, args=(), kwargs={}, nodeClass='Write')"): render callbacks fire
+# for Write nodes only unless told otherwise, script callbacks for Root, the rest for every class.
+_DEFAULT_CLASS = {"onScriptLoad": "Root", "onScriptSave": "Root", "onScriptClose": "Root", "beforeRender": "Write",
+                  "beforeFrameRender": "Write", "afterFrameRender": "Write", "afterRender": "Write"}
+
+
 def _register(kind: str):
-    def add(call: Any, args: tuple = (), kwargs: dict | None = None, nodeClass: str = "*") -> None:
+    default = _DEFAULT_CLASS.get(kind, "*")
+
+    def add(call: Any, args: tuple = (), kwargs: dict | None = None, nodeClass: str = default) -> None:
+        if not callable(call):
+            raise ValueError("call must be a callable")  # Nuke's callbacks.py _addCallback
         _st().callbacks.setdefault(kind, []).append((call, tuple(args), dict(kwargs or {}), nodeClass))
 
-    def remove(call: Any, args: tuple = (), kwargs: dict | None = None, nodeClass: str = "*") -> None:
+    def remove(call: Any, args: tuple = (), kwargs: dict | None = None, nodeClass: str = default) -> None:
         _st().callbacks[kind] = [c for c in _st().callbacks.get(kind, []) if c[0] is not call or c[3] != nodeClass]
 
     return add, remove
@@ -298,7 +309,7 @@ class Menu(MenuItem):
         return item if isinstance(item, Menu) else None
 
 
-ToolBar = Menu
+_ToolBar = Menu  # nuke.ToolBar lacks MenuItem's calls (types-nuke); the double's Nodes menu is a Menu
 _MENU_NAMES = ("Nuke", "Pane", "Nodes", "Viewer", "Node Graph", "Properties", "Animation")
 
 
@@ -386,22 +397,32 @@ def executeInMainThreadWithResult(call: Any, args: tuple = (), kwargs: dict | No
 def execute(nameOrNode: Node | str, start: int, end: int | None = None, incr: int = 1, views: Any = None,
             continueOnError: bool = False) -> None:
     """Render a Write for frames start..end: beforeRender, per frame (beforeFrameRender, write the EXR,
-    afterFrameRender), afterRender. An exception in a callback aborts the render (RuntimeError)."""
+    afterFrameRender), afterRender. An exception in a callback aborts the render (RuntimeError).
+
+    Refused while another execute runs or from a UI callback (updateUI/knobChanged): Nuke answers "I'm already
+    executing something else" there (reports from public tools; the design avoids it, the double enforces it).
+    A cancelled progress bar makes it raise RuntimeError("Cancelled") (Foundry's nuke.execute docs: it raises
+    when cancelled); tests set ``_st().cancel_execute``.
+    """
     node = toNode(nameOrNode) if isinstance(nameOrNode, str) else nameOrNode
     if node is None or node.Class() != "Write":
         raise ValueError(f"{nameOrNode} is not a Write node")
+    if _st().executing or _st().ui_callback:
+        raise RuntimeError("I'm already executing something else")
     end = start if end is None else end
     saved = _st().frame
     _st().executing += 1
     try:
         _render_hook("beforeRender", node)
         for f in range(int(start), int(end) + 1, int(incr)):
+            if _st().cancel_execute:
+                raise RuntimeError("Cancelled")
             _st().frame = f
             _render_hook("beforeFrameRender", node)
             source = node.input(0)
             image = _pixels.evaluate(source, f, _st()) if source is not None else _pixels.black(_st().format)
             channels = _pixels.layer_channels(node["channels"].value(), image, _st().layers)
-            path = node["file"].evaluateAt(f)
+            path = node["file"]._evaluate_at(f)
             if node["create_directories"].value():
                 os.makedirs(os.path.dirname(path), exist_ok=True)
             _pixels.write_exr(path, {c: image[c] for c in channels if c in image},
@@ -464,9 +485,13 @@ def _process_events() -> int:
 
 def _update_ui() -> None:
     """Fire updateUI callbacks for every node (Nuke does this for open panels as time changes)."""
-    for node in allNodes(recurseGroups=True):
-        node._run_python(node["updateUI"].value(), node["updateUI"])
-        _session.run_callbacks("updateUI", node)
+    _st().ui_callback += 1
+    try:
+        for node in allNodes(recurseGroups=True):
+            node._run_python(node["updateUI"].value(), node["updateUI"])
+            _session.run_callbacks("updateUI", node)
+    finally:
+        _st().ui_callback -= 1
 
 
 def _set_format(width: int, height: int) -> None:

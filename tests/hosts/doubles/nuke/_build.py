@@ -150,7 +150,7 @@ def node_script(node: Node, ids: dict[int, str]) -> str:
         lines.append("push 0" if src is None else f"push ${ids[id(src)]}")
     knobs = [f" inputs {len(pushes)}"] if node.maxInputs() != len(pushes) or not pushes else []
     for k in node.knobs().values():
-        if k.notDefault() and not isinstance(k, _PseudoKnob):
+        if k._not_default() and not isinstance(k, _PseudoKnob):
             knobs.append(f" {k.name()} {k.toScript()}")
     knobs.append(f" name {quote(node.name())}")
     lines.append(node.Class() + " {\n" + "\n".join(knobs) + "\n}")
@@ -160,7 +160,7 @@ def node_script(node: Node, ids: dict[int, str]) -> str:
 
 def script_text() -> str:
     root_knobs = "\n".join(f" {k.name()} {k.toScript()}" for k in _st().root.knobs().values()
-                           if k.notDefault() and k.name() != "name")
+                           if k._not_default() and k.name() != "name")
     version = "version 13.2 v8"
     out = [version, "Root {\n" + root_knobs + "\n}"]
     ids = {id(n): f"N{i}" for i, n in enumerate(_st().root.nodes())}

@@ -22,7 +22,7 @@ class Knob:
         self._name = name
         self._label = label if label is not None else name
         self._tooltip = ""
-        self._value: Any = self.default()
+        self._value: Any = self._initial()
         self._default: Any = self._value
         self._expression: str | None = None
         self._keys: dict[float, Any] = {}
@@ -82,37 +82,40 @@ class Knob:
         return bool(self._flags & flag)
 
     # --- values
-    def default(self) -> Any:
+    def _initial(self) -> Any:
         return ""
 
-    def convert(self, value: Any) -> Any:
+    def _coerce(self, value: Any) -> Any:
         return value
 
     def value(self, *args: Any) -> Any:
-        return self.valueAt(self._current_frame())
+        return self._value_at(self._current_frame())
 
     def getValue(self, *args: Any) -> Any:
         return self.value()
 
-    def valueAt(self, frame: float, *args: Any) -> Any:
+    def _value_at(self, frame: float, *args: Any) -> Any:
         if self._expression is not None:
-            return self.convert(self._node._eval_expression(self._expression))
+            return self._coerce(self._node._eval_expression(self._expression))
         if self._keys:
-            return self.convert(_interpolate(self._keys, frame))
+            return self._coerce(_interpolate(self._keys, frame))
         return self._value
 
     def getValueAt(self, frame: float, index: int = -1, view: str | None = None) -> Any:
-        return self.valueAt(frame)
+        return self._value_at(frame)
+
+    # (_value_at: the knob's value at a frame, used by the double's pixel code; in Nuke only Array_Knob has a
+    # public valueAt - types-nuke _nuke.pyi - which the double's Array_Knob offers)
 
     def setValue(self, value: Any, *args: Any) -> bool:
-        self._value = self.convert(value)
+        self._value = self._coerce(value)
         self._expression = None
         self._keys.clear()
         self._changed()
         return True
 
     def setValueAt(self, value: Any, time: float, index: int = -1, view: str | None = None) -> bool:
-        self._keys[float(time)] = self.convert(value)
+        self._keys[float(time)] = self._coerce(value)
         self._expression = None
         self._changed()
         return True
@@ -133,7 +136,7 @@ class Knob:
         self._expression = None
         return True
 
-    def notDefault(self) -> bool:
+    def _not_default(self) -> bool:
         return self._value != self._default or self.isAnimated()
 
     def toScript(self, quote_: bool = False, context: Any = None) -> str:
@@ -154,11 +157,11 @@ class Knob:
             inner = text[1:-1].strip()
             if inner.startswith("curve"):
                 words = inner.split()[1:]
-                self._keys = {float(words[i][1:]): self.convert(words[i + 1]) for i in range(0, len(words), 2)}
+                self._keys = {float(words[i][1:]): self._coerce(words[i + 1]) for i in range(0, len(words), 2)}
             else:
                 self._expression = inner
             return
-        self._value = self.convert(text)
+        self._value = self._coerce(text)
 
     def _current_frame(self) -> float:
         import nuke
@@ -191,7 +194,7 @@ def _interpolate(keys: dict[float, Any], frame: float) -> Any:
 class String_Knob(Knob):
     type_id = 1
 
-    def convert(self, value: Any) -> str:
+    def _coerce(self, value: Any) -> str:
         return "" if value is None else str(value)
 
     def setText(self, text: str) -> None:
@@ -209,15 +212,15 @@ class EvalString_Knob(String_Knob):
 class File_Knob(EvalString_Knob):
     type_id = 2
 
-    def convert(self, value: Any) -> str:
+    def _coerce(self, value: Any) -> str:
         """Nuke stores sequence patterns in printf form: ``####`` becomes ``%04d``."""
         text = "" if value is None else str(value)
         return re.sub(r"#+", lambda m: f"%0{len(m.group(0))}d", text)
 
     def getEvaluatedValue(self, oc: Any = None) -> str:
-        return self.evaluateAt(self._current_frame())
+        return self._evaluate_at(self._current_frame())
 
-    def evaluateAt(self, frame: float) -> str:
+    def _evaluate_at(self, frame: float) -> str:
         text = self._node._eval_tcl(self.value())
         return re.sub(r"%(\d*)d", lambda m: str(int(frame)).zfill(int(m.group(1) or 0)), text)
 
@@ -248,10 +251,13 @@ class PyScript_Knob(Script_Knob):
 class Array_Knob(Knob):
     type_id = 9
 
-    def default(self) -> Any:
+    def valueAt(self, time: float, index: int = -1, view: str | None = None) -> Any:
+        return self._value_at(time)
+
+    def _initial(self) -> Any:
         return 0.0
 
-    def convert(self, value: Any) -> Any:
+    def _coerce(self, value: Any) -> Any:
         return float(value)
 
     def _script_value(self, value: Any) -> str:
@@ -268,15 +274,15 @@ class Double_Knob(Array_Knob):
 class Int_Knob(Array_Knob):
     type_id = 3
 
-    def default(self) -> int:
+    def _initial(self) -> int:
         return 0
 
-    def convert(self, value: Any) -> int:
+    def _coerce(self, value: Any) -> int:
         return int(round(float(value)))
 
 
 class ColorChip_Knob(Int_Knob):
-    def convert(self, value: Any) -> int:
+    def _coerce(self, value: Any) -> int:
         return int(value, 0) if isinstance(value, str) else int(value)
 
     def _script_value(self, value: Any) -> str:
@@ -286,10 +292,10 @@ class ColorChip_Knob(Int_Knob):
 class Boolean_Knob(Array_Knob):
     type_id = 6
 
-    def default(self) -> bool:
+    def _initial(self) -> bool:
         return False
 
-    def convert(self, value: Any) -> bool:
+    def _coerce(self, value: Any) -> bool:
         if isinstance(value, str):
             return value.strip().lower() in ("true", "1", "yes")
         return bool(value)
@@ -309,16 +315,36 @@ class Enumeration_Knob(Knob):
         self._items = list(items or [])
         super().__init__(name, label)
 
-    def default(self) -> str:
+    def _initial(self) -> str:
         return self._items[0] if getattr(self, "_items", None) else ""
 
-    def convert(self, value: Any) -> str:
+    def _coerce(self, value: Any) -> str:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and self._items:
             return self._items[int(value)]
         value = str(value)
+        if self._items and value not in self._items and re.fullmatch(r"\d+(\.0*)?", value):
+            return self._items[int(float(value))]  # an animation curve holds the item index
         if self._items and value not in self._items:
             raise ValueError(f"{self._name}: {value!r} is not one of {self._items}")
         return value
+
+    def toScript(self, quote_: bool = False, context: Any = None) -> str:
+        if self._keys and self._expression is None:
+            keys = " ".join(f"x{_num(t)} {self._items.index(v)}" for t, v in sorted(self._keys.items()))
+            return "{{curve " + keys + "}}"
+        return super().toScript(quote_, context)
+
+    def _value_at(self, frame: float, *args: Any) -> Any:
+        if self._keys and self._expression is None:  # a dropdown's animation steps, it does not interpolate
+            times = [t for t in sorted(self._keys) if t <= frame] or [min(self._keys)]
+            return self._keys[times[-1]]
+        return super()._value_at(frame)
+
+    def getValueAt(self, frame: float, index: int = -1, view: str | None = None) -> Any:
+        """The item's index (a float), not its name: Enumeration_Knob is an Array_Knob (Foundry's class
+        reference: Enumeration_Knob -> Unsigned_Knob -> Array_Knob; types-nuke _nuke.pyi), only value() names it."""
+        value = self._value_at(frame)
+        return float(self._items.index(value)) if value in self._items else float(value)
 
     def values(self) -> list[str]:
         return list(self._items)
@@ -331,6 +357,8 @@ class Enumeration_Knob(Knob):
 
     def setValues(self, items: list[str]) -> None:
         self._items = list(items)
+        if self._items and self._value not in self._items:
+            self._value = self._items[0]
 
 
 class Text_Knob(Knob):
@@ -345,12 +373,16 @@ class Tab_Knob(Knob):
     type_id = 20
 
 
-class ChannelMask_Knob(String_Knob):
+class Channel_Knob(Knob):
+    """One channel (Copy's ``from0``/``to0``): ``rgba.alpha``; a leading ``-`` disables it (a Knob, not a
+    String_Knob: types-nuke _nuke.pyi)."""
+
+    def _coerce(self, value: Any) -> str:
+        return "" if value is None else str(value)
+
+
+class ChannelMask_Knob(Channel_Knob):
     """A channel-set knob (Copy's ``channels``): a layer name, ``all`` or ``none``."""
-
-
-class Channel_Knob(String_Knob):
-    """One channel (Copy's ``from0``/``to0``): ``rgba.alpha``; a leading ``-`` disables it."""
 
 
 KNOB_TYPES: dict[int, type[Knob]] = {

@@ -91,9 +91,14 @@ def _class_knobs(cls: str) -> list[Knob]:
                 k = Channel_Knob(f"{side}{i}")
                 k._value = "rgba.alpha" if i == 0 else "none"
                 knobs.append(k)
-        ch = ChannelMask_Knob("channels")
-        ch._value = "none"
-        return knobs + [ch]
+        masks = []
+        for name in ("channels", "channels2", "channels3", "channels4"):  # Copy's four layer-set knobs
+            ch = ChannelMask_Knob(name)
+            ch._value = "none"
+            masks.append(ch)
+        return knobs + masks
+    if cls == "Merge2":
+        return [_enum("operation", ["over", "under", "plus", "copy"], "over")]
     if cls == "Grade":
         mul = Double_Knob("multiply")
         mul._value = 1.0
@@ -108,7 +113,7 @@ def _class_knobs(cls: str) -> list[Knob]:
         ws = String_Knob("workingSpaceLUT")
         ws._value = "linear"
         return [first, last, fps, String_Knob("format"), _enum("colorManagement", ["Nuke", "OCIO"]), ws,
-                String_Knob("OCIO_config"), Boolean_Knob("lock_range")]
+                String_Knob("OCIO_config"), Boolean_Knob("lock_range"), Boolean_Knob("proxy")]
     if cls in ("Output", "Dot", "NoOp", "Group", "Gizmo", "Viewer"):
         return []
     raise RuntimeError(f"{cls}: unknown command")
@@ -127,7 +132,7 @@ class Node:
         self._in_callback = 0
         for k in _common_knobs() + _class_knobs(cls if cls in ("Root",) or not self._is_group else "Group"):
             self.addKnob(k)
-        self._max_inputs = {"Read": 0, "Input": 0, "Copy": 2, "Root": 0}.get(cls, 1)
+        self._max_inputs = {"Read": 0, "Input": 0, "Copy": 2, "Merge2": 2, "Root": 0}.get(cls, 1)
 
     # identity
     def Class(self) -> str:
@@ -183,7 +188,7 @@ class Node:
         _build.apply_pairs(self, block_pairs(s))
 
     def writeKnobs(self, flags: int = 0) -> str:
-        return " ".join(f"{k.name()} {k.toScript()}" for k in self._knobs.values() if k.notDefault())
+        return " ".join(f"{k.name()} {k.toScript()}" for k in self._knobs.values() if k._not_default())
 
     # inputs
     def input(self, index: int) -> Node | None:
@@ -322,11 +327,13 @@ class Node:
         if self._loading or self._in_callback > 2:
             return
         self._in_callback += 1
+        _st().ui_callback += 1
         try:
             self._run_python(self._knobs["knobChanged"]._value, knob)
             _session.run_callbacks("knobChanged", self, knob)
         finally:
             self._in_callback -= 1
+            _st().ui_callback -= 1
 
 
 class _PseudoKnob(Knob):

@@ -14,31 +14,52 @@ from typing import Any
 import numpy as np
 import OpenImageIO as oiio
 
-_SUFFIX_TO_NUKE = {"R": "red", "G": "green", "B": "blue", "A": "alpha"}
-_NUKE_TO_SUFFIX = {v: k for k, v in _SUFFIX_TO_NUKE.items()}
+# Foundry's ExrChannelNameToNuke.cpp (setFromPrefixedExrName): split at '.', drop leading digits of each part and
+# empty parts, non-alphanumerics -> '_', all parts but the last joined by '_' form the layer (a part naming a view
+# is dropped, layer "Ci" is the main layer), and the channel R/r/Red/RED -> red, G.. -> green, B.. -> blue,
+# A/a/Alpha/ALPHA -> alpha. So EXR "mask.A" is Nuke "mask.alpha" - not the built-in "mask.a" (Foundry's reserved
+# channels) - and "facemask.A" is "facemask.alpha".
+_CHANNEL_WORDS = {"red": ("R", "r", "Red", "RED"), "green": ("G", "g", "Green", "GREEN"),
+                  "blue": ("B", "b", "Blue", "BLUE"), "alpha": ("A", "a", "Alpha", "ALPHA")}
+_TO_NUKE_CHANNEL = {w: name for name, words in _CHANNEL_WORDS.items() for w in words}
+_NUKE_TO_SUFFIX = {"red": "R", "green": "G", "blue": "B", "alpha": "A"}
+# Nuke's built-in layers (Foundry "Reserved channels"): their channel names are fixed
 BUILTIN_LAYERS = {
     "rgba": ["rgba.red", "rgba.green", "rgba.blue", "rgba.alpha"],
     "rgb": ["rgba.red", "rgba.green", "rgba.blue"],
     "alpha": ["rgba.alpha"],
+    "depth": ["depth.Z"],
     "mask": ["mask.a"],
 }
 
 
-def exr_to_nuke(name: str) -> str:
-    layer, _, chan = name.rpartition(".")
+def _clean_part(part: str) -> str:
+    part = part.lstrip("0123456789")
+    return "".join(c if c.isalnum() else "_" for c in part)
+
+
+def exr_to_nuke(name: str, views: tuple[str, ...] = ()) -> str:
+    """The Nuke channel an EXR channel name becomes (as ExrChannelNameToNuke; the main layer is ``rgba``)."""
+    parts = name.split(".")
+    if len(parts) > 3:  # the C++ splits off at most two leading parts; the rest is the channel
+        parts = parts[:2] + [".".join(parts[2:])]
+    parts = [c for c in (_clean_part(p) for p in parts) if c]
+    layer_parts = [p for p in parts[:-1] if p not in views]
+    layer = "_".join(layer_parts)
+    chan = parts[-1] if parts else "unnamed"
+    if layer == "Ci":
+        layer = ""
+    chan = _TO_NUKE_CHANNEL.get(chan, chan)
     if not layer:
-        return "rgba." + _SUFFIX_TO_NUKE.get(chan, chan)
-    if layer == "mask" and chan == "A":
-        return "mask.a"
-    return f"{layer}.{_SUFFIX_TO_NUKE.get(chan, chan)}"
+        return "rgba." + chan if chan in _NUKE_TO_SUFFIX else chan
+    return f"{layer}.{chan}"
 
 
 def nuke_to_exr(name: str) -> str:
+    """The EXR name the double's Write gives a Nuke channel (rgba.red -> R, face.red -> face.R)."""
     layer, _, chan = name.partition(".")
     if layer == "rgba":
         return _NUKE_TO_SUFFIX.get(chan, chan)
-    if layer == "mask" and chan == "a":
-        return "mask.A"
     return f"{layer}.{_NUKE_TO_SUFFIX.get(chan, chan)}"
 
 
@@ -64,7 +85,14 @@ def read_exr(path: str) -> dict[str, np.ndarray]:
     finally:
         inp.close()
     pixels = np.asarray(pixels, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
-    return {exr_to_nuke(n): np.ascontiguousarray(pixels[..., i]) for i, n in enumerate(spec.channelnames)}
+    # the data window (spec.x/y, width/height) placed in the display window (full_*); zero outside, as Nuke reads
+    full = np.zeros((spec.full_height, spec.full_width, spec.nchannels), np.float32)
+    x0, y0 = spec.x - spec.full_x, spec.y - spec.full_y
+    xs, ys = slice(max(x0, 0), min(x0 + spec.width, spec.full_width)), slice(max(y0, 0), min(y0 + spec.height,
+                                                                                             spec.full_height))
+    if xs.start < xs.stop and ys.start < ys.stop:
+        full[ys, xs] = pixels[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
+    return {exr_to_nuke(n): np.ascontiguousarray(full[..., i]) for i, n in enumerate(spec.channelnames)}
 
 
 def write_exr(path: str, image: dict[str, np.ndarray], half: bool = True) -> None:
@@ -92,14 +120,14 @@ def black(fmt: tuple[int, int]) -> dict[str, np.ndarray]:
 def evaluate(node: Any, frame: int, state: Any) -> dict[str, np.ndarray]:
     """The image a node outputs at a frame."""
     cls = node.Class()
-    if cls not in ("Read", "Input") and "disable" in node.knobs() and node["disable"].valueAt(frame):
+    if cls not in ("Read", "Input") and "disable" in node.knobs() and node["disable"]._value_at(frame):
         src = node.input(0)
         return evaluate(src, frame, state) if src is not None else black(state.format)
     if cls == "Read":
         return _read(node, frame, state)
     if cls == "Input":
         group = node.parent()
-        src = group.input(int(node["number"].valueAt(frame))) if group is not None else None
+        src = group.input(int(node["number"]._value_at(frame))) if group is not None else None
         return evaluate(src, frame, state) if src is not None else black(state.format)
     if cls in ("Group", "Gizmo") or node._is_group:
         out = next((n for n in node.nodes() if n.Class() == "Output"), None)
@@ -108,11 +136,13 @@ def evaluate(node: Any, frame: int, state: Any) -> dict[str, np.ndarray]:
         return evaluate(out, frame, state)
     if cls == "Copy":
         return _copy(node, frame, state)
+    if cls == "Merge2":
+        return _merge(node, frame, state)
     src = node.input(0)
     image = dict(evaluate(src, frame, state)) if src is not None else black(state.format)
     if cls == "Grade":
-        gain = float(node["multiply"].valueAt(frame))
-        for c in layer_channels(node["channels"].valueAt(frame), image, state.layers):
+        gain = float(node["multiply"]._value_at(frame))
+        for c in layer_channels(node["channels"]._value_at(frame), image, state.layers):
             image[c] = image[c] * gain
     elif cls not in ("Dot", "NoOp", "Output", "Write", "Viewer"):
         raise RuntimeError(f"the nuke double cannot render {cls} nodes")
@@ -120,15 +150,15 @@ def evaluate(node: Any, frame: int, state: Any) -> dict[str, np.ndarray]:
 
 
 def _read(node: Any, frame: int, state: Any) -> dict[str, np.ndarray]:
-    first, last = int(node["first"].valueAt(frame)), int(node["last"].valueAt(frame))
+    first, last = int(node["first"]._value_at(frame)), int(node["last"]._value_at(frame))
     if frame < first or frame > last:
-        mode = node["before" if frame < first else "after"].valueAt(frame)
+        mode = node["before" if frame < first else "after"]._value_at(frame)
         if mode == "black":
             return black(state.format)
         frame = first if frame < first else last
-    path = node["file"].evaluateAt(frame)
+    path = node["file"]._evaluate_at(frame)
     if not os.path.isfile(path):
-        if node["on_error"].valueAt(frame) == "black":
+        if node["on_error"]._value_at(frame) == "black":
             return black(state.format)
         raise RuntimeError(f"{node.fullName()}: Read error: {path}: No such file or directory")
     return read_exr(path)
@@ -139,11 +169,29 @@ def _copy(node: Any, frame: int, state: Any) -> dict[str, np.ndarray]:
     image = dict(evaluate(b_src, frame, state)) if b_src is not None else black(state.format)
     a = evaluate(a_src, frame, state) if a_src is not None else black(state.format)
     shape = next(iter(image.values())).shape
-    pairs = [(c, c) for c in layer_channels(node["channels"].valueAt(frame), a, state.layers)]
+    pairs = [(c, c) for knob in ("channels", "channels2", "channels3", "channels4")
+             for c in layer_channels(node[knob]._value_at(frame), a, state.layers)]
     for i in range(4):
-        src, dst = node[f"from{i}"].valueAt(frame), node[f"to{i}"].valueAt(frame)
+        src, dst = node[f"from{i}"]._value_at(frame), node[f"to{i}"]._value_at(frame)
         if src not in ("", "none") and not src.startswith("-") and not dst.startswith("-"):
             pairs.append((src, dst))
     for src, dst in pairs:
         image[dst] = a[src] if src in a else np.zeros(shape, np.float32)
+    return image
+
+
+def _merge(node: Any, frame: int, state: Any) -> dict[str, np.ndarray]:
+    """Merge2 with operation over on rgba: A + B * (1 - A.alpha); B's other channels pass through."""
+    if node["operation"]._value_at(frame) != "over":
+        raise RuntimeError("the nuke double's Merge2 knows operation over only")
+    b_src, a_src = node.input(0), node.input(1)
+    image = dict(evaluate(b_src, frame, state)) if b_src is not None else black(state.format)
+    if a_src is None:
+        return image
+    a = evaluate(a_src, frame, state)
+    shape = next(iter(image.values())).shape
+    zero = np.zeros(shape, np.float32)
+    alpha = a.get("rgba.alpha", zero)
+    for c in BUILTIN_LAYERS["rgba"]:
+        image[c] = a.get(c, zero) + image.get(c, zero) * (1.0 - alpha)
     return image

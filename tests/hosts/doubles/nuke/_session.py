@@ -32,6 +32,8 @@ class State:
         self.cancel_tasks = False
         self.py_globals: dict[str, Any] = {"__name__": "__main__"}
         self.executing = 0
+        self.ui_callback = 0  # > 0 while updateUI / knobChanged callbacks run
+        self.cancel_execute = False  # the user cancels nuke.execute's progress bar
 
 
 

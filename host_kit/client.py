@@ -1,6 +1,6 @@
 """Talk to facecomp from a host: find the executable, run `facecomp worker` and `facecomp <verb>`.
 
-Host-agnostic and stdlib-only (Python 3.7+, runs inside Nuke). Nothing here blocks without a limit:
+Host-agnostic and stdlib-only (Python 3.7+, runs inside Nuke and Resolve; part of host_kit). Nothing here blocks without a limit:
 every wait has a timeout, a worker that stops answering is killed and reported, and a worker that
 dies is reported with the last lines it wrote to stderr. The protocol is described in docs/hosts.md.
 """
@@ -145,17 +145,22 @@ class WorkerClient(object):
             self.kill()
             return
         self._lock.release()
+        proc = self.proc
         try:
             self.request("shutdown", timeout=timeout)
-            self.proc.wait(timeout)
+            if proc is not None:
+                proc.wait(timeout)
         except (FacecompHostError, subprocess.TimeoutExpired):
             self.kill()
 
     # ---- requests
     def _send(self, message):
+        stdin = self.proc.stdin if self.proc is not None else None
         try:
-            self.proc.stdin.write((json.dumps(message) + "\n").encode("utf-8"))
-            self.proc.stdin.flush()
+            if stdin is None:
+                raise OSError("no worker process")
+            stdin.write((json.dumps(message) + "\n").encode("utf-8"))
+            stdin.flush()
         except (OSError, ValueError):
             raise self._died() from None
 
@@ -219,11 +224,13 @@ class WorkerClient(object):
     def ping(self, timeout=10.0):
         return self.request("ping", timeout=timeout)
 
-    def load(self, model, provider=None, timeout=300.0):
-        return self.request("load", timeout=timeout, model=model, provider=provider)
+    def load(self, model, provider=None, timeout=300.0, **extra):
+        """Load a model (extra: xseg_model, face_type); the worker keeps it for the following renders."""
+        return self.request("load", timeout=timeout, model=model, provider=provider, **extra)
 
     def render(self, frame_timeout=120.0, on_progress=None, should_cancel=None, **params):
-        """Render frames (plate, frames, out, model, provider, settings, track, working_space)."""
+        """Render frames (plate, frames, out, model, provider, overrides, settings, track, working_space, faces,
+        passes, xseg_model, face_type); progress messages arrive per frame."""
         return self.request("render", timeout=frame_timeout, on_progress=on_progress,
                             should_cancel=should_cancel, **params)
 

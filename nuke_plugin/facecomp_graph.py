@@ -1,0 +1,140 @@
+"""Where a FaceSwap node's plate comes from, and which FaceSwaps feed a Write (Nuke's node graph, read only).
+
+Stdlib-only (Python 3.7+). Nothing here renders: finding the plate never starts a render (a render started from
+inside a render callback is what Nuke refuses with "I'm already executing something else").
+"""
+
+import os
+import tempfile
+
+import nuke
+
+NODE_CLASS = "FaceSwap"
+CACHE_ENV = "FACECOMP_CACHE_DIR"
+# Nuke's own colour-space names -> names of facecomp's OCIO config
+NUKE_SPACES = {"linear": "Linear Rec.709 (sRGB)", "srgb": "sRGB - Texture"}
+
+
+def cache_dir(node):
+    """The node's cache folder: its knob, else $FACECOMP_CACHE_DIR, else beside the saved script, else temp.
+
+    Resolved at every use, never stored by the node: an unsaved script gets the temp folder only until it is
+    saved, after which the passes go beside the script.
+    """
+    value = node["cache_dir"].value().strip()
+    if value:
+        return value
+    base = os.environ.get(CACHE_ENV)
+    if not base:
+        script = nuke.root()["name"].value()
+        base = os.path.join(os.path.dirname(script) if script else tempfile.gettempdir(), "facecomp")
+    return os.path.join(base, node.name())
+
+
+def working_space(node):
+    """OCIO name of the plate's and the passes' colour space (auto: the script's working space)."""
+    value = node["working_space"].value().strip()
+    if not value or value == "auto":
+        try:
+            value = nuke.root()["workingSpaceLUT"].value()
+        except (NameError, TypeError, AttributeError):
+            value = ""
+    value = value or "linear"
+    return NUKE_SPACES.get(value.lower(), value)
+
+
+def upstream_read(node):
+    """The Read feeding the node (through Dots and NoOps), or None."""
+    source = node.input(0)
+    while source is not None and source.Class() in ("Dot", "NoOp"):
+        source = source.input(0)
+    return source if source is not None and source.Class() == "Read" else None
+
+
+def read_pattern(read):
+    """The Read's file pattern with its Tcl expressions evaluated, frame pattern kept (``plate.%04d.exr``)."""
+    path = read["file"].value()
+    if "[" in path:
+        path = nuke.filename(read) or path
+    return path
+
+
+def _read_is_plain(read, node, frames):
+    """True when the worker can read the Read's files as they are: EXR, working space, no retime or offset."""
+    path = read_pattern(read)
+    if not path.lower().endswith(".exr"):
+        return False
+    if "frame" in read.knobs() and str(read["frame"].value()).strip():
+        return False  # a frame expression or offset: file frame != script frame
+    first, last = int(read["first"].value()), int(read["last"].value())
+    if any(f < first or f > last for f in frames):
+        return False
+    if read["raw"].value():
+        return True
+    space = str(read["colorspace"].value())
+    return space.startswith("default") or NUKE_SPACES.get(space.lower(), space) in (
+        working_space(node), "scene_linear")
+
+
+def input_cache(node):
+    """Where the node's input is written when the worker cannot read the plate files directly."""
+    return os.path.join(cache_dir(node), "input", node.name() + ".%04d.exr").replace("\\", "/")
+
+
+def plate_source(node, frames):
+    """(plate pattern the worker reads, True when the input must be written there first)."""
+    mode = node["plate_source"].value()
+    if mode == "file":
+        plate = node["plate_file"].value().strip()
+        if not plate:
+            raise ValueError("plate from = file, but the plate file knob is empty")
+        return plate, False
+    if mode == "auto":
+        read = upstream_read(node)
+        if read is not None and _read_is_plain(read, node, frames):
+            return read_pattern(read), False
+    return input_cache(node), True
+
+
+def _sources(op):
+    """The nodes feeding ``op``; an Input inside a group stands for that input of the group."""
+    if op.Class() == "Input":
+        group = op.parent()
+        number = int(op["number"].value()) if "number" in op.knobs() else 0
+        if group is None or group is nuke.root() or number >= group.inputs():
+            return []
+        return [group.input(number)]
+    return [op.input(i) for i in range(op.inputs())]
+
+
+def upstream_faceswaps(op, seen=None):
+    """FaceSwap nodes feeding ``op``, the most upstream first (through Groups and out of gizmos)."""
+    seen = set() if seen is None else seen
+    found = []
+    for source in _sources(op):
+        if source is None or source.fullName() in seen:
+            continue
+        seen.add(source.fullName())
+        if source.Class() == "Group":
+            for inner in source.nodes():
+                if inner.Class() == "Output":
+                    found.extend(upstream_faceswaps(inner, seen))
+        else:
+            found.extend(upstream_faceswaps(source, seen))
+        if source.Class() == NODE_CLASS:
+            found.append(source)
+    return found
+
+
+def declare_face_layers(names):
+    """Declare the per-face matte layers (``facemask_<name>.alpha``) so Nuke names them predictably.
+
+    EXR ``facemask_face0.A`` arrives as ``facemask_face0.alpha`` (Foundry's ExrChannelNameToNuke maps the suffix
+    A to alpha); ``nuke.Layer(name, channels)`` declares it as add_layer does in a script.
+    """
+    known = set(nuke.layers())
+    for name in names:
+        layer = "facemask_" + name
+        if layer not in known:
+            nuke.Layer(layer, [layer + ".alpha"])
+    return ["facemask_" + name for name in names]

@@ -1,0 +1,171 @@
+"""Where real Nuke differs from a lenient double, the double behaves as Nuke and the plugin copes: EXR channel
+names, dropdown values at a frame, render callbacks' node class, nested renders, cancel, live mode and the plate
+passing through unrendered frames. Sources are cited in the double (tests/hosts/doubles/nuke)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hostkit import FRAMES, read_exr
+
+
+def _faceswap(nuke, media, **knobs):
+    read = nuke.nodes.Read(file=str(media["plate"]).replace("%04d", "####"), first=FRAMES[0], last=FRAMES[-1])
+    node = nuke.createNode("FaceSwap")
+    node.setInput(0, read)
+    node["model_file"].setValue(str(media["model"]))
+    for name, value in knobs.items():
+        node[name].setValue(value)
+    return read, node
+
+
+@pytest.mark.parametrize("exr, nuke_name", [
+    ("R", "rgba.red"), ("a", "rgba.alpha"), ("mask.A", "mask.alpha"), ("facemask.A", "facemask.alpha"),
+    ("face.r", "face.red"), ("face.Green", "face.green"), ("face.BLUE", "face.blue"), ("Ci.R", "rgba.red"),
+    ("facemask_face0.A", "facemask_face0.alpha"), ("CryptoFace00.A", "CryptoFace00.alpha"), ("stmap.G", "stmap.green"),
+    ("2d.depth.Z", "d_depth.Z"), ("my-layer.R", "my_layer.red"), ("left.face.R", "face.red")])
+def test_exr_channel_names_arrive_as_foundrys_reader_names_them(nuke_session, exr, nuke_name):
+    from nuke._pixels import exr_to_nuke
+
+    assert exr_to_nuke(exr, views=("left", "right")) == nuke_name
+
+
+def test_mask_a_is_not_the_reserved_mask_channel(nuke_session, tmp_path):
+    """EXR mask.A arrives as mask.alpha: a Copy of Nuke's built-in mask layer (mask.a) copies nothing."""
+    nuke = nuke_session
+    from nuke._pixels import read_exr as nuke_read
+    from nuke._pixels import write_exr
+
+    ones = np.ones((4, 4), np.float32)
+    path = str(tmp_path / "m.0001.exr")
+    write_exr(path, {"rgba.red": ones * 0, "mask.alpha": ones})
+    assert set(nuke_read(path)) == {"rgba.red", "mask.alpha"}
+    nuke._set_format(4, 4)
+    read = nuke.nodes.Read(file=str(tmp_path / "m.####.exr"), first=1, last=1)
+    copy = nuke.nodes.Copy(channels="mask")
+    copy.setInput(1, read)  # B: nothing (black); A: the file
+    nuke.frame(1)
+    assert copy.sample("mask.a", 1, 1) == 0.0
+    assert "mask.alpha" not in copy.channels(), "mask.alpha is not part of the built-in mask layer"
+    copy["channels"].setValue("all")
+    assert copy.sample("mask.alpha", 1, 1) == 1.0
+
+
+def test_dropdown_at_a_frame_is_an_index_and_the_plugin_sends_the_name(nuke_session, media):
+    nuke = nuke_session
+    import facecomp_nuke
+
+    _, node = _faceswap(nuke, media)
+    node["mode"].setValueAt("overlay", 1001)
+    node["mode"].setValueAt("raw-rgb", 1003)
+    assert node["mode"].getValueAt(1004) == 5.0, "Enumeration_Knob.getValueAt gives the index"
+    assert facecomp_nuke.merge_overrides(node, 1004)["mode"] == "raw-rgb"
+    assert facecomp_nuke.merge_overrides(node, 1002)["mode"] == "overlay"
+
+
+def test_render_callbacks_default_to_write_nodes(nuke_session):
+    nuke = nuke_session
+    calls = []
+    nuke.addBeforeFrameRender(lambda: calls.append(nuke.thisNode().Class()))
+    assert nuke._st().callbacks["beforeFrameRender"][-1][3] == "Write"
+    with pytest.raises(ValueError):
+        nuke.addAfterRender("not callable")
+
+
+def test_no_render_inside_a_render_or_ui_callback(nuke_session, tmp_path):
+    nuke = nuke_session
+    inner = nuke.nodes.Write(file=str(tmp_path / "inner.####.exr"))
+    outer = nuke.nodes.Write(file=str(tmp_path / "outer.####.exr"))
+    outer["beforeFrameRender"].setValue(f"nuke.execute(nuke.toNode('{inner.name()}'), 1, 1)")
+    with pytest.raises(RuntimeError, match="already executing something else"):
+        nuke.execute(outer, 1, 1)
+    nuke.addUpdateUI(lambda: nuke.execute(inner, 1, 1), nodeClass="Write")
+    with pytest.raises(RuntimeError, match="already executing something else"):
+        nuke._update_ui()
+
+
+def test_processed_input_in_live_mode_never_renders_from_update_ui(nuke_session, media):
+    nuke = nuke_session
+    import facecomp_ui
+
+    read, node = _faceswap(nuke, media, live=True)
+    grade = nuke.nodes.Grade(multiply=0.5)
+    grade.setInput(0, read)
+    node.setInput(0, grade)
+    nuke.frame(1002)
+    nuke._update_ui()  # would raise "already executing" if it wrote the input from here
+    assert facecomp_ui._JOBS.get(node.fullName()) is None
+    assert node["status"].value().startswith("ERROR") and "must be written first" in node["status"].value()
+    node["status"].setValue("seen")
+    nuke._update_ui()
+    assert node["status"].value() == "seen", "a failing setup is not retried on every idle pass"
+    node["blur"].setValue(4)  # a knob change clears it
+    nuke._update_ui()
+    assert node["status"].value().startswith("ERROR")
+
+
+def test_missing_model_in_live_mode_is_tried_once(nuke_session, media, tmp_path):
+    nuke = nuke_session
+    _, node = _faceswap(nuke, media, live=True, model_file=str(tmp_path / "gone.onnx"))
+    nuke.frame(1001)
+    nuke._update_ui()
+    assert "gone.onnx" in node["status"].value() and node["tile_color"].value() == 0xCC3333FF
+    node["status"].setValue("seen")
+    for _ in range(3):
+        nuke._update_ui()
+    assert node["status"].value() == "seen"
+
+
+def test_cancelled_input_write_is_a_status_not_a_traceback(nuke_session, media):
+    nuke = nuke_session
+    read, node = _faceswap(nuke, media)
+    grade = nuke.nodes.Grade(multiply=0.5)
+    grade.setInput(0, read)
+    node.setInput(0, grade)
+    nuke._st().cancel_execute = True
+    assert node["render_range"].execute() is None
+    assert node["status"].value().startswith("cancelled"), node["status"].value()
+    assert node["tile_color"].value() != 0xCC3333FF
+
+
+def test_unrendered_frames_show_the_plate_and_say_why(nuke_session, media):
+    nuke = nuke_session
+    _, node = _faceswap(nuke, media)
+    nuke.frame(1002)
+    plate = read_exr(str(media["plate"]) % 1002)
+    h = plate["R"].shape[0]
+    assert node.sample("rgba.red", 200.5, h - 1 - 150 + 0.5) == pytest.approx(float(plate["R"][150, 200]), abs=1e-3)
+    assert node.sample("facemask.alpha", 200.5, h - 1 - 150 + 0.5) == 0.0
+    nuke._update_ui()
+    assert node["status"].value() == "frame 1002 not rendered: the plate passes through"
+
+
+def test_proxy_mode_is_off_while_the_input_is_written(nuke_session, media):
+    nuke = nuke_session
+    import facecomp_nuke
+
+    read, node = _faceswap(nuke, media, plate_source="input")
+    seen = []
+    node.node("PlateWrite")["beforeFrameRender"].setValue("seen.append(nuke.root()['proxy'].value())")
+    nuke._st().py_globals["seen"] = seen
+    nuke.root()["proxy"].setValue(True)
+    facecomp_nuke.write_input(node, [1001])
+    assert seen == [False] and nuke.root()["proxy"].value() is True
+
+
+def test_face_picker_lists_the_track_faces(nuke_session, media, tmp_path):
+    import json
+
+    nuke = nuke_session
+    track = tmp_path / "t.json"
+    track.write_text(json.dumps({"frames": [{"frame": 1001, "faces": [{"name": "hero"}, {}]},
+                                            {"frame": 1002, "faces": [{"name": "hero"}]}]}))
+    _, node = _faceswap(nuke, media, track_file=str(track))
+    assert node["face_pick"].values() == ["all", "largest", "hero", "face1"]
+    assert "facemask_hero" in nuke.layers()
+    assert node.node("CopyMattes")["channels"].value() == "facemask_hero"
+    node["face_pick"].setValue("hero")
+    node["face_pick"].setValue("face1")
+    assert node["faces"].value() == "hero,face1"
+    node["face_pick"].setValue("all")
+    assert node["faces"].value() == "all"
