@@ -12,6 +12,7 @@ from pathlib import Path
 
 from engine.cli.options import add_options
 from engine.errors import FacecompError
+from engine.export.model_path import resolve_model_path
 from engine.swap.merger import MergeJob, Merger, preview
 from engine.swap.outputs import ORIGINS
 from engine.swap.session import PROVIDER_CHOICES
@@ -22,7 +23,7 @@ log = logging.getLogger("facecomp")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, default=None,
-                   help="exported model (.onnx/.dfm); default: the one .onnx in workspace/model")
+                   help="exported model (.onnx/.dfm) or a model folder holding one; default workspace/model")
     p.add_argument("--frames", type=Path, default=Path("workspace/data_dst"),
                    help="destination frames (folder, pattern or video)")
     p.add_argument("--aligned", type=Path, default=None, help="aligned faceset of the frames (default FRAMES/aligned)")
@@ -50,10 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _default_model() -> Path:
     folder = Path("workspace/model")
-    found = sorted([*folder.glob("*.onnx"), *folder.glob("*.dfm")]) if folder.is_dir() else []
-    if len(found) != 1:
-        raise FacecompError("give --model (no single exported .onnx in workspace/model)")
-    return found[0]
+    if not folder.is_dir():
+        raise FacecompError("give --model (no workspace/model folder here)")
+    return resolve_model_path(folder)
 
 
 def job_from_args(args: argparse.Namespace) -> MergeJob:

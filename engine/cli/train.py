@@ -15,6 +15,7 @@ from pathlib import Path
 
 from engine.cli.options import add_options
 from engine.errors import FacecompError
+from engine.quality.options_box import options_box, training_facts
 
 log = logging.getLogger("facecomp")
 
@@ -109,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
             save_at_start=bool(p.changed or p.reset_parts))
         trainer = Trainer(settings, stored)
         if info.is_main:
+            log.info("%s", options_box(training_facts(folder, p.kind, p.options, stored)))
             target = int(p.options.get("target_iter", 0) or 0)
             log.info("training %s %s at %d px on %s / %s%s; Ctrl-C saves and stops", p.kind,
                      p.options.get("archi", ""), p.options["resolution"], p.src, p.dst,
