@@ -45,3 +45,34 @@ def test_restore_names_after_sort(src_faces, tmp_path):
     assert names == original
     for p in list_faces(folder):
         assert p.name.startswith(read_meta(p).source_filename.rsplit(".", 1)[0])
+
+
+def test_faceset_report_flags_the_faces_to_look_at_first(src_faces, multi_faces, data, tmp_path):
+    import cv2
+
+    from engine.faces.extract import extract_faces
+    from engine.faces.faceset import read_face, write_face
+
+    folder = tmp_path / "aligned"
+    shutil.copytree(src_faces, folder)
+    for p in list_faces(multi_faces):
+        shutil.copy(p, folder / p.name)
+    extract_faces(data / "images" / "profile", tmp_path / "profile", face_type="whole_face", image_size=256)
+    for p in list_faces(tmp_path / "profile"):
+        shutil.copy(p, folder / p.name)
+    image, meta = read_face(list_faces(src_faces)[5])
+    meta.source_filename = "blurred.png"
+    write_face(folder / "blurred_0.jpg", cv2.GaussianBlur(image, (0, 0), 6), meta)
+    out = tmp_path / "report.html"
+    report = json.loads(run_facecomp("faceset", "report", folder, "--out", out, "--json").out)
+    reasons = {item["file"]: item["reasons"] for item in report["look_first"]}
+    assert "blurry" in reasons["blurred_0.jpg"]
+    assert all("extreme pose" in reasons[f"hamilton_profile_f0{n}_0.jpg"] for n in ("25", "40"))
+    multi = [p.name for p in list_faces(multi_faces)]
+    assert all("several faces in its frame" in reasons[n] for n in multi)
+    assert all("outlier identity" in reasons[n] for n in multi if n.startswith("two_people"))
+    assert not any(n.startswith("twitch") and "outlier identity" in r for n, r in reasons.items())
+    counts = report["counts"]
+    assert counts["faces"] == len(list_faces(folder)) and counts["flags"]["several faces in its frame"] == 4
+    page = out.read_text()
+    assert page.count("<img") >= counts["faces"] and "Look at these first" in page and "blurred_0.jpg" in page
