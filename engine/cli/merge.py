@@ -14,6 +14,7 @@ from pathlib import Path
 from engine.cli.options import add_options
 from engine.errors import FacecompError
 from engine.export.model_path import resolve_model_path
+from engine.media.plate_space import HELP as WORKING_SPACE_HELP
 from engine.swap.contact_sheet import parse_wedge, preview_sheet, wedge_sheet
 from engine.swap.merger import MergeJob, Merger, preview
 from engine.swap.outputs import ORIGINS
@@ -45,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "e.g. --wedge erode=0,20,40 blur=10,40 (wedge.png in --preview-out)")
     p.add_argument("--preview-out", type=Path, default=None, help="preview folder (default OUT_preview)")
     p.add_argument("--xseg-model", type=Path, default=None, help="exported XSeg .onnx for the XSeg mask modes")
-    p.add_argument("--working-space", default=None, help="colour space of float (EXR) frames (default ACEScg)")
+    p.add_argument("--working-space", default=None, help=WORKING_SPACE_HELP)
     p.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="ONNX Runtime execution provider")
     p.add_argument("--face-type", default=None, help="face type for a .dfm without metadata (default whole_face)")
     p.add_argument("--face-select", default="all", help="faces per frame: all, largest or N (0 = largest)")

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from engine.cli.options import add_options
+from engine.media.plate_space import HELP as WORKING_SPACE_HELP
 from engine.swap.outputs import ORIGINS, PASSES
 from engine.swap.render import render_range
 from engine.swap.session import PROVIDER_CHOICES
@@ -20,8 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output pattern, e.g. faceswap.%%04d.exr (plate frame numbers)")
     p.add_argument("--track", type=Path, default=None, help="alignment track of the shot (default: detect per frame)")
     p.add_argument("--settings", type=Path, default=None, help="merge settings file (TOML/JSON)")
-    p.add_argument("--working-space", default=None, help="plate colour space (OCIO name; default: ACEScg for EXR, "
-                   "sRGB otherwise)")
+    p.add_argument("--working-space", default=None, help=WORKING_SPACE_HELP)
     p.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="ONNX Runtime execution provider")
     p.add_argument("--face-select", default="largest", help="largest, all, or N (0 = largest)")
     p.add_argument("--face-type", default=None, help="face type for a .dfm without metadata (default whole_face)")

@@ -10,6 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
+from engine.media.plate_space import HELP as WORKING_SPACE_HELP
 from engine.swap.session import PROVIDER_CHOICES
 
 
@@ -29,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", default=None, help="frames to measure: 1-100, 1-10,20 (default: the first --max-frames)")
     p.add_argument("--max-frames", type=int, default=100, help="measure at most this many frames from the start")
     p.add_argument("--settings", type=Path, default=None, help="merge settings file (TOML/JSON) used for the swaps")
-    p.add_argument("--working-space", default=None, help="plate colour space (OCIO name) of float/EXR frames")
+    p.add_argument("--working-space", default=None, help=WORKING_SPACE_HELP)
     p.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="ONNX Runtime execution provider")
     p.add_argument("--face-type", default=None, help="face type for a .dfm without metadata (default whole_face)")
     p.add_argument("--recon-src", type=Path, default=None,
