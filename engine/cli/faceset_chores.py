@@ -1,4 +1,5 @@
-"""`facecomp faceset pack|unpack|restore-names|report`: DeepFaceLab's faceset chores (parsing only)."""
+"""`facecomp faceset pack|unpack|restore-names|report|debug-landmarks`: DeepFaceLab's faceset chores (parsing
+only; the work is in engine/faces)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-CHORES = ("pack", "unpack", "restore-names", "report")
+CHORES = ("pack", "unpack", "restore-names", "report", "debug-landmarks")
 
 
 def add_chores(sub: Any) -> None:
@@ -28,6 +29,11 @@ def add_chores(sub: Any) -> None:
     rp.add_argument("--out", type=Path, default=None, help="HTML file (default DIR/faceset_report.html)")
     rp.add_argument("--json", action="store_true", help="also print the findings as JSON")
     rp.add_argument("--no-identity", action="store_true", help="skip the identity outlier check (faster)")
+    dbg = sub.add_parser("debug-landmarks", help="landmark debug images of the faces (and of their frames)")
+    dbg.add_argument("dir", type=Path, help="faceset folder")
+    dbg.add_argument("--out", type=Path, default=None, help="debug folder (default DIR_debug)")
+    dbg.add_argument("--frames", type=Path, default=None,
+                     help="the frames the faces came from: also draw each frame as extract --debug-dir does")
 
 
 def run_chore(args: argparse.Namespace) -> int:
@@ -48,6 +54,14 @@ def run_chore(args: argparse.Namespace) -> int:
         for old, new in pairs:
             print(f"{old} -> {new}")
         print(f"{len(pairs)} faces {'would be ' if args.dry_run else ''}renamed")
+    elif args.action == "debug-landmarks":
+        from engine.faces.landmarks_debug import write_landmarks_debug
+
+        rep = write_landmarks_debug(args.dir, args.out, args.frames)
+        frames = f" and {rep.frames} frames" if args.frames else ""
+        missing = f" ({len(rep.missing_frames)} frames not found, e.g. {rep.missing_frames[0]})" \
+            if rep.missing_frames else ""
+        print(f"{rep.faces} faces{frames} drawn -> {rep.out}{missing}")
     else:
         from engine.faces.faceset_report import write_faceset_report
 

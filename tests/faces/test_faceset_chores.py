@@ -6,6 +6,8 @@ import json
 import shutil
 import zipfile
 
+import numpy as np
+
 from engine.faces.faceset import list_faces, read_meta
 from tests.conftest import assert_clean_error, run_facecomp
 
@@ -76,3 +78,19 @@ def test_faceset_report_flags_the_faces_to_look_at_first(src_faces, multi_faces,
     assert counts["faces"] == len(list_faces(folder)) and counts["flags"]["several faces in its frame"] == 4
     page = out.read_text()
     assert page.count("<img") >= counts["faces"] and "Look at these first" in page and "blurred_0.jpg" in page
+
+
+def test_landmarks_debug_images_after_extraction(src_faces, data, tmp_path):
+    from engine.media.image_io import read_image
+
+    out = tmp_path / "debug"
+    res = run_facecomp("faceset", "debug-landmarks", src_faces, "--out", out, "--frames", data / "src_frames")
+    faces = list_faces(src_faces)
+    assert f"{len(faces)} faces and {len(faces)} frames drawn" in res.out
+    assert sorted(p.name for p in out.glob("*_debug.jpg")) == sorted(f"{p.stem}_debug.jpg" for p in faces)
+    drawn, plain = read_image(out / f"{faces[0].stem}_debug.jpg").astype(int), read_image(faces[0]).astype(int)
+    yellow = (drawn[..., 2] > 200) & (drawn[..., 1] > 200) & (drawn[..., 0] < 80)
+    assert yellow.sum() > 200 and np.median(np.abs(drawn - plain)[~yellow]) <= 2  # landmarks drawn, face kept
+    frame = read_image(out / "frames" / f"{read_meta(faces[0]).source_filename.rsplit('.', 1)[0]}.jpg")
+    assert frame.shape == read_image(data / "src_frames" / read_meta(faces[0]).source_filename).shape
+    assert sorted(p.name for p in src_faces.iterdir()) == sorted(p.name for p in faces)  # faceset untouched
