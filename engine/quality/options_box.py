@@ -69,6 +69,8 @@ def _from_export(path: Path) -> dict[str, Any]:
     for key in ("resolution", "face_type"):
         if info.get(key) is not None:
             options.setdefault(key, info[key])
+    if "resolution" not in options and sig.resolution:
+        options["resolution"] = sig.resolution  # a DFL .dfm: only its input shape tells
     if sig.metadata.get("archi"):
         options.setdefault("archi", sig.metadata["archi"])
     return {"source": str(path), "kind": info["kind"] or "dfm", "iteration": info["iteration"],
