@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -122,16 +123,16 @@ def face_models() -> list[Check]:
 def host_command(env: dict[str, str] | None = None) -> tuple[list[str] | None, str]:
     """The command the hosts start (FACECOMP_EXE, a path or a command line; else ``facecomp`` on PATH) and
     where it came from; None with the reason when there is none."""
-    env = os.environ if env is None else env
-    value = env.get(ENV_EXE, "").strip()
+    values: Mapping[str, str] = os.environ if env is None else env
+    value = values.get(ENV_EXE, "").strip()
     if value:
         if os.path.isfile(value):
             return [value], ENV_EXE
         parts = shlex.split(value, posix=os.name != "nt")
-        if parts and (os.path.isfile(parts[0]) or shutil.which(parts[0], path=env.get("PATH"))):
+        if parts and (os.path.isfile(parts[0]) or shutil.which(parts[0], path=values.get("PATH"))):
             return parts, ENV_EXE
         return None, f"{ENV_EXE}={value} names no executable"
-    found = shutil.which("facecomp", path=env.get("PATH"))
+    found = shutil.which("facecomp", path=values.get("PATH"))
     if found:
         return [found], "facecomp on PATH"
     return None, f"{ENV_EXE} is not set and facecomp is not on PATH"

@@ -57,11 +57,11 @@ def run_chore(args: argparse.Namespace) -> int:
     elif args.action == "debug-landmarks":
         from engine.faces.landmarks_debug import write_landmarks_debug
 
-        rep = write_landmarks_debug(args.dir, args.out, args.frames)
-        frames = f" and {rep.frames} frames" if args.frames else ""
-        missing = f" ({len(rep.missing_frames)} frames not found, e.g. {rep.missing_frames[0]})" \
-            if rep.missing_frames else ""
-        print(f"{rep.faces} faces{frames} drawn -> {rep.out}{missing}")
+        drawn = write_landmarks_debug(args.dir, args.out, args.frames)
+        frames = f" and {drawn.frames} frames" if args.frames else ""
+        missing = f" ({len(drawn.missing_frames)} frames not found, e.g. {drawn.missing_frames[0]})" \
+            if drawn.missing_frames else ""
+        print(f"{drawn.faces} faces{frames} drawn -> {drawn.out}{missing}")
     else:
         from engine.faces.faceset_report import write_faceset_report
 

@@ -156,12 +156,12 @@ def _pickled_filenames(data: bytes, where: Path) -> list[str]:
                 memo[len(memo)] = last
                 continue
             if op.name in _PUT_OPS:
-                memo[int(arg)] = last
+                memo[int(arg or 0)] = last
                 continue
             if op.name in _STRING_OPS:
                 last = arg.decode("latin-1") if isinstance(arg, bytes) else arg
             elif op.name in _GET_OPS:
-                last = memo.get(int(arg))
+                last = memo.get(int(arg or 0))
             else:
                 last = None
             if pending and isinstance(last, str):
