@@ -55,12 +55,14 @@ def _summary(report: dict) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.export.model_path import resolve_model_path
     from engine.quality.report import ReportRequest, make_report
     from engine.swap.settings import parse_frames
 
+    compare = resolve_model_path(args.compare) if args.compare is not None else None
     req = ReportRequest(
-        model=args.model, src=args.src, dst=args.dst, out=args.out, aligned=args.aligned, track=args.track,
-        compare=args.compare, model_dir=args.model_dir, compare_dir=args.compare_dir,
+        model=resolve_model_path(args.model), src=args.src, dst=args.dst, out=args.out, aligned=args.aligned,
+        track=args.track, compare=compare, model_dir=args.model_dir, compare_dir=args.compare_dir,
         frames=parse_frames(args.frames, "--frames") if args.frames else None, max_frames=args.max_frames,
         settings=args.settings, working_space=args.working_space, provider=args.provider, face_type=args.face_type,
         recon_src=args.recon_src, recon_dst=args.recon_dst, recon_faces=args.recon_faces, src_faces=args.src_faces)

@@ -32,6 +32,10 @@ def test_training_folder_without_export_names_the_fix(trained, shot, tmp_path):
     assert_clean_error(res, "model.json")
     assert "training folder" in res.err and "facecomp export --model" in res.err and "ParseError" not in res.err
     assert not (tmp_path / "m").exists()
+    for verb in (["render", "--plate", shot, "--out", tmp_path / "r.%04d.exr"], ["report", "--src", shot / "aligned",
+                                                                                   "--dst", shot, "--out", tmp_path]):
+        res = run_facecomp(verb[0], "--model", trained, *verb[1:], check=False)
+        assert_clean_error(res, "holds a trained model but no export: run facecomp export --model")
 
 
 def test_training_folder_with_export_is_accepted(trained, shot, tmp_path):
