@@ -14,7 +14,8 @@ from engine.swap.settings import MERGE_OPTIONS, FrameSettings, parse_frames
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", type=Path, required=True, help="exported model (.onnx/.dfm)")
+    p.add_argument("--model", type=Path, required=True,
+                   help="exported model (.onnx/.dfm), or a training folder holding its export")
     p.add_argument("--plate", required=True, help="plate frames: pattern (plate.%%04d.exr, plate.####.exr), folder "
                    "or video")
     p.add_argument("--frames", default=None, help="frames to render: 1001-1100, 1001-1010,1020 (default: all)")

@@ -15,7 +15,8 @@ from engine.swap.session import PROVIDER_CHOICES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", type=Path, required=True, help="exported model (.onnx/.dfm) to measure")
+    p.add_argument("--model", type=Path, required=True,
+                   help="exported model (.onnx/.dfm) to measure, or a training folder holding its export")
     p.add_argument("--src", type=Path, required=True, help="src faceset (the identity the swap should show)")
     p.add_argument("--dst", type=Path, required=True, help="dst frames: folder, pattern or video of the shot")
     p.add_argument("--aligned", type=Path, default=None,
