@@ -22,10 +22,12 @@ from engine.errors import FacecompError
 VERBS: dict[str, tuple[str, str]] = {
     "frames": ("engine.cli.frames", "video or image sequence -> numbered frames (PNG/JPEG/EXR)"),
     "extract": ("engine.cli.extract", "frames -> aligned faceset (detect, 68 landmarks, align; DFL's extractor)"),
-    "faceset": ("engine.cli.faceset", "faceset files: info, resize"),
+    "faceset": ("engine.cli.faceset", "faceset files: info, resize, pack/unpack (DFL faceset.pak too), restore-names, "
+                "report"),
     "sort": ("engine.cli.sort", "sort / clean a faceset (DFL's 15 sort methods, identity)"),
     "xseg": ("engine.cli.xseg", "XSeg masks: edit, import-mattes, train, apply, remove, fetch, export-mattes, export"),
     "train": ("engine.cli.train", "train a SAEHD / AMP / Quick96 swap model on src and dst facesets (DFL's trainer)"),
+    "model": ("engine.cli.model", "model info: DFL's summary box of a training folder or an exported model"),
     "export": (
         "engine.cli.export",
         "trained model folder -> one ONNX file (.onnx/.dfm) in DeepFaceLab's DFM signature",
@@ -40,6 +42,8 @@ VERBS: dict[str, tuple[str, str]] = {
         "long-lived render process for the Nuke/Resolve plugins (JSON lines on stdin/stdout)",
     ),
     "report": ("engine.cli.report", "quality figures of a model on a shot: identity, pose, reconstruction, jitter"),
+    "doctor": ("engine.cli.doctor", "check this machine: versions, ONNX Runtime providers, the hosts' facecomp, a "
+               "test render"),
     "demo": ("engine.cli.demo", "run the whole pipeline on the shared demo media (../shared/data)"),
     "import-dfl": ("engine.cli.import_dfl", "DeepFaceLab facesets and models (SAEHD, AMP, Quick96, XSeg) -> facecomp"),
 }
@@ -93,6 +97,16 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _closed_pipe() -> int:
+    """The reader of stdout went away (``facecomp ... | head``): stop quietly, as Unix tools do."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the final flush at exit must not raise again
+    except (OSError, ValueError):
+        pass
+    return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by the closed pipe
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -113,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser(verb, argv[1:]).parse_args(argv[1:])
         code = args._run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return int(code or 0)
+    except BrokenPipeError:
+        return _closed_pipe()
     except KeyboardInterrupt:
         print(f"facecomp {verb}: interrupted", file=sys.stderr)
         return 130

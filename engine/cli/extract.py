@@ -9,6 +9,7 @@ from pathlib import Path
 
 from engine.cli.options import option_type
 from engine.faces.facetype import CHOICES, face_type_option
+from engine.media.plate_space import HELP as WORKING_SPACE_HELP
 
 log = logging.getLogger("facecomp")
 
@@ -22,8 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jpeg-quality", type=int, default=95, help="JPEG quality 1..100")
     p.add_argument("--max-faces", type=int, default=0, help="keep the N largest faces per frame (0 = all)")
     p.add_argument("--debug-dir", type=Path, default=None, help="also write frames with boxes/landmarks drawn")
-    p.add_argument("--working-space", default=None,
-                   help="colour space of float (EXR) frames without an oiio:ColorSpace attribute, e.g. ACEScg")
+    p.add_argument("--working-space", default=None, help=WORKING_SPACE_HELP)
     p.add_argument("--no-second-pass", dest="second_pass", action="store_false", default=argparse.SUPPRESS,
                    help="skip DFL's second landmark pass (re-crop from the first landmarks, crop and mirror "
                         "averaged); faster, less accurate and less stable")

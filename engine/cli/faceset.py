@@ -1,4 +1,4 @@
-"""`facecomp faceset`: show (info) or resize a faceset."""
+"""`facecomp faceset`: show (info) or resize a faceset; pack, unpack, restore-names, report (faceset_chores)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from engine.cli.faceset_chores import CHORES, add_chores, run_chore
 from engine.cli.options import option_type
 from engine.errors import FacecompError
 from engine.faces.faceset import list_faces, read_meta
@@ -29,6 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                     help=f"also change the face type: {', '.join(CHOICES)} or DFL's short names h, mf, f, wf")
     rs.add_argument("--out", type=Path, default=None, help="output folder (default: DIR_<size>)")
     rs.add_argument("--jpeg-quality", type=int, default=95)
+    add_chores(sub)
 
 
 def _expand(paths: list[Path]) -> list[Path]:
@@ -39,6 +41,8 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action in CHORES:
+        return run_chore(args)
     if args.action == "info":
         metas = [(f, read_meta(f)) for f in _expand(args.paths)]
         if args.json:

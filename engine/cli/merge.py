@@ -1,7 +1,8 @@
 """`facecomp merge`: swap the faces of a shot's frames with an exported model (DeepFaceLab's merger).
 
 Writes merged frames and masks as DFL (data_dst/merged, data_dst/merged_mask), optional EXR passes and patches,
-resumes where a killed run stopped, and `--preview FRAME` renders one frame for tuning the settings.
+resumes where a killed run stopped; `--preview FRAMES` renders one frame or a contact sheet of several, and
+`--wedge OPTION=V1,V2 ...` a grid of settings side by side (engine/swap/contact_sheet.py), for tuning.
 """
 
 from __future__ import annotations
@@ -12,19 +13,22 @@ from pathlib import Path
 
 from engine.cli.options import add_options, option_type
 from engine.errors import FacecompError
+from engine.export.model_path import resolve_model_path
 from engine.faces.facetype import face_type_option
+from engine.media.plate_space import HELP as WORKING_SPACE_HELP
+from engine.swap.contact_sheet import parse_wedge, preview_sheet, wedge_sheet
 from engine.swap.merger import MergeJob, Merger, preview
 from engine.swap.outputs import DEFAULT_PASSES, ORIGINS, PASSES, parse_passes
 from engine.swap.render import parse_faces
 from engine.swap.session import PROVIDER_CHOICES
-from engine.swap.settings import MERGE_OPTIONS, FrameSettings
+from engine.swap.settings import MERGE_OPTIONS, FrameSettings, parse_frames
 
 log = logging.getLogger("facecomp")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, default=None,
-                   help="exported model (.onnx/.dfm); default: the one .onnx in workspace/model")
+                   help="exported model (.onnx/.dfm) or a model folder holding one; default workspace/model")
     p.add_argument("--frames", type=Path, default=Path("workspace/data_dst"),
                    help="destination frames (folder, pattern or video)")
     p.add_argument("--aligned", type=Path, default=None, help="aligned faceset of the frames (default FRAMES/aligned)")
@@ -36,11 +40,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--passes-out", type=Path, default=None, help="also write EXR passes and patches here")
     p.add_argument("--settings", type=Path, default=None, help="settings file (TOML/JSON, overrides by frame range)")
     p.add_argument("--save-settings", type=Path, default=None, help="write the effective settings to this file")
-    p.add_argument("--preview", type=int, default=None, metavar="FRAME",
-                   help="merge only this frame; write merged, mask and side-by-side PNGs to --preview-out")
+    p.add_argument("--preview", default=None, metavar="FRAMES",
+                   help="merge only these frames (5, 10,120,200 or 10-20): one frame writes merged, mask and "
+                   "side-by-side PNGs to --preview-out, several frames one contact sheet (contact_sheet.png)")
+    p.add_argument("--wedge", nargs="+", default=None, metavar="OPTION=V1,V2",
+                   help="a grid of settings side by side on the --preview frames (default: the middle frame), "
+                   "e.g. --wedge erode=0,20,40 blur=10,40 (wedge.png in --preview-out)")
     p.add_argument("--preview-out", type=Path, default=None, help="preview folder (default OUT_preview)")
     p.add_argument("--xseg-model", type=Path, default=None, help="exported XSeg .onnx for the XSeg mask modes")
-    p.add_argument("--working-space", default=None, help="colour space of float (EXR) frames (default ACEScg)")
+    p.add_argument("--working-space", default=None, help=WORKING_SPACE_HELP)
     p.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="ONNX Runtime execution provider")
     p.add_argument("--face-type", default=None, type=option_type(face_type_option()), metavar="TYPE",
                    help="face type for a .dfm without metadata (default whole_face; DFL's wf, f, head ... too)")
@@ -56,10 +64,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _default_model() -> Path:
     folder = Path("workspace/model")
-    found = sorted([*folder.glob("*.onnx"), *folder.glob("*.dfm")]) if folder.is_dir() else []
-    if len(found) != 1:
-        raise FacecompError("give --model (no single exported .onnx in workspace/model)")
-    return found[0]
+    if not folder.is_dir():
+        raise FacecompError("give --model (no workspace/model folder here)")
+    return resolve_model_path(folder)
 
 
 def job_from_args(args: argparse.Namespace) -> MergeJob:
@@ -85,10 +92,16 @@ def run(args: argparse.Namespace) -> int:
     if args.save_settings:
         job.settings.save(args.save_settings)
         log.info("settings -> %s", args.save_settings)
-    if args.preview is not None:
+    if args.preview is not None or args.wedge:
         folder = args.preview_out or job.out.with_name(job.out.name + "_preview")
-        for path in preview(job, args.preview, folder):
-            print(path)
+        numbers = parse_frames(args.preview, "--preview") if args.preview is not None else None
+        if args.wedge:
+            print(wedge_sheet(job, numbers, parse_wedge(args.wedge), folder / "wedge.png"))
+        elif numbers is not None and len(numbers) > 1:
+            print(preview_sheet(job, numbers, folder / "contact_sheet.png"))
+        else:
+            for path in preview(job, numbers[0] if numbers else 0, folder):
+                print(path)
         return 0
     report = Merger(job).run()
     ms = 1000.0 * report.seconds / max(report.merged, 1)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from engine.cli.options import add_options, option_type
 from engine.faces.facetype import face_type_option
+from engine.media.plate_space import HELP as WORKING_SPACE_HELP
 from engine.swap.outputs import DEFAULT_PASSES, ORIGINS, PASSES, parse_passes
 from engine.swap.render import parse_faces, render_range
 from engine.swap.session import PROVIDER_CHOICES
@@ -14,15 +15,15 @@ from engine.swap.settings import MERGE_OPTIONS, FrameSettings, parse_frames
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", type=Path, required=True, help="exported model (.onnx/.dfm)")
+    p.add_argument("--model", type=Path, required=True,
+                   help="exported model (.onnx/.dfm), or a training folder holding its export")
     p.add_argument("--plate", required=True, help="plate frames: pattern (plate.%%04d.exr, plate.####.exr), folder "
                    "or video")
     p.add_argument("--frames", default=None, help="frames to render: 1001-1100, 1001-1010,1020 (default: all)")
     p.add_argument("--out", required=True, help="output pattern, e.g. faceswap.%%04d.exr (plate frame numbers)")
     p.add_argument("--track", type=Path, default=None, help="alignment track of the shot (default: detect per frame)")
     p.add_argument("--settings", type=Path, default=None, help="merge settings file (TOML/JSON)")
-    p.add_argument("--working-space", default=None, help="plate colour space (OCIO name; default: ACEScg for EXR, "
-                   "sRGB otherwise)")
+    p.add_argument("--working-space", default=None, help=WORKING_SPACE_HELP)
     p.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="ONNX Runtime execution provider")
     p.add_argument("--faces", "--face-select", dest="faces", default="all",
                    help="faces to swap: all, largest, or face names from the track (face0,face1)")

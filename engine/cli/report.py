@@ -12,11 +12,13 @@ from pathlib import Path
 
 from engine.cli.options import option_type
 from engine.faces.facetype import face_type_option
+from engine.media.plate_space import HELP as WORKING_SPACE_HELP
 from engine.swap.session import PROVIDER_CHOICES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", type=Path, required=True, help="exported model (.onnx/.dfm) to measure")
+    p.add_argument("--model", type=Path, required=True,
+                   help="exported model (.onnx/.dfm) to measure, or a training folder holding its export")
     p.add_argument("--src", type=Path, required=True, help="src faceset (the identity the swap should show)")
     p.add_argument("--dst", type=Path, required=True, help="dst frames: folder, pattern or video of the shot")
     p.add_argument("--aligned", type=Path, default=None,
@@ -31,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", default=None, help="frames to measure: 1-100, 1-10,20 (default: the first --max-frames)")
     p.add_argument("--max-frames", type=int, default=100, help="measure at most this many frames from the start")
     p.add_argument("--settings", type=Path, default=None, help="merge settings file (TOML/JSON) used for the swaps")
-    p.add_argument("--working-space", default=None, help="plate colour space (OCIO name) of float/EXR frames")
+    p.add_argument("--working-space", default=None, help=WORKING_SPACE_HELP)
     p.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="ONNX Runtime execution provider")
     p.add_argument("--face-type", default=None, type=option_type(face_type_option()), metavar="TYPE",
                    help="face type for a .dfm without metadata (default whole_face; DFL's wf, f, head ... too)")
@@ -57,12 +59,14 @@ def _summary(report: dict) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.export.model_path import resolve_model_path
     from engine.quality.report import ReportRequest, make_report
     from engine.swap.settings import parse_frames
 
+    compare = resolve_model_path(args.compare) if args.compare is not None else None
     req = ReportRequest(
-        model=args.model, src=args.src, dst=args.dst, out=args.out, aligned=args.aligned, track=args.track,
-        compare=args.compare, model_dir=args.model_dir, compare_dir=args.compare_dir,
+        model=resolve_model_path(args.model), src=args.src, dst=args.dst, out=args.out, aligned=args.aligned,
+        track=args.track, compare=compare, model_dir=args.model_dir, compare_dir=args.compare_dir,
         frames=parse_frames(args.frames, "--frames") if args.frames else None, max_frames=args.max_frames,
         settings=args.settings, working_space=args.working_space, provider=args.provider, face_type=args.face_type,
         recon_src=args.recon_src, recon_dst=args.recon_dst, recon_faces=args.recon_faces, src_faces=args.src_faces)

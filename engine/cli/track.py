@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from engine.errors import FacecompError
+from engine.media.plate_space import HELP as WORKING_SPACE_HELP
 from engine.swap.session import PROVIDER_CHOICES
 from engine.swap.settings import parse_frames
 from engine.swap.smoothing import OneEuro
@@ -29,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-identities", action="store_true",
                    help="name each track id (face0, face1 ...) instead of joining the runs of one person across cuts")
     p.add_argument("--max-faces", type=int, default=0, help="keep at most N faces per frame, largest first (0 = all)")
-    p.add_argument("--working-space", default=None, help="colour space of float (EXR) frames")
+    p.add_argument("--working-space", default=None, help=WORKING_SPACE_HELP)
     p.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="provider for face detection")
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.cli.options import add_options, flag_values
 from engine.errors import FacecompError
+from engine.quality.options_box import options_box, training_facts
 from engine.training.folder_lock import writer_lock
 
 if TYPE_CHECKING:
@@ -172,6 +173,7 @@ def _train(args: argparse.Namespace, folder: Path, info: Any, device: Any) -> tu
             save_at_start=bool(p.changed or p.reset_parts))
         trainer = Trainer(settings, stored)
         if info.is_main:
+            log.info("%s", options_box(training_facts(folder, p.kind, p.options, stored)))
             target = int(p.options.get("target_iter", 0) or 0)
             log.info("training %s %s at %d px on %s / %s%s; Ctrl-C saves and stops", p.kind,
                      p.options.get("archi", ""), p.options["resolution"], p.src, p.dst,

@@ -7,6 +7,8 @@ import logging
 from pathlib import Path
 
 from engine.errors import FacecompError
+from engine.media.plate_space import HELP as WORKING_SPACE_HELP
+from engine.media.plate_space import exr_space
 from engine.media.video import CODECS, DEFAULT_BITRATE, write_video
 
 log = logging.getLogger("facecomp")
@@ -23,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--codec", choices=CODECS, default=None, help="h264 (.mp4) or prores4444 (.mov, with alpha)")
     p.add_argument("--bitrate", type=float, default=None, help=f"H.264 bitrate in Mbit/s (default {DEFAULT_BITRATE:g})")
     p.add_argument("--alpha", type=Path, default=None, help="ProRes 4444: mask frames used as alpha (merged_mask)")
-    p.add_argument("--working-space", default=None, help="colour space of float (EXR) frames (default ACEScg)")
+    p.add_argument("--working-space", default=None, help=WORKING_SPACE_HELP)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,8 +43,9 @@ def run(args: argparse.Namespace) -> int:
         reference = implicit
         log.info("frame rate and audio from %s", implicit)
     ws = args.working_space
-    if ws is None and any(p.suffix.lower() == ".exr" for p in frames.glob("*.exr")):
-        ws = "ACEScg"
+    exrs = sorted(frames.glob("*.exr")) if ws is None and frames.is_dir() else []
+    if exrs:
+        ws = exr_space(exrs[0])  # the rule of every verb: the EXR's oiio:ColorSpace, else ACEScg
     report = write_video(frames, out, reference, args.fps, args.codec, args.bitrate, args.alpha, ws)
     audio = f", audio {report.audio}" if report.audio else ""
     print(f"{report.frames} frames at {float(report.fps):.3f} fps{audio} -> {report.path}")

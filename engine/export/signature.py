@@ -79,7 +79,7 @@ def load_onnx(path: str | os.PathLike[str]) -> Any:
     if p.stat().st_size == 0:
         raise FacecompError("not an ONNX model (empty file)", p)
     try:
-        model = onnx.load(str(p), load_external_data=False)
+        model = onnx.load(str(p), format="protobuf", load_external_data=False)  # never by suffix (.json)
     except (DecodeError, ValueError, RuntimeError, OSError) as exc:
         raise FacecompError(f"not an ONNX model ({type(exc).__name__})", p) from None
     if not model.graph.node or not model.graph.input:

@@ -21,6 +21,7 @@ from engine.faces.align import transform_mat, transform_points, warp_face
 from engine.faces.extractor import DetectedFace, FaceExtractor
 from engine.faces.facetype import FaceType
 from engine.faces.manual import GivenFace
+from engine.media.plate_space import plate_space
 
 log = logging.getLogger("facecomp")
 
@@ -221,43 +222,10 @@ def extract_faces(frames_spec: str | Path, out_dir: str | Path, face_type: str |
 
 
 def frame_to_uint8(image: np.ndarray, path: Path | None, working_space: str | None) -> np.ndarray:
-    """A frame as 8-bit BGR in the models' space: float/EXR frames are converted from their working space
-    (the EXR's ``oiio:ColorSpace`` attribute when present, else ``working_space``; None = already sRGB)."""
+    """A frame as 8-bit BGR in the models' space, its colour space found by engine.media.plate_space's rule
+    (the given working space, else the EXR's ``oiio:ColorSpace``, else ACEScg for an EXR; 8-bit: sRGB)."""
     from engine.media.color import to_model_space
 
     if image.dtype == np.uint8:
         return image
-    space = working_space
-    if path is not None and path.suffix.lower() == ".exr":
-        space = exr_color_space(path) or working_space
-    return to_model_space(image, space)
-
-
-def exr_color_space(path: Path) -> str | None:
-    """The colour space an EXR declares (``oiio:ColorSpace``), as a name of the pinned OCIO config, or None."""
-    import OpenImageIO as oiio
-
-    from engine.media.color import resolve_name
-
-    inp = oiio.ImageInput.open(str(path))
-    if inp is None:
-        return None
-    try:
-        name = inp.spec().get_string_attribute("oiio:ColorSpace")
-    finally:
-        inp.close()
-    if not name:
-        return None
-    for candidate in (name, _INTEROP.get(name, "")):
-        if not candidate:
-            continue
-        try:
-            return resolve_name(candidate)
-        except FacecompError:
-            continue
-    return None
-
-
-# OIIO normalises some colour-space names to colour-interop IDs on read
-_INTEROP = {"lin_ap1_scene": "ACEScg", "lin_ap0_scene": "ACES2065-1", "lin_rec709_scene": "Linear Rec.709 (sRGB)",
-            "srgb_rec709_scene": "sRGB - Texture", "g22_rec709_scene": "Gamma 2.2 Rec.709 - Texture"}
+    return to_model_space(image, plate_space(path, image, working_space))

@@ -20,6 +20,7 @@ from engine import __version__
 from engine.errors import FacecompError
 from engine.media import color
 from engine.media.frames import FrameSource, format_pattern, open_frames
+from engine.media.plate_space import plate_space
 from engine.progress import progress
 from engine.swap.face_merge import FaceInput
 from engine.swap.outputs import DEFAULT_PASSES, write_passes, write_patches
@@ -87,11 +88,9 @@ def shot_face_names(track: Track | None, select: FaceSelect = "all") -> list[str
 
 
 def default_working_space(path: str | os.PathLike[str] | None, image: np.ndarray) -> str | None:
-    """The colour space assumed for a plate when none is given: 8-bit and 16-bit integer images are sRGB
-    (None = the model's space), EXR plates are scene-linear (the config's ``scene_linear`` role, ACEScg)."""
-    if image.dtype == np.uint8 or path is None or Path(path).suffix.lower() != ".exr":
-        return None
-    return color.resolve_name("scene_linear")
+    """The colour space assumed for a plate when none is given (engine.media.plate_space's rule): an EXR's
+    ``oiio:ColorSpace``, else scene-linear (ACEScg) for an EXR; 8-bit and 16-bit images are sRGB (None)."""
+    return plate_space(path, image, None)
 
 
 def load_settings(settings: str | os.PathLike[str] | dict[str, Any] | FrameSettings | None,

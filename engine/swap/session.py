@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import FacecompError
+from engine.export.model_path import resolve_model_path
 from engine.export.signature import check_dfm_signature
 from engine.faces.facetype import FaceType
 from engine.media.color import MODEL_SPACE
@@ -114,7 +115,7 @@ class FaceSwapModel:
 
     def __init__(self, path: str | os.PathLike[str], provider: str | None = None, face_type: str | None = None,
                  threads: int | None = None, max_batch: int = DEFAULT_BATCH):
-        self.path = Path(path)
+        self.path = resolve_model_path(path)  # a training folder or its model.json: the fix, or its export
         sig = check_dfm_signature(self.path)  # one clear error for a non-ONNX file or another signature
         self.session, self.providers = open_session(self.path, provider, threads, what="model")
         self._in, self._morph, self._outs = sig.in_face, sig.morph_value, list(sig.outputs)

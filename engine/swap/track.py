@@ -43,6 +43,7 @@ from engine import atomic
 from engine.errors import FacecompError
 from engine.faces.faceset import decode_mask, list_faces, read_meta
 from engine.media.frames import FrameSource, ImageSequence, open_frames
+from engine.media.plate_space import plate_space
 from engine.progress import progress
 from engine.swap.face_merge import FaceInput
 from engine.swap.filters import motion_vector
@@ -386,11 +387,12 @@ def build_track(frames_spec: str | os.PathLike[str], aligned_dir: str | os.PathL
         if iterator is not None:
             img = next(iterator)
             sizes.add((img.shape[1], img.shape[0]))
-            thumb = _thumb(img if img.dtype == np.uint8 or not working_space else _model_u8(img, working_space))
+            ws = plate_space(getattr(source, "files", {}).get(n), img, working_space)  # the same rule as merge
+            thumb = _thumb(img if img.dtype == np.uint8 or not ws else _model_u8(img, ws))
             diffs.append(float(np.mean(np.abs(thumb - prev_thumb))) if prev_thumb is not None else 0.0)
             prev_thumb = thumb
             if extractor is not None:
-                u8 = img if img.dtype == np.uint8 else _model_u8(img, working_space)
+                u8 = img if img.dtype == np.uint8 else _model_u8(img, ws)
                 for i, d in enumerate(extractor.detect(u8)):
                     lm = np.asarray(d.landmarks, np.float64)
                     tf.faces.append(TrackFace(i, np.asarray(d.rect, np.float64), lm.copy(), lm.copy(), float(d.score)))
