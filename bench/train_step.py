@@ -12,6 +12,7 @@ and the ratio of full ms/iter to DFL's figure measured on a family-25 EPYC (the 
 
     .venv/bin/python bench/train_step.py                 # all rows, fp32 and bf16
     .venv/bin/python bench/train_step.py --rows s64l q96 --precisions bf16 --iters 15
+    python bench/train_step.py --device cuda --faces DIR   # the GPU configs (bench/train_step_cuda.py)
 Faces: whole_face 256 px facesets extracted once from ../shared/data into the temp dir (reused).
 """
 
@@ -182,7 +183,20 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0, help="compute threads (0 = PyTorch's default: one per core)")
     ap.add_argument("--one", nargs=2, metavar=("ROW", "PRECISION"), help=argparse.SUPPRESS)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="cuda: the GPU rows (train_step_cuda)")
+    ap.add_argument("--faces", type=Path, help="cuda: folder with src/ and dst/ aligned facesets (default: extract)")
+    ap.add_argument("--configs", nargs="*", help="cuda: configs to run (default: all)")
+    ap.add_argument("--variants", nargs="*", help="cuda: step variants (default: all)")
+    ap.add_argument("--log", type=Path, help="cuda: append each result as a JSON line here")
+    ap.add_argument("--plan", nargs="*", help="cuda: CONFIG:VARIANT:PRECISION runs, in this order")
     args = ap.parse_args()
+    if args.device == "cuda":
+        from bench import train_step_cuda as gpu
+
+        faces = args.faces or facesets()[0].parent
+        gpu.run_all(faces, args.configs or list(gpu.CONFIGS), args.variants or list(gpu.VARIANTS),
+                    args.precisions, args.iters, args.warmup, args.log, args.plan)
+        return
     if args.one:
         if args.threads:
             import torch

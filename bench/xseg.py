@@ -46,27 +46,21 @@ def split(keys: list[str]) -> tuple[list[str], list[str]]:
 def measure_speed(res: int, iters: int) -> dict[str, float]:
     """Median training ms/iter (batch 4) and apply ms/face, fp32 and bf16 (and ONNX Runtime fp32 apply)."""
     import torch
-    import torch.nn.functional as F
 
     from engine.xseg.model import XSegNet
-    from engine.xseg.optim import DFLRMSprop
+    from engine.xseg.train import make_optimizer, train_step
 
     torch.manual_seed(0)
-    x = torch.rand(4, 3, res, res)
-    y = (torch.rand(4, 1, res, res) > 0.5).float()
+    x = torch.rand(4, 3, res, res).numpy()
+    y = (torch.rand(4, 1, res, res) > 0.5).float().numpy()
     results = {}
     for bf16 in (False, True):
         net = XSegNet(res)
-        opt = DFLRMSprop(net.parameters(), lr=1e-4, lr_dropout=0.3)
+        opt = make_optimizer(net, 1e-4, True, 0)
         times = []
         for i in range(iters + 1):
             t0 = time.perf_counter()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                logits = net(x)
-            loss = F.binary_cross_entropy_with_logits(logits.float(), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            train_step(net, opt, (x, y), torch.device("cpu"), bf16)
             if i:
                 times.append((time.perf_counter() - t0) * 1000)
         results[f"train {'bf16' if bf16 else 'fp32'}"] = float(np.median(times))

@@ -39,9 +39,22 @@ def truncated_normal(rng: np.random.Generator, shape: tuple[int, ...], limit: fl
     return z / limit
 
 
-def warp_params(rng: np.random.Generator, size: int, flip: bool, scale_range: tuple[float, float] = (-0.15, 0.15),
-                rotation_range: tuple[float, float] = ROTATION_RANGE,
-                shift_range: tuple[float, float] = SHIFT_RANGE) -> WarpParams:
+@dataclass
+class WarpDraw:
+    """One sample's random draws: the coarse warp grid (``cell`` px cells at side ``w``), the affine, the flip."""
+
+    size: int
+    w: int
+    cell: int
+    coarse_x: np.ndarray  # (n, n) absolute x of the grid points, n = w // cell + 1
+    coarse_y: np.ndarray
+    affine: np.ndarray  # 2x3
+    flip: bool
+
+
+def draw_warp(rng: np.random.Generator, size: int, flip: bool, scale_range: tuple[float, float] = (-0.15, 0.15),
+              rotation_range: tuple[float, float] = ROTATION_RANGE,
+              shift_range: tuple[float, float] = SHIFT_RANGE) -> WarpDraw:
     """Draw one sample's warp: grid cell size/2, /4 or /8, interior grid points displaced by a truncated normal
     × 0.24·cell; rotation ±10°, scale in [1/(1−s0), 1+s1], shift ±5 % of the side; flip with p 0.4 if ``flip``."""
     w = max(WARP_MIN_SIDE, int(size))
@@ -51,11 +64,6 @@ def warp_params(rng: np.random.Generator, size: int, flip: bool, scale_range: tu
     mapx, mapy = grid, grid.T.copy()
     mapx[1:-1, 1:-1] += (truncated_normal(rng, (n - 2, n - 2)) * cell * 0.24).astype(np.float32)
     mapy[1:-1, 1:-1] += (truncated_normal(rng, (n - 2, n - 2)) * cell * 0.24).astype(np.float32)
-    half = cell // 2
-    full = (w + cell, w + cell)
-    mapx = cv2.resize(mapx, full, interpolation=cv2.INTER_LINEAR)[half:half + w, half:half + w]
-    mapy = cv2.resize(mapy, full, interpolation=cv2.INTER_LINEAR)[half:half + w, half:half + w]
-
     rotation = rng.uniform(*rotation_range)
     lo, hi = scale_range
     scale = rng.uniform(1.0 / (1.0 - lo), 1.0 + hi)
@@ -63,7 +71,26 @@ def warp_params(rng: np.random.Generator, size: int, flip: bool, scale_range: tu
     affine = cv2.getRotationMatrix2D((size // 2, size // 2), rotation, scale)
     affine[:, 2] += (tx * size, ty * size)
     do_flip = bool(flip and rng.random() < FLIP_PROBABILITY)
-    return WarpParams(size, np.ascontiguousarray(mapx), np.ascontiguousarray(mapy), affine, do_flip)
+    return WarpDraw(int(size), w, cell, mapx, mapy, affine, do_flip)
+
+
+def dense_maps(d: WarpDraw) -> tuple[np.ndarray, np.ndarray]:
+    """The per-pixel remap of a draw at side ``w``: the grid resized (linear) to w + cell, centre w x w cut."""
+    w, cell = d.w, d.cell
+    half = cell // 2
+    full = (w + cell, w + cell)
+    mapx = cv2.resize(d.coarse_x, full, interpolation=cv2.INTER_LINEAR)[half:half + w, half:half + w]
+    mapy = cv2.resize(d.coarse_y, full, interpolation=cv2.INTER_LINEAR)[half:half + w, half:half + w]
+    return np.ascontiguousarray(mapx), np.ascontiguousarray(mapy)
+
+
+def warp_params(rng: np.random.Generator, size: int, flip: bool, scale_range: tuple[float, float] = (-0.15, 0.15),
+                rotation_range: tuple[float, float] = ROTATION_RANGE,
+                shift_range: tuple[float, float] = SHIFT_RANGE) -> WarpParams:
+    """:func:`draw_warp` with its dense maps (the CPU pipeline's form)."""
+    d = draw_warp(rng, size, flip, scale_range, rotation_range, shift_range)
+    mapx, mapy = dense_maps(d)
+    return WarpParams(d.size, mapx, mapy, d.affine, d.flip)
 
 
 def apply_warp(image: np.ndarray, params: WarpParams, warp: bool, is_mask: bool = False) -> np.ndarray:
@@ -87,15 +114,22 @@ def apply_warp(image: np.ndarray, params: WarpParams, warp: bool, is_mask: bool 
     return out
 
 
+def draw_hsv(rng: np.random.Generator, power: float) -> tuple[float, float, float]:
+    """DFL's random_hsv_power draws: hue shift in whole degrees ± int(360·power/2), saturation and value shifts
+    U(−0.5, 0.5)·power."""
+    h_amount = max(1, int(360 * power * 0.5))
+    dh = float(rng.integers(-h_amount, h_amount + 1))
+    return dh, (rng.random() - 0.5) * power, (rng.random() - 0.5) * power
+
+
 def random_hsv(rng: np.random.Generator, image: np.ndarray, power: float) -> np.ndarray:
-    """DFL's random_hsv_power on a float BGR 0..1 image: hue ± int(360·power/2)°, saturation and value
-    shifted by U(−0.5, 0.5)·power."""
+    """DFL's random_hsv_power on a float BGR 0..1 image (the shifts of :func:`draw_hsv`)."""
     if power <= 0:
         return image
-    h_amount = max(1, int(360 * power * 0.5))
+    dh, ds, dv = draw_hsv(rng, power)
     hsv = cv2.cvtColor(image.astype(np.float32), cv2.COLOR_BGR2HSV)
     h, s, v = cv2.split(hsv)
-    h = (h + float(rng.integers(-h_amount, h_amount + 1))) % 360
-    s = np.clip(s + (rng.random() - 0.5) * power, 0, 1)
-    v = np.clip(v + (rng.random() - 0.5) * power, 0, 1)
+    h = (h + dh) % 360
+    s = np.clip(s + ds, 0, 1)
+    v = np.clip(v + dv, 0, 1)
     return np.clip(cv2.cvtColor(cv2.merge([h, s, v]), cv2.COLOR_HSV2BGR), 0, 1)

@@ -67,9 +67,7 @@ def gaussian_blur(x: torch.Tensor, radius: float) -> torch.Tensor:
         size = max(3, int(4 * radius))
         size += 1 - size % 2
         centre = size // 2
-        r = torch.arange(size, dtype=torch.float64) - centre
-        k = torch.exp(-(r**2) / (2.0 * float(radius) ** 2))
-        k = (k / k.sum()).to(device=x.device, dtype=x.dtype)
+        k = _gauss_1d(size, float(radius), str(x.device), x.dtype)  # cached: no host copy per call
         return _separable(x, k, pad=centre)
 
 

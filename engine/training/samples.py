@@ -44,6 +44,10 @@ class FaceSample:
     mask: np.ndarray
     em_mask: np.ndarray
 
+    def packed(self) -> np.ndarray:
+        """(H, W, 5) uint8: BGR, mask, eyes+mouth mask (what the device-side augmentation receives)."""
+        return np.concatenate([self.image, self.mask[..., None], self.em_mask[..., None]], axis=-1)
+
 
 @dataclass
 class SideSpec:
@@ -94,44 +98,77 @@ class Faceset:
         if hit is not None:
             return hit
         sample = self._prepare(index)
-        size = sample.image.nbytes + sample.mask.nbytes + sample.em_mask.nbytes
-        with self._lock:
-            if self._cache_left >= size:
-                self._cache[index] = sample
-                self._cache_left -= size
+        self._store(index, sample)
         return sample
 
     def _prepare(self, index: int) -> FaceSample:
-        path, meta = self.paths[index], self.metas[index]
-        image = read_image(path)
-        if image.dtype != np.uint8:
-            image = to_uint8(image)
-        h, w = image.shape[:2]
-        if meta.xseg_mask is not None:
-            mask = decode_mask(meta.xseg_mask, path)
-            if mask.shape != (h, w):
-                mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
-        else:
-            mask = hull_mask(meta.landmarks * (w / meta.size), (h, w), meta.eyebrows_expand_mod)
-        landmarks = np.asarray(meta.landmarks, np.float64) * (w / meta.size)
-        res = self.resolution
-        if FaceType.parse(meta.face_type) != self.face_type:
-            mat = transform_mat(landmarks, res, self.face_type)
-            image = cv2.warpAffine(image, mat, (res, res), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-            mask = cv2.warpAffine(mask, mat, (res, res), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-            landmarks = transform_points(landmarks, mat)
-        elif w != res:
-            inter = cv2.INTER_AREA if w > res else cv2.INTER_CUBIC
-            image = cv2.resize(image, (res, res), interpolation=inter)
-            mask = cv2.resize(mask, (res, res), interpolation=cv2.INTER_LINEAR)
-            landmarks = landmarks * (res / w)
-        em = eyes_mouth_mask(landmarks, res) * (mask > 0.5)
-        return FaceSample(np.ascontiguousarray(image), _mask_u8(mask), _mask_u8(em))
+        return prepare_face(self.paths[index], self.metas[index], self.resolution, self.face_type)
+
+    def preload(self, workers: int) -> int:
+        """Decode every face into the cache up front with ``workers`` processes (no GIL, one OpenCV thread
+        each) when the whole faceset fits the cache budget; returns how many faces were decoded (0: it does
+        not fit, faces are then decoded on demand)."""
+        todo = [i for i in range(len(self)) if i not in self._cache]
+        if not todo or workers < 2 or len(todo) * self.resolution**2 * 5 > self._cache_left:
+            return 0
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        from concurrent.futures.process import BrokenProcessPool
+
+        jobs = [(self.paths[i], self.metas[i], self.resolution, self.face_type) for i in todo]
+        try:
+            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=get_context("spawn"),
+                                     initializer=cv2.setNumThreads, initargs=(1,)) as pool:
+                for i, sample in zip(todo, pool.map(_prepare_job, jobs, chunksize=8), strict=True):
+                    self._store(i, sample)
+        except (BrokenProcessPool, OSError) as exc:  # e.g. a __main__ without a main guard: decode on demand
+            log.info("decoding %s in processes failed (%s); faces are decoded on demand", self.folder, exc)
+            return 0
+        return len(todo)
+
+    def _store(self, index: int, sample: FaceSample) -> None:
+        size = sample.image.nbytes + sample.mask.nbytes + sample.em_mask.nbytes
+        with self._lock:
+            if self._cache_left >= size and index not in self._cache:
+                self._cache[index] = sample
+                self._cache_left -= size
 
     def preview_indices(self, n: int) -> list[int]:
         """``n`` faces spread evenly over the faceset (the fixed preview faces)."""
         n = max(1, min(n, len(self)))
         return [int(i) for i in np.linspace(0, len(self) - 1, n).round()]
+
+
+def prepare_face(path: Path, meta: FaceMeta, res: int, face_type: FaceType) -> FaceSample:
+    """A face file at the model's resolution and face type (re-aligned when its type differs)."""
+    image = read_image(path)
+    if image.dtype != np.uint8:
+        image = to_uint8(image)
+    h, w = image.shape[:2]
+    if meta.xseg_mask is not None:
+        mask = decode_mask(meta.xseg_mask, path)
+        if mask.shape != (h, w):
+            mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_LINEAR)
+    else:
+        mask = hull_mask(meta.landmarks * (w / meta.size), (h, w), meta.eyebrows_expand_mod)
+    landmarks = np.asarray(meta.landmarks, np.float64) * (w / meta.size)
+    if FaceType.parse(meta.face_type) != face_type:
+        mat = transform_mat(landmarks, res, face_type)
+        image = cv2.warpAffine(image, mat, (res, res), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+        mask = cv2.warpAffine(mask, mat, (res, res), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        landmarks = transform_points(landmarks, mat)
+    elif w != res:
+        inter = cv2.INTER_AREA if w > res else cv2.INTER_CUBIC
+        image = cv2.resize(image, (res, res), interpolation=inter)
+        mask = cv2.resize(mask, (res, res), interpolation=cv2.INTER_LINEAR)
+        landmarks = landmarks * (res / w)
+    em = eyes_mouth_mask(landmarks, res) * (mask > 0.5)
+    return FaceSample(np.ascontiguousarray(image), _mask_u8(mask), _mask_u8(em))
+
+
+def _prepare_job(job: tuple[Path, FaceMeta, int, FaceType]) -> FaceSample:
+    return prepare_face(*job)
 
 
 def _mask_u8(mask: np.ndarray) -> np.ndarray:
@@ -214,17 +251,40 @@ def make_batch(faceset: Faceset, sampler: IndexSampler, spec: SideSpec, batch: i
     return {k: np.stack([r[i] for r in rows]) for i, k in enumerate(keys)}
 
 
+def make_raw_batch(faceset: Faceset, sampler: IndexSampler, spec: SideSpec, batch: int,
+                   rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """One side's batch for the device-side augmentation (engine.training.device_augment): ``faces`` (N,H,W,5)
+    uint8 and the drawn ``inverse``, ``fine`` (and ``hsv``) arrays; the same draws, in the same order, as
+    :func:`make_batch` makes with the same seed."""
+    from engine.training.device_augment import draw_sample
+
+    faces, inv, fine, hsv = [], [], [], []
+    for _ in range(batch):
+        faces.append(faceset.load(sampler.next()).packed())
+        a, b, c = draw_sample(rng, spec.resolution, spec.flip, spec.scale_range, spec.hsv_power)
+        inv.append(a)
+        fine.append(b)
+        hsv.append(c)
+    out = {"faces": np.stack(faces), "inverse": np.stack(inv).astype(np.float32),
+           "fine": np.stack(fine).astype(np.float32)}
+    if spec.hsv_power > 0:
+        out["hsv"] = np.array(hsv, np.float32)
+    return out
+
+
 class BatchFeeder:
     """Background threads that keep ``prefetch`` complete batches (src and dst) ready.
 
-    ``get()`` returns ``{"src": {...}, "dst": {...}}`` of NHWC float32 arrays; an error in a worker is raised
+    ``get()`` returns ``{"src": {...}, "dst": {...}}`` of NHWC float32 arrays (``raw``: the uint8 faces and
+    drawn parameters of :func:`make_raw_batch`, augmented later on the training device); an error in a worker is raised
     in the caller. ``close()`` stops the threads.
     """
 
     def __init__(self, src: Faceset, dst: Faceset, src_spec: SideSpec, dst_spec: SideSpec, batch: int,
                  seed: int = 0, workers: int = 1, prefetch: int = 2,
-                 transform: Callable[[dict[str, Any]], Any] | None = None):
+                 transform: Callable[[dict[str, Any]], Any] | None = None, raw: bool = False):
         self.src, self.dst, self.src_spec, self.dst_spec, self.batch = src, dst, src_spec, dst_spec, batch
+        self.raw = raw
         self.transform = transform
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, prefetch))
         self._stop = threading.Event()
@@ -243,8 +303,12 @@ class BatchFeeder:
         ct_set = self.dst if self.src_spec.ct_mode not in (None, "none") else None
         try:
             while not self._stop.is_set():
-                item: Any = {"src": make_batch(self.src, src_idx, self.src_spec, self.batch, rng, ct_set),
-                             "dst": make_batch(self.dst, dst_idx, self.dst_spec, self.batch, rng)}
+                if self.raw:
+                    item: Any = {"src": make_raw_batch(self.src, src_idx, self.src_spec, self.batch, rng),
+                                 "dst": make_raw_batch(self.dst, dst_idx, self.dst_spec, self.batch, rng)}
+                else:
+                    item = {"src": make_batch(self.src, src_idx, self.src_spec, self.batch, rng, ct_set),
+                            "dst": make_batch(self.dst, dst_idx, self.dst_spec, self.batch, rng)}
                 if self.transform is not None:
                     item = self.transform(item)
                 self._put(item)

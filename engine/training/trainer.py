@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.errors import FacecompError
 from engine.media.image_io import write_image
 from engine.models.registry import spec
 from engine.training import checkpoint as ckpt
@@ -51,6 +52,7 @@ class TrainSettings:
     preview_every: int = 100
     max_iterations: int = 0  # stop after this many iterations of this run (0 = only target_iter / signals)
     workers: int = 0  # sample-generator threads; 0 = 1 on CPU (compute needs the cores), up to 4 for a GPU
+    pipeline: str = "auto"  # samples augmented on the training "device" or on the "host"; auto: device on CUDA
     seed: int = 0
     reset_parts: list[str] = field(default_factory=list)
     reset_iteration: bool = False  # pretrain switched off: DFL restarts the count at 0
@@ -59,12 +61,13 @@ class TrainSettings:
     quiet: bool = False
 
 
-def _batch_to_torch(item: dict[str, dict[str, Any]], pin: bool) -> dict[str, dict[str, torch.Tensor]]:
+def _batch_to_torch(item: dict[str, dict[str, Any]], pin: bool, raw: bool = False,
+                    ) -> dict[str, dict[str, torch.Tensor]]:
     out = {}
     for side, arrays in item.items():
         out[side] = {}
         for k, a in arrays.items():
-            t = torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()
+            t = torch.from_numpy(a) if raw else torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()
             out[side][k] = t.pin_memory() if pin else t
     return out
 
@@ -93,6 +96,8 @@ class Trainer:
         self.gan = self.code_d = None
         self.gan_opt = self.code_opt = None
         self.last_batch: dict[str, dict[str, torch.Tensor]] | None = None
+        self.graphed: Any = None
+        self.device_augment: dict[str, bool] | None = None  # per side: random warp, when augmenting on the device
 
     # ---- set-up -----------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -151,6 +156,9 @@ class Trainer:
                                                 reset=self.s.reset_gan)
         self._sync_ranks()
         self._setup_data()
+        from engine.training.graph_step import GraphedStep, graph_wanted
+
+        self.graphed = GraphedStep(self) if graph_wanted(self) else None
         if self.dist.is_main:
             self.loss_log = LossLog(folder / "loss.jsonl", self.iteration)
             self.console = Console(self.iteration, int(o.get("target_iter", 0) or 0), quiet=self.s.quiet)
@@ -210,12 +218,26 @@ class Trainer:
         self.batch = max(1, int(o.get("batch_size", 4)) // self.dist.world)
         pin = self.device.type == "cuda"
         workers = self.s.workers or (min(4, max(1, (os.cpu_count() or 2) // 2)) if pin else 1)
+        on_device = self._augment_on_device(src_spec)
+        self.device_augment = {"src": src_spec.random_warp, "dst": dst_spec.random_warp} if on_device else None
+        if pin:  # decode the facesets up front in processes (those that fit the cache)
+            for faceset in {id(src_set): src_set, id(dst_set): dst_set}.values():
+                faceset.preload(max(1, (os.cpu_count() or 2) - 1))
         self.feeder = BatchFeeder(src_set, dst_set, src_spec, dst_spec, self.batch,
                                   seed=self.s.seed * 7919 + self.dist.rank + 1, workers=workers,
-                                  transform=lambda item: _batch_to_torch(item, pin))
+                                  transform=lambda item: _batch_to_torch(item, pin, on_device), raw=on_device)
         n = preview_rows(self.batch, self.res)
         self.preview_src = self._faces(src_set, n)
         self.preview_dst = self._faces(dst_set, n)
+
+    def _augment_on_device(self, src_spec: SideSpec) -> bool:
+        """Device-side augmentation: asked for, or auto on CUDA; colour transfer (ct_mode) stays on the host."""
+        mode = self.s.pipeline
+        if mode not in ("auto", "device", "host"):
+            raise FacecompError(f"sample pipeline {mode!r}: use auto, device or host")
+        if src_spec.ct_mode not in (None, "", "none"):
+            return False
+        return mode == "device" or (mode == "auto" and self.device.type == "cuda")
 
     def _faces(self, faceset: Faceset, n: int) -> torch.Tensor:
         imgs = [faceset.load(i).image for i in faceset.preview_indices(n)]
@@ -235,11 +257,17 @@ class Trainer:
         raw = self.feeder.get()
         b = {side: {k: v.to(self.device, non_blocking=True) for k, v in arrays.items()}
              for side, arrays in raw.items()}
+        if self.device_augment is not None:
+            from engine.training.device_augment import augment_batch
+
+            b = augment_batch(b, self.device_augment)
         self.last_batch = b
         return b
 
     def step(self, batch: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
         """Forward, DFL's losses, backward, all-reduce, optimizer updates (G, then D_code, then GAN)."""
+        if self.graphed is not None:
+            return self.graphed(batch)
         p = self.precision
         self.flat.zero_grad()
         with torch.autocast(self.device.type, dtype=p.dtype, enabled=p.autocast):

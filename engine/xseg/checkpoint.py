@@ -5,7 +5,8 @@ Layout of a folder (e.g. ``workspace/xseg``)::
     model.json            {"format": "facecomp-xseg", "version": 1, "iteration", "options", "resolution",
                            "face_type", "training_seconds", "facecomp_version", "created", "updated", ...}
     model.safetensors     XSegNet.state_dict() (DFL key names, see engine.xseg.naming)
-    optimizer.safetensors RMSprop accumulators ``<param>.a``
+    optimizer.safetensors RMSprop accumulators ``xseg_opt.acc.<param>`` and ``xseg_opt.iters``
+                          (engine.training.optimizers; older folders' ``<param>.a`` still load)
     loss.jsonl  preview.png
     backups/1 .. backups/N   the previous checkpoints, newest first (rolling)
 
@@ -40,6 +41,7 @@ OPTIMIZER = "optimizer.safetensors"
 KEEP_BACKUPS = 3
 MAX_RESOLUTION = 1024  # the training option's upper bound
 MAX_BASE_CH = 128  # DFL uses 32
+OPTIMIZER_NAME = "xseg_opt"  # slots as the swap trainer writes them: xseg_opt.acc.<param>, xseg_opt.iters
 
 
 def _now() -> str:
@@ -102,6 +104,13 @@ def load_optimizer_state(folder: str | os.PathLike[str]) -> dict[str, torch.Tens
     """The saved optimizer tensors, or {} when there are none (training then restarts the accumulators)."""
     path = Path(folder) / OPTIMIZER
     return _load_tensors(path) if path.is_file() else {}
+
+
+def optimizer_tensors(tensors: dict[str, torch.Tensor], name: str = OPTIMIZER_NAME) -> dict[str, torch.Tensor]:
+    """Saved optimizer tensors in the shared optimizer's naming (folders of version 1 wrote ``<param>.a``)."""
+    prefix = name + "."
+    return {k if k.startswith(prefix) else f"{prefix}acc.{k[:-2]}": v for k, v in tensors.items()
+            if k.startswith(prefix) or k.endswith(".a")}
 
 
 def _rotate_backups(folder: Path, keep: int) -> None:

@@ -27,17 +27,16 @@ from engine.errors import FacecompError
 from engine.faces.facetype import FaceType, face_type_option
 from engine.media.image_io import write_image
 from engine.options import Option, fixed_at_creation
+from engine.training.optimizers import DFLOptimizer, FlatParams
 from engine.xseg import checkpoint
 from engine.xseg.augment import augment
 from engine.xseg.data import FaceLoader, FaceSample, scan_facesets, select_training
 from engine.xseg.model import XSegNet, check_resolution
 from engine.xseg.occluders import OccluderBank, load_textures, occlude
-from engine.xseg.optim import DFLRMSprop
 from engine.xseg.preview import preview_grid
 
 log = logging.getLogger("facecomp")
 
-LR_DROPOUT_KEEP = 0.3
 XSEG_OPTIONS = [
     face_type_option("whole_face", "face type the model segments (fixed when the model is created)"),
     Option("resolution", 256, "model side in px, multiple of 64 (DFL fixes 256; fixed when the model is created)",
@@ -121,6 +120,41 @@ class BatchMaker:
         self.thread.join(timeout=5)
 
 
+def make_optimizer(model: XSegNet, lr: float, lr_dropout: bool, seed: int) -> DFLOptimizer:
+    """DFL's XSeg optimizer: RMSprop (+ lr_dropout 0.3) over the flat parameters, the swap trainer's optimizer."""
+    return DFLOptimizer(FlatParams(list(model.named_parameters())), method="rmsprop", lr=lr, lr_dropout=lr_dropout,
+                        name=checkpoint.OPTIMIZER_NAME, seed=seed)
+
+
+def train_step(model: XSegNet, opt: DFLOptimizer, batch: tuple[np.ndarray, np.ndarray], device: torch.device,
+               bf16: bool) -> torch.Tensor:
+    """One XSeg step: sigmoid cross-entropy of the logits against the target masks, backward, update."""
+    x = torch.from_numpy(batch[0]).to(device, non_blocking=True)
+    y = torch.from_numpy(batch[1]).to(device, non_blocking=True)
+    opt.flat.zero_grad()
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        logits = model(x)
+    loss = F.binary_cross_entropy_with_logits(logits.float(), y)
+    loss.backward()
+    opt.step()
+    return loss.detach()
+
+
+def bench_step(faceset: str | os.PathLike[str], res: int, batch: int, bf16: bool,
+               device: torch.device) -> tuple[Callable[..., torch.Tensor], BatchMaker]:
+    """bench/train_step.py's XSeg row: a step function over fresh weights and the batch maker of ``faceset``
+    (every face trains, geometric targets, as ``--auto`` without occluders)."""
+    samples = select_training(scan_facesets([faceset]), auto=True)
+    maker = BatchMaker(samples, FaceLoader(res, "whole_face"), batch, 0)
+    model = XSegNet(res).to(device).train()
+    opt = make_optimizer(model, 1e-4, True, 0)
+
+    def step(b: tuple[np.ndarray, np.ndarray], eager: bool = True) -> torch.Tensor:
+        return train_step(model, opt, b, device, bf16)
+
+    return step, maker
+
+
 def _preview_samples(all_samples: list[FaceSample], training: list[FaceSample], n: int = 4) -> list[FaceSample]:
     labelled = training[:: max(1, len(training) // n)][:n]
     chosen = {s.path for s in labelled}
@@ -193,13 +227,10 @@ def train_xseg(folder: str | os.PathLike[str], facesets: Sequence[str | os.PathL
             torch.manual_seed(seed)
         model, iteration, seconds = XSegNet(res), 0, 0.0
     model.to(dev).train()
-    names = {p: n for n, p in model.named_parameters()}
-    gen = torch.Generator(device=dev)
-    gen.manual_seed(int(seed if seed is not None else time.time_ns() % (1 << 31)) + iteration)
-    opt = DFLRMSprop(model.parameters(), lr=float(options["lr"]),
-                     lr_dropout=LR_DROPOUT_KEEP if options["lr_dropout"] else 1.0, generator=gen)
+    opt = make_optimizer(model, float(options["lr"]), bool(options["lr_dropout"]),
+                         int(seed if seed is not None else time.time_ns() % (1 << 31)) + iteration)
     if stored is not None:
-        opt.load_named_state(checkpoint.load_optimizer_state(folder), names)
+        opt.load_state_tensors(checkpoint.optimizer_tensors(checkpoint.load_optimizer_state(folder), opt.name))
     loader = FaceLoader(res, ft)
     bank = None
     if options["auto"]:
@@ -224,7 +255,7 @@ def train_xseg(folder: str | os.PathLike[str], facesets: Sequence[str | os.PathL
     def save() -> None:
         nonlocal last_save
         elapsed = base_seconds + time.monotonic() - start
-        checkpoint.save_checkpoint(folder, model, iteration, options, opt.named_state(names),
+        checkpoint.save_checkpoint(folder, model, iteration, options, opt.state_tensors(),
                                    {"training_seconds": round(elapsed, 1), "samples": len(training),
                                     "loss": round(float(np.mean(losses[-50:])), 5) if losses else None})
         with open(folder / "loss.jsonl", "a", encoding="utf-8") as f:
@@ -237,15 +268,7 @@ def train_xseg(folder: str | os.PathLike[str], facesets: Sequence[str | os.PathL
     try:
         while target_iter <= 0 or iteration < target_iter:
             t0 = time.monotonic()
-            imgs, masks = maker.next()
-            x = torch.from_numpy(imgs).to(dev)
-            y = torch.from_numpy(masks).to(dev)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
-                logits = model(x)
-            loss = F.binary_cross_entropy_with_logits(logits.float(), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            loss = train_step(model, opt, maker.next(), dev, bf16)
             iteration += 1
             losses.append(float(loss.item()))
             if not np.isfinite(losses[-1]):

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from engine.errors import FacecompError
+from engine.training.optimizers import DFLOptimizer, FlatParams
 from engine.xseg.model import BlurPool, FRNorm2D, UpConvBlock, XSegNet, parameter_count
 from engine.xseg.naming import dfl_key_to_ours, ours_to_dfl_key, state_dict_from_dfl, torch_to_dfl_array
-from engine.xseg.optim import DFLRMSprop
 
 
 @pytest.fixture(scope="module")
@@ -82,14 +82,16 @@ def test_forward_shapes_and_resolutions() -> None:
 
 
 def test_rmsprop_matches_dfl_formula_and_lr_dropout() -> None:
+    """XSeg trains with the swap trainer's optimizer (engine.training.optimizers): DFL's RMSprop + lr_dropout."""
     p = torch.nn.Parameter(torch.ones(10000))
-    p.grad = torch.full_like(p, 2.0)
-    opt = DFLRMSprop([p], lr=0.1, lr_dropout=1.0)
+    opt = DFLOptimizer(FlatParams([("p", p)]), method="rmsprop", lr=0.1)
+    opt.flat.grad.fill_(2.0)
     opt.step()
     a = 0.1 * 4.0
     assert torch.allclose(p.detach(), torch.full_like(p, 1 - 0.1 * 2.0 / (np.sqrt(a) + 1e-6)))
     q = torch.nn.Parameter(torch.ones(10000))
-    q.grad = torch.ones_like(q)
-    DFLRMSprop([q], lr=0.1, lr_dropout=0.3, generator=torch.Generator().manual_seed(0)).step()
+    opt = DFLOptimizer(FlatParams([("q", q)]), method="rmsprop", lr=0.1, lr_dropout=True, seed=0)
+    opt.flat.grad.fill_(1.0)
+    opt.step()
     changed = float((q.detach() != 1).float().mean())
     assert 0.27 < changed < 0.33

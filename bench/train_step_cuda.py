@@ -1,0 +1,194 @@
+"""GPU rows of bench/train_step.py (``--device cuda``): the issue-14 configs, each in several step variants.
+
+For every config and variant, in one process (one CUDA context; memory freed between runs):
+  full     ms/iter of the real loop (background sample generator, host -> device copy, augmentation, step)
+  compute  ms/iter of the step alone on one frozen batch
+  full/compute, TFLOP/s (FLOPs of one eager step from torch.utils.flop_counter / compute time), peak GPU GiB.
+Variants: ``today`` (host augmentation, eager step, no fused update: the code before issue 14), ``eager``
+(device augmentation, eager step), ``graph`` (device augmentation, step as a CUDA graph with the fused update),
+``nofuse`` (graph without the fused update), ``compile`` (graph of the torch.compile'd model), and fp32
+beside bf16.
+
+    PYTHONPATH=$PWD python3 bench/train_step.py --device cuda --faces gpu_faces [--configs ...] [--variants ...]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+# name: (kind, options) — batch included
+CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "r256_liae_udt_b8": ("saehd", dict(resolution=256, archi="liae-udt", ae_dims=256, e_dims=64, d_dims=64,
+                                       d_mask_dims=22, batch_size=8)),
+    "r128_df_ud_b16": ("saehd", dict(resolution=128, archi="df-ud", batch_size=16)),
+    "r256_liae_udt_b32": ("saehd", dict(resolution=256, archi="liae-udt", ae_dims=256, e_dims=64, d_dims=64,
+                                        d_mask_dims=22, batch_size=32)),
+    "amp224_b8": ("amp", dict(resolution=224, batch_size=8)),
+    "xseg256_b8": ("xseg", dict(resolution=256, batch_size=8)),
+}
+# variant: (pipeline, cuda graph, fused update)
+VARIANTS = {"today": ("host", False, False), "eager": ("device", False, True), "graph": ("device", True, True),
+            "nofuse": ("device", True, False), "compile": ("device", True, True)}
+
+
+def _device() -> str:
+    """cuda; cpu only to dry-run this script where there is no GPU (FACECOMP_BENCH_TINY=1 shrinks the configs)."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _reset_peak() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak_gib() -> float:
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else 0.0
+
+
+def _config(name: str) -> tuple[str, dict[str, Any]]:
+    kind, opts = CONFIGS[name]
+    if os.environ.get("FACECOMP_BENCH_TINY"):
+        opts = {**opts, "resolution": 64, "batch_size": 2, "ae_dims": 32, "e_dims": 16, "d_dims": 16,
+                "d_mask_dims": 16} if kind != "xseg" else {**opts, "resolution": 64, "batch_size": 2}
+        if kind == "amp":
+            opts["inter_dims"] = 64
+    return kind, opts
+
+
+def _env(graph: bool, fused: bool, compile_model: bool = False) -> None:
+    os.environ["FACECOMP_CUDA_GRAPH"] = "1" if graph else "0"
+    os.environ["FACECOMP_COMPILE_MODEL"] = "1" if compile_model else "0"
+    os.environ["FACECOMP_COMPILE_OPTIMIZER"] = "auto" if fused else "0"
+
+
+def _timed(fn: Any, iters: int) -> list[float]:
+    out = []
+    for _ in range(iters):
+        _sync()
+        a = time.perf_counter()
+        fn()
+        _sync()
+        out.append((time.perf_counter() - a) * 1000)
+    return out
+
+
+def _median(v: list[float]) -> float:
+    return sorted(v)[len(v) // 2]
+
+
+def measure_swap(config: str, variant: str, precision: str, faces: Path, iters: int, warmup: int) -> dict:
+    """One swap-model config/variant: full and compute ms/iter, TFLOP/s, peak GPU memory."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from engine.models import normalize_options
+    from engine.training.trainer import Trainer, TrainSettings
+
+    kind, opts = _config(config)
+    pipeline, graph, fused = VARIANTS[variant]
+    _env(graph, fused, variant == "compile")
+    options = normalize_options(kind, {"face_type": "wf", **opts})
+    _reset_peak()
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Trainer(TrainSettings(model_dir=Path(tmp), kind=kind, options=options, src=faces / "src",
+                                  dst=faces / "dst", device=_device(), precision=precision, preview_every=0,
+                                  quiet=True, pipeline=pipeline))
+        t.setup()
+        if fused and t.graphed is None and t.opt.compile_now() is not None:
+            t.opt.compiled.wait()
+        for _ in range(warmup):
+            t.step(t.next_batch())
+        full = _timed(lambda: t.step(t.next_batch()), iters)
+        frozen = t.next_batch()
+        compute = _timed(lambda: t.step(frozen), iters)
+        graphed, t.graphed = t.graphed, None
+        with FlopCounterMode(display=False) as counter:
+            t.step(frozen)
+        flops = counter.get_total_flops()
+        t.feeder.close()
+    peak = _peak_gib()
+    c = _median(compute)
+    return {"config": config, "variant": variant, "precision": precision, "full_ms": _median(full),
+            "compute_ms": c, "ratio": _median(full) / c, "tflops": flops / 1e12 / (c / 1000),
+            "gflop_step": flops / 1e9, "peak_gib": peak, "graph": graphed is not None}
+
+
+def measure_xseg(variant: str, precision: str, faces: Path, iters: int, warmup: int) -> dict:
+    """XSeg 256 training step (engine.xseg.train's loop pieces): full (augmented batches) and compute."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from engine.xseg import train as xt
+
+    opts = _config("xseg256_b8")[1]
+    _env(VARIANTS[variant][1], VARIANTS[variant][2])
+    _reset_peak()
+    step, maker = xt.bench_step(faces / "dst", opts["resolution"], opts["batch_size"], precision == "bf16",
+                                  torch.device(_device()))
+    for _ in range(warmup):
+        step(maker.next())
+    full = _timed(lambda: step(maker.next()), iters)
+    frozen = maker.next()
+    compute = _timed(lambda: step(frozen), iters)
+    with FlopCounterMode(display=False) as counter:
+        step(frozen, eager=True)
+    flops = counter.get_total_flops()
+    maker.close()
+    c = _median(compute)
+    return {"config": "xseg256_b8", "variant": variant, "precision": precision, "full_ms": _median(full),
+            "compute_ms": c, "ratio": _median(full) / c, "tflops": flops / 1e12 / (c / 1000),
+            "gflop_step": flops / 1e9, "peak_gib": _peak_gib(), "graph": False}
+
+
+def run_all(faces: Path, configs: list[str], variants: list[str], precisions: list[str], iters: int, warmup: int,
+            log: Path | None, plan: list[str] | None = None) -> list[dict]:
+    """Every config x variant x precision (or the ``plan``'s config:variant:precision triples, in its order);
+    a failure is reported and the next one runs."""
+    import torch
+
+    runs = [tuple(p.split(":")) for p in plan] if plan else [(c, v, p) for c in configs for v in variants
+                                                              for p in precisions]
+
+    name = torch.cuda.get_device_name() if torch.cuda.is_available() else "none (CPU dry run)"
+    print(f"GPU: {name}; torch {torch.__version__}; CUDA {torch.version.cuda}", flush=True)
+    print(f"{'config':<19}{'variant':<8}{'prec':<6}{'full ms':>9}{'compute':>9}{'f/c':>6}{'TFLOP/s':>9}"
+          f"{'GFLOP':>8}{'GiB':>7}", flush=True)
+    results = []
+    for config, variant, prec in runs:
+        try:
+            if CONFIGS[config][0] == "xseg":
+                m = measure_xseg(variant, prec, faces, iters, warmup)
+            else:
+                m = measure_swap(config, variant, prec, faces, iters, warmup)
+        except Exception as exc:  # noqa: BLE001 - one failed variant must not stop the others
+            import traceback
+
+            print(f"{config:<19}{variant:<8}{prec:<6} failed: {type(exc).__name__}: {exc}"[:600], flush=True)
+            traceback.print_exc(limit=-4)
+            _sync()
+            continue
+        results.append(m)
+        print(f"{config:<19}{variant:<8}{prec:<6}{m['full_ms']:>9.2f}{m['compute_ms']:>9.2f}"
+              f"{m['ratio']:>6.2f}{m['tflops']:>9.1f}{m['gflop_step']:>8.0f}{m['peak_gib']:>7.2f}", flush=True)
+        if log is not None:
+            with open(log, "a", encoding="utf-8") as f:
+                f.write(json.dumps(m) + "\n")
+    return results

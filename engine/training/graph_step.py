@@ -1,0 +1,115 @@
+"""The generator step on CUDA as one captured CUDA graph (forward, DFL's losses, backward, optimizer update).
+
+An eager step launches hundreds of small kernels and waits for the host between them, so a GPU step is bound
+by launch overhead, not arithmetic. :class:`GraphedStep` runs a few steps eagerly (the warm-up: cuDNN picks
+its algorithms, the fused update compiles), then captures one step into a graph over static input buffers
+and replays it for every later iteration: the host copies the batch in, sets the learning rate and replays.
+The arithmetic is the eager step's (the same kernels, the same order); only the launches go. Used where the
+step has no host decision in it: one process, no GAN / true-face discriminators, no fp16 loss scaling.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import torch
+
+log = logging.getLogger("facecomp")
+
+WARMUP_STEPS = 3
+
+
+def graph_wanted(trainer: Any) -> bool:
+    """Whether ``trainer``'s step can run as a CUDA graph (``FACECOMP_CUDA_GRAPH=0`` turns it off)."""
+    if os.environ.get("FACECOMP_CUDA_GRAPH", "1").lower() in ("0", "no", "off", "false"):
+        return False
+    if trainer.device.type != "cuda" or trainer.dist.enabled or trainer.precision.scaled:
+        return False
+    if trainer.gan is not None or trainer.code_d is not None:
+        return False
+    return not trainer.opt.lr_dropout or hasattr(torch.cuda.CUDAGraph, "register_generator_state")
+
+
+class GraphedStep:
+    """Callable like ``Trainer.step`` for the generator-only step (see the module doc)."""
+
+    def __init__(self, trainer: Any, warmup: int = WARMUP_STEPS):
+        self.t = trainer
+        self.warmup = warmup
+        self.calls = 0
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.static: dict[str, dict[str, torch.Tensor]] | None = None
+        dev = trainer.device
+        self.lr = torch.zeros((), dtype=torch.float32, device=dev)
+        self.gscale = torch.ones((), dtype=torch.float32, device=dev)
+        self.morph: torch.Tensor | None = None
+        self.stream = torch.cuda.Stream(dev)
+        self.forward = trainer.model
+        if os.environ.get("FACECOMP_COMPILE_MODEL", "0") == "1":  # inductor kernels inside the graph (measured)
+            self.forward = torch.compile(trainer.model)
+        opt = trainer.opt
+        if opt.compile_now() is not None:
+            opt.compiled.wait()  # compiling later, beside a capture, would break the capture
+
+    def _body(self) -> None:
+        t, p, batch = self.t, self.t.precision, self.static
+        assert batch is not None
+        t.flat.zero_grad()
+        kw = t.recipe.forward_kwargs()
+        if self.morph is not None:
+            kw["morph_mask"] = self.morph
+        with torch.autocast("cuda", dtype=p.dtype, enabled=p.autocast, cache_enabled=False):
+            out = self.forward(batch["src"]["warped"], batch["dst"]["warped"], **kw)
+            terms = t.recipe.generator(out, batch, None)
+        terms.g_loss.backward()
+        t.flat.extra[0] = terms.src.detach().float().mean()
+        t.flat.extra[1] = terms.dst.detach().float().mean()
+        t.opt.step_tensors(self.lr, self.gscale)
+
+    def _load(self, batch: dict[str, dict[str, torch.Tensor]]) -> None:
+        if self.static is None:
+            self.static = {s: {k: v.clone() for k, v in d.items()} for s, d in batch.items()}
+        else:
+            for s, d in batch.items():
+                for k, v in d.items():
+                    self.static[s][k].copy_(v, non_blocking=True)
+        if self.t.kind == "amp":
+            from engine.models.amp import random_morph_mask
+
+            n = batch["src"]["warped"].shape[0]
+            mask = random_morph_mask(n, self.t.model.inter_dims, float(self.t.options["morph_factor"]))
+            if self.morph is None:
+                self.morph = mask.to(self.t.device)
+            else:
+                self.morph.copy_(mask, non_blocking=True)
+
+    def _capture(self) -> None:
+        graph = torch.cuda.CUDAGraph()
+        if self.t.opt.lr_dropout:
+            graph.register_generator_state(self.t.opt.generator)
+        torch.cuda.synchronize(self.t.device)
+        with torch.cuda.graph(graph):
+            self._body()
+        self.graph = graph
+        log.info("training step captured as a CUDA graph")
+
+    def __call__(self, batch: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
+        t = self.t
+        self._load(batch)
+        self.lr.fill_(t.opt.current_lr())
+        if self.calls < self.warmup:
+            self.stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(self.stream):
+                self._body()
+            torch.cuda.current_stream().wait_stream(self.stream)
+        else:
+            if self.graph is None:
+                self._capture()
+            assert self.graph is not None
+            self.graph.replay()
+        self.calls += 1
+        t.opt.iterations += 1
+        extra = t.flat.extra.tolist()  # the one host synchronisation per step
+        return {"loss_src": extra[0], "loss_dst": extra[1], "stop": bool(t.stop_requested)}
