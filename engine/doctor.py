@@ -58,7 +58,23 @@ def versions() -> list[Check]:
     else:
         device = "no GPU: training runs on the CPU"
     checks.append(Check("torch", "ok", f"{torch.__version__} ({device})"))
+    checks.append(_colour())
     return checks
+
+
+def _colour() -> Check:
+    """OpenImageIO and the pinned OCIO config every plate conversion uses."""
+    try:
+        import OpenImageIO as oiio
+
+        from engine.media import color
+
+        spaces = len(color.color_spaces())
+        scene_linear = color.resolve_name("scene_linear")
+    except Exception as exc:  # noqa: BLE001 - a broken colour setup is a finding, not a crash
+        return Check("colour", "FAIL", f"OCIO/OpenImageIO not usable: {str(exc)[:160]}")
+    return Check("colour", "ok", f"OpenImageIO {oiio.__version__}, OCIO config {color.CONFIG_URI} ({spaces} spaces, "
+                 f"scene_linear = {scene_linear})")
 
 
 def _tiny_onnx() -> bytes:

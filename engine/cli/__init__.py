@@ -22,8 +22,8 @@ from engine.errors import FacecompError
 VERBS: dict[str, tuple[str, str]] = {
     "frames": ("engine.cli.frames", "video or image sequence -> numbered frames (PNG/JPEG/EXR)"),
     "extract": ("engine.cli.extract", "frames -> aligned faceset (detect, 68 landmarks, align; DFL's extractor)"),
-    "faceset": ("engine.cli.faceset", "faceset files: info, resize, pack/unpack (DFL faceset.pak too), restore-names, "
-                "report"),
+    "faceset": ("engine.cli.faceset", "faceset files: info, resize, report, pack/unpack (DFL faceset.pak too), "
+                "restore-names, debug-landmarks"),
     "sort": ("engine.cli.sort", "sort / clean a faceset (DFL's 15 sort methods, identity)"),
     "xseg": ("engine.cli.xseg", "XSeg masks: edit, import-mattes, train, apply, remove, fetch, export-mattes, export"),
     "train": ("engine.cli.train", "train a SAEHD / AMP / Quick96 swap model on src and dst facesets (DFL's trainer)"),

@@ -23,7 +23,7 @@ from engine.errors import FacecompError
 from engine.media import color
 from engine.media.image_io import encode_image, to_uint8
 from engine.swap.merger import MergeJob, Merger
-from engine.swap.render import default_working_space
+from engine.swap.render import check_xseg, default_working_space
 from engine.swap.settings import DFL_NAMES, MERGE_OPTIONS, FrameSettings
 
 log = logging.getLogger("facecomp")
@@ -147,13 +147,15 @@ def wedge_sheet(job: MergeJob, numbers: list[int] | None, variants: list[Variant
         numbers = [frames[len(frames) // 2]] if frames else []
     sheet.check(numbers)
     base = job.settings
+    settings = [FrameSettings(base.defaults, base.ranges, {**base.flags, **v}, base.origin) for v in variants]
+    for fs in settings:
+        check_xseg(fs, sheet.merger.renderer)  # an XSeg mask mode without --xseg-model fails before any render
     rows = []
     for n in numbers:
         plate, _, mask = sheet.render(n, base)
         x0, y0, x1, y1 = _face_box(mask, plate.shape)
         row = [(plate[y0:y1, x0:x1], f"frame {n}")]
-        for variant in variants:
-            fs = FrameSettings(base.defaults, base.ranges, {**base.flags, **variant}, base.origin)
+        for variant, fs in zip(variants, settings, strict=True):
             _, merged, _ = sheet.render(n, fs)
             crop = merged[y0:y1, x0:x1] if merged.shape[:2] == plate.shape[:2] else merged  # raw-predict: a square
             row.append((crop, " ".join(f"{k} {v}" for k, v in variant.items())))

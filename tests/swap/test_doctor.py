@@ -24,6 +24,7 @@ def test_doctor_renders_a_frame_and_finds_the_hosts_executable(models, exr_plate
                            exe=f"{sys.executable} -m engine")
     assert code == 0, checks
     assert checks["provider CPU"]["status"] == "ok" and checks["onnxruntime"]["status"] == "ok"
+    assert "scene_linear = ACEScg" in checks["colour"]["detail"]
     assert checks["hosts' facecomp"]["status"] == "ok" and "FACECOMP_EXE" in checks["hosts' facecomp"]["detail"]
     render = checks["test render"]
     assert render["status"] == "ok" and "frame 1003" in render["detail"] and "1 face(s)" in render["detail"]
