@@ -65,6 +65,7 @@ class Schedule:
     phases: list[Phase]
     start: int = 0
     applied_through: int = -1  # the last model iteration whose actions are in the checkpoint
+    log: list[dict[str, Any]] = field(default_factory=list)  # the actions applied so far (model.json keeps it)
 
     # ---- where a model iteration falls ------------------------------------------------------------
     def phase_start(self, index: int) -> int:
@@ -98,6 +99,13 @@ class Schedule:
             return Action(iteration, i, {}, list(p.reset))
         return None
 
+    def applied(self, action: Action) -> None:
+        """Record ``action`` as done (saved with the next checkpoint)."""
+        self.applied_through = action.iteration
+        entry: dict[str, Any] = {"iteration": action.iteration, "phase": action.phase + 1}
+        entry.update({k: v for k, v in (("options", action.options), ("reset", action.reset)) if v})
+        self.log.append(entry)
+
     def due(self, iteration: int) -> Action | None:
         """The actions of ``iteration`` unless the checkpoint already holds them."""
         return None if iteration <= self.applied_through else self.action_at(iteration)
@@ -120,7 +128,7 @@ class Schedule:
     # ---- model.json ---------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "start": self.start, "applied_through": self.applied_through,
-                "phases": [p.to_json() for p in self.phases]}
+                "phases": [p.to_json() for p in self.phases], "log": list(self.log)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any], where: str | Path) -> Schedule:
@@ -129,8 +137,9 @@ class Schedule:
                             dict(p.get("options") or {}), [str(r) for r in p.get("reset") or []],
                             int(p.get("reset_every") or 0), bool(p.get("reset_at_start", True)))
                       for p in data["phases"]]
+            log = [dict(entry) for entry in data.get("log") or []]
             return cls(str(data.get("name", "schedule")), phases, int(data.get("start", 0)),
-                       int(data.get("applied_through", -1)))
+                       int(data.get("applied_through", -1)), log)
         except (KeyError, TypeError, ValueError):
             raise FacecompError("damaged schedule in model.json", where) from None
 

@@ -47,7 +47,7 @@ def plan_round(args: Any, stored: dict[str, Any] | None, folder: Path) -> RoundP
             with_action.reset = list(args.reset or []) + [r for r in action.reset if r not in (args.reset or [])]
             p = plan(with_action, stored)
             log.info("schedule %s at iteration %d: %s", sched.name, start, action.describe(sched))
-        sched.applied_through = start
+        sched.applied(action)
     return RoundPlan(p, sched, start)
 
 
