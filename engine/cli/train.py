@@ -34,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="TOML/JSON file of options (DFL names: ae_dims = 256)")
     p.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="change an option of the model, as DFL allows (repeatable)")
+    p.add_argument("--from", dest="from_model", type=Path, metavar="PRETRAINED",
+                   help="start the new --model from a copy of a pretrained or RTT model folder (left unchanged); "
+                        "pretrain is switched off unless --pretrain is given")
     p.add_argument("--resume", action="store_true", help="continue the model in --model with its stored options")
     p.add_argument("--reset", action="append", metavar="PART",
                    help="re-initialise a part and keep the rest: inter (DFL's deleting inter_AB.npy), inter_B, "
@@ -98,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.training import distributed as dd
     from engine.training.precision import choose_device
+    from engine.training.pretrained import provenance
     from engine.training.schedule_run import next_round, plan_round, schedule_hooks
     from engine.training.schedule_run import round_args as next_round_args
     from engine.training.session import plan, read_existing
@@ -117,7 +121,14 @@ def run(args: argparse.Namespace) -> int:
     device = choose_device(args.device, info.local_rank)
     dd.init(info, device)
     result: dict | None = None
+    if args.from_model:
+        args.resume, args.pretrain = True, bool(args.pretrain)
     try:
+        if args.from_model and info.is_main:
+            from engine.training.pretrained import start_from
+
+            base = start_from(args.from_model, folder)
+            log.info("new model from %s (%s at iteration %d)", args.from_model, base["kind"], base["iteration"])
         round_args = args
         while True:
             stored = read_existing(folder) if info.is_main else None
@@ -145,7 +156,8 @@ def run(args: argparse.Namespace) -> int:
                 precision=args.precision, save_every_min=args.save_every_min, save_every_iter=args.save_every_iter,
                 preview_every=args.preview_every, max_iterations=args.iterations, workers=args.workers,
                 seed=args.seed, reset_parts=p.reset_parts, reset_iteration=p.reset_iteration, reset_gan=p.reset_gan,
-                quiet=args.quiet, save_at_start=bool(p.changed or p.reset_parts), tensorboard=args.tensorboard)
+                quiet=args.quiet, save_at_start=bool(p.changed or p.reset_parts), tensorboard=args.tensorboard,
+                extra_meta=provenance(stored))
             schedule_hooks(settings, rp)
             trainer = Trainer(settings, stored)
             if info.is_main:
