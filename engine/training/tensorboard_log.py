@@ -8,12 +8,15 @@ grid each time preview.png is refreshed. Watch with ``tensorboard --logdir <mode
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+log = logging.getLogger("facecomp")
 
 FOLDER = "tensorboard"
 EVERY = 10
@@ -77,3 +80,12 @@ class TensorBoardLog:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def open_tensorboard(model_dir: Path, iteration: int, device: torch.device) -> TensorBoardLog | None:
+    """The run's TensorBoard log, or None (with a warning) where the tensorboard package is missing."""
+    try:
+        return TensorBoardLog(model_dir, iteration, device)
+    except ImportError as exc:
+        log.warning("no TensorBoard logging: %s (pip install tensorboard, or --no-tensorboard)", exc)
+        return None

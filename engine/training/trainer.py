@@ -31,7 +31,7 @@ from engine.training.preview import preview_rows, render_preview
 from engine.training.preview_history import history_path
 from engine.training.recipes import Recipe
 from engine.training.samples import BatchFeeder, Faceset, SideSpec
-from engine.training.tensorboard_log import current_lr
+from engine.training.tensorboard_log import current_lr, open_tensorboard
 
 log = logging.getLogger("facecomp")
 
@@ -161,9 +161,7 @@ class Trainer:
             self.loss_log = LossLog(folder / "loss.jsonl", self.iteration)
             self.console = Console(self.iteration, int(o.get("target_iter", 0) or 0), quiet=self.s.quiet)
             if self.s.tensorboard:
-                from engine.training.tensorboard_log import TensorBoardLog
-
-                self.tb = TensorBoardLog(folder, self.iteration, self.device)
+                self.tb = open_tensorboard(folder, self.iteration, self.device)
 
     def _sync_ranks(self) -> None:
         """Every rank starts from rank 0's weights, optimizer state and iteration."""
