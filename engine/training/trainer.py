@@ -371,6 +371,7 @@ class Trainer:
                         self.write_preview()
                     if self.options.get("write_preview_history") and self.iteration % history_every == 0:
                         self.write_preview(history=True)
+                self.stop_requested = self.stop_requested or stats["stop"]  # every rank learns of a signal
                 stop = stats["stop"] or (target and self.iteration >= target)
                 stop = stop or (self.s.stop_at and self.iteration >= self.s.stop_at)
                 due = (time.monotonic() - last_save) >= self.s.save_every_min * 60.0

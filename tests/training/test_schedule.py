@@ -206,3 +206,20 @@ def test_presets_fit_saehd_and_amp():
     assert rtt.next_action(801000) is None and rtt.end() is None
     for name in PRESETS:
         assert load_schedule(name, "amp").phases
+
+
+def test_two_ranks_follow_the_schedule_together(src_faces: Path, dst_faces: Path, tmp_path: Path):
+    import os
+
+    model = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "engine",
+           "train", "--model", str(model), "--kind", "saehd", "--src", str(src_faces), "--dst", str(dst_faces),
+           "--archi", "liae-ud", *TINY, "--schedule", "quick-test", "--iterations", "12", *FAST]
+    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stderr.count("2 ranks hold identical weights") == 2  # one check per round (0-10, 10-12)
+    meta = read_model_json(model)
+    assert meta["iteration"] == 12 and [e["iteration"] for e in meta["schedule"]["log"]] == [0, 10]
+    events = list((model / "tensorboard").glob("events.out.tfevents.*"))
+    assert len(events) == 2 and len({p.name.rsplit(".", 2)[-2] for p in events}) == 1  # rank 0's process only
