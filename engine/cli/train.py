@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
                 raise FacecompError("no model to resume here (model.json missing)", folder)
             rp = plan_round(round_args, stored, folder)
             p = rp.plan
-            if rp.schedule_over:
+            if rp.schedule is not None and rp.schedule_over:
                 log.info("schedule %s finished at iteration %s; --schedule none trains on without it",
                          rp.schedule.name, rp.schedule.end())
                 break

@@ -371,9 +371,9 @@ class Trainer:
                         self.write_preview()
                     if self.options.get("write_preview_history") and self.iteration % history_every == 0:
                         self.write_preview(history=True)
-                self.stop_requested = self.stop_requested or stats["stop"]  # every rank learns of a signal
+                self.stop_requested = self.stop_requested or bool(stats["stop"])  # every rank learns of a signal
                 stop = stats["stop"] or (target and self.iteration >= target)
-                stop = stop or (self.s.stop_at and self.iteration >= self.s.stop_at)
+                stop = stop or bool(stop_at and self.iteration >= stop_at)
                 due = (time.monotonic() - last_save) >= self.s.save_every_min * 60.0
                 due = due or (self.s.save_every_iter and self.iteration % self.s.save_every_iter == 0)
                 if stop or due or (self.s.max_iterations and done >= self.s.max_iterations):
