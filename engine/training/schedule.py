@@ -13,12 +13,15 @@ weights, so a run killed at any moment resumes in the phase of its checkpoint wi
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from engine.errors import FacecompError
+
+log = logging.getLogger("facecomp")
 
 PRESETS = {"dfl-rtt": "dfl-rtt.toml", "quick-test": "quick-test.toml"}
 _PHASE_KEYS = ("name", "until", "reset", "reset_every", "reset_at_start")
@@ -230,6 +233,8 @@ def choose(spec: str | None, stored: dict[str, Any] | None, kind: str, iteration
     if current is not None and current.same_plan(new) and current.name == new.name:
         return current
     new.start = iteration
+    replaced = f" (replaces {current.name})" if current is not None else ""
+    log.info("schedule %s starts at iteration %d%s", new.name, iteration, replaced)
     return new
 
 
