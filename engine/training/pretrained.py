@@ -1,13 +1,12 @@
 """Start a new model from a pretrained (or ready-to-train) one: ``facecomp train --model NEW --from PRETRAINED``.
 
-The checkpoint files of PRETRAINED (model.json and the safetensors) are copied into the new folder, which
-appears complete or not at all; PRETRAINED is never changed, so one pretrained model starts any number of
-pairs. The copy drops the source's loss history, schedule and faceset paths (the new pair brings its own).
+The checkpoint files of PRETRAINED (model.json and the safetensors) are copied into the new folder, model.json
+last (the folder holds a model only once all of it is there). PRETRAINED is never changed, so one pretrained
+model starts any number of pairs. The copy drops the source's loss history, schedule and faceset paths.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -35,23 +34,26 @@ def start_from(source: Path, folder: Path) -> dict[str, Any]:
     if (source / ckpt.PENDING / ckpt.COMPLETE).exists():
         raise FacecompError("a save is under way in this model (is it training?); try again once it stopped", source)
     meta = ckpt.read_model_json(source)
-    if folder.exists() and any(p for p in folder.iterdir() if not p.name.startswith(".")):
-        raise FacecompError("--from starts a new model: use a new or empty --model folder", folder)
-    stage = folder.parent / f".{folder.name}.from"
+    files = [name for name in (ckpt.WEIGHTS, *ckpt.EXTRA_FILES.values()) if (source / name).is_file()]
+    if folder.exists():
+        # an earlier --from cut short leaves checkpoint files without model.json: they are overwritten
+        held = [p.name for p in folder.iterdir() if not p.name.startswith(".") and p.name not in files]
+        if held or (folder / ckpt.MODEL_JSON).exists():
+            raise FacecompError("--from starts a new model: use a new or empty --model folder", folder)
+    stage = folder / ".from"
     shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True)
     try:
-        for name in (ckpt.WEIGHTS, *ckpt.EXTRA_FILES.values()):
-            if (source / name).is_file():
-                shutil.copyfile(source / name, stage / name)
+        stage.mkdir(parents=True)
+        for name in files:
+            shutil.copyfile(source / name, stage / name)
         copied = {k: v for k, v in meta.items() if k not in _DROPPED}
         copied["started_from"] = {"folder": str(source), "iteration": meta["iteration"],
                                   "checkpoint_id": meta.get("checkpoint_id")}
         atomic.write_text(stage / ckpt.MODEL_JSON, json.dumps(copied, indent=1, sort_keys=True))
-        with contextlib.suppress(OSError):
-            folder.rmdir()  # an empty folder is replaced
-        os.replace(stage, folder)
+        for name in [*files, ckpt.MODEL_JSON]:  # model.json last: the folder holds a model once it is there
+            os.replace(stage / name, folder / name)
     except OSError as exc:
-        shutil.rmtree(stage, ignore_errors=True)
         raise FacecompError(f"cannot copy the model ({exc.strerror})", folder) from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return copied
