@@ -55,7 +55,9 @@ def status_lines(folder: Path) -> list[str]:
     it = int(meta["iteration"])
     sec = (ms or math.nan) / 1000.0
     speed = f"{ms:.0f} ms/iter" if ms else "speed unknown (no loss.jsonl)"
-    lines = [f"{meta['kind']} model at iteration {it}; {speed}"]
+    loss = meta.get("loss") or {}
+    shown = f"; loss src {loss['src']:.4f} dst {loss['dst']:.4f}" if {"src", "dst"} <= set(loss) else ""
+    lines = [f"{meta['kind']} model at iteration {it}; {speed}{shown}"]
     target = int((meta.get("options") or {}).get("target_iter", 0) or 0)
     if target:
         lines.append(f"target_iter {target}: {max(0, target - it)} iterations to go, ETA "
