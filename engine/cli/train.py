@@ -3,6 +3,9 @@
     facecomp train --model workspace/model --kind saehd --src data_src/aligned --dst data_dst/aligned
     facecomp train --model workspace/model --resume [--set random_warp=false] [--reset inter]
     facecomp train --model m --kind saehd --resolution 96 --archi df-ud --summary --json
+    facecomp train --model workspace/model --schedule dfl-rtt      (DFL's long-run workflow as phases)
+    facecomp train --model workspace/model --status                (iteration, phase, next change, ETA)
+    facecomp train --model workspace/model --timelapse progress.mp4
     torchrun --nproc_per_node 2 -m engine train --model m --resume      (data-parallel, one process per device)
 """
 
@@ -63,6 +66,9 @@ def add_arguments(p: argparse.ArgumentParser, argv: list[str] | None = None) -> 
     p.add_argument("--config", type=Path, help="TOML/JSON file of options (DFL names: ae_dims = 256)")
     p.add_argument("--set", action="append", metavar="NAME=VALUE",
                    help="change an option of the model, as DFL allows (repeatable)")
+    p.add_argument("--from", dest="from_model", type=Path, metavar="PRETRAINED",
+                   help="start the new --model from a copy of a pretrained or RTT model folder (left unchanged); "
+                        "pretrain is switched off unless --pretrain is given")
     p.add_argument("--resume", action="store_true", help="continue the model in --model with its stored options")
     p.add_argument("--reset", action="append", metavar="PART",
                    help="re-initialise a part and keep the rest: inter (DFL's deleting inter_AB.npy), inter_B, "
@@ -83,6 +89,16 @@ def add_arguments(p: argparse.ArgumentParser, argv: list[str] | None = None) -> 
                    help="sample-generator threads (0 = auto: 1 on CPU, up to 4 feeding a GPU)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the sample generator")
     p.add_argument("--quiet", action="store_true", help="no per-iteration console line")
+    p.add_argument("--schedule", metavar="FILE|PRESET",
+                   help="phases of option changes and resets (TOML [[phase]] tables; presets: dfl-rtt, quick-test; "
+                        "none: drop the model's schedule); stored in the model and resumed with it")
+    p.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=True,
+                   help="write TensorBoard event files to model/tensorboard (scalars, previews)")
+    p.add_argument("--status", action="store_true",
+                   help="print the model's iteration, speed, schedule phase, next change and ETA, and exit")
+    p.add_argument("--timelapse", type=Path, metavar="OUT",
+                   help="write the preview history as a video (.mp4) or a contact sheet (.png/.jpg) and exit")
+    p.add_argument("--timelapse-fps", type=float, default=12.0, help="frame rate of the --timelapse video")
     kind = _kind_in(argv)
     if kind:
         add_options(p, model_options(kind), f"{kind} model options (DeepFaceLab's names; stored in the model folder)")
@@ -111,6 +127,20 @@ def _print_summary(kind: str, options: dict, as_json: bool) -> None:
     print(f"{'total':<20} {summary['total']:>14,}  ({summary['total'] / 1e6:.2f} M)")
 
 
+def _watch(args: argparse.Namespace, folder: Path) -> int:
+    """--status / --timelapse: read the model folder (safe while a trainer runs), print or write, exit."""
+    if args.status:
+        from engine.training.watch import status_lines
+
+        print("\n".join(status_lines(folder)))
+        return 0
+    from engine.training.preview_history import write_timelapse
+
+    count = write_timelapse(folder, args.timelapse.expanduser(), args.timelapse_fps)
+    log.info("timelapse of %d previews -> %s", count, args.timelapse)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -122,6 +152,8 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     info = dd.from_environment()
     folder = args.model.expanduser().resolve()
+    if args.status or args.timelapse:
+        return _watch(args, folder)
     if args.summary:
         stored = read_existing(folder, finish_saves=False) if folder.exists() and not args.kind else None
         p = plan_from_args(args, stored)
@@ -133,52 +165,77 @@ def run(args: argparse.Namespace) -> int:
     lock = writer_lock(folder, "train") if info.is_main else contextlib.nullcontext()
     with lock:
         result, p = _train(args, folder, info, device)
-    if info.is_main:
+    if info.is_main and result is not None:
         log.info("%s at iteration %d (%d this run, median %.0f ms/iter, %s on %s, %d threads) -> %s",
                  p.kind, result["iteration"], result["iterations_run"], result["median_ms"], result["precision"],
                  result["device"], torch.get_num_threads(), folder)
     return 0
 
 
-def _train(args: argparse.Namespace, folder: Path, info: Any, device: Any) -> tuple[dict[str, Any], Any]:
-    """One training run on ``folder`` (rank 0 holds the folder's writer lock around it)."""
+def _train(args: argparse.Namespace, folder: Path, info: Any, device: Any) -> tuple[dict[str, Any] | None, Any]:
+    """One training run on ``folder``, in rounds when a schedule is due (rank 0 holds the writer lock)."""
     from engine.training import distributed as dd
+    from engine.training.pretrained import provenance
+    from engine.training.schedule_run import next_round, plan_round, schedule_hooks
+    from engine.training.schedule_run import round_args as next_round_args
     from engine.training.session import read_existing
     from engine.training.trainer import Trainer, TrainSettings
 
     dd.init(info, device)
+    result: dict | None = None
+    p = None
+    if args.from_model:
+        args.resume, args.pretrain = True, bool(args.pretrain)
     try:
-        stored = read_existing(folder) if info.is_main else None
-        stored = dd.broadcast_json(stored, info, device)
-        if args.resume and not stored:
-            raise FacecompError("no model to resume here (model.json missing)", folder)
-        p = plan_from_args(args, stored)
-        if p.src is None or p.dst is None:
-            raise FacecompError("training needs --src and --dst faceset folders (stored in the model for --resume)")
-        for side in (p.src, p.dst):
-            if not side.is_dir():
-                raise FacecompError("faceset folder does not exist", side)
-        if info.is_main:
-            for note in p.notes:
-                log.warning("note: %s", note)
-            folder.mkdir(parents=True, exist_ok=True)
-            if stored:
-                log.info("%s model at iteration %d%s", p.kind, stored["iteration"],
-                         "".join(f"; {k}: {a} -> {b}" for k, (a, b) in p.changed.items()))
-        settings = TrainSettings(
-            model_dir=folder, kind=p.kind, options=p.options, src=p.src, dst=p.dst, device=args.device,
-            precision=args.precision, save_every_min=args.save_every_min, save_every_iter=args.save_every_iter,
-            preview_every=args.preview_every, max_iterations=args.iterations, workers=args.workers, seed=args.seed,
-            reset_parts=p.reset_parts, reset_iteration=p.reset_iteration, reset_gan=p.reset_gan, quiet=args.quiet,
-            save_at_start=bool(p.changed or p.reset_parts))
-        trainer = Trainer(settings, stored)
-        if info.is_main:
-            log.info("%s", options_box(training_facts(folder, p.kind, p.options, stored)))
-            target = int(p.options.get("target_iter", 0) or 0)
-            log.info("training %s %s at %d px on %s / %s%s; Ctrl-C saves and stops", p.kind,
-                     p.options.get("archi", ""), p.options["resolution"], p.src, p.dst,
-                     f"; target iteration {target}" if target else "")
-        result = trainer.run()
+        if args.from_model and info.is_main:
+            from engine.training.pretrained import start_from
+
+            base = start_from(args.from_model, folder)
+            log.info("new model from %s (%s at iteration %d)", args.from_model, base["kind"], base["iteration"])
+        round_args = args
+        while True:
+            stored = read_existing(folder) if info.is_main else None
+            stored = dd.broadcast_json(stored, info, device)
+            if round_args.resume and not stored:
+                raise FacecompError("no model to resume here (model.json missing)", folder)
+            rp = plan_round(round_args, stored, folder, plan_from_args)
+            p = rp.plan
+            if rp.schedule is not None and rp.schedule_over:
+                log.info("schedule %s finished at iteration %s; --schedule none trains on without it",
+                         rp.schedule.name, rp.schedule.end())
+                break
+            if p.src is None or p.dst is None:
+                raise FacecompError("training needs --src and --dst faceset folders (stored in the model for --resume)")
+            for side in (p.src, p.dst):
+                if not side.is_dir():
+                    raise FacecompError("faceset folder does not exist", side)
+            if info.is_main:
+                for note in p.notes:
+                    log.warning("note: %s", note)
+                folder.mkdir(parents=True, exist_ok=True)
+                if stored:
+                    log.info("%s model at iteration %d%s", p.kind, stored["iteration"],
+                             "".join(f"; {k}: {a} -> {b}" for k, (a, b) in p.changed.items()))
+            settings = TrainSettings(
+                model_dir=folder, kind=p.kind, options=p.options, src=p.src, dst=p.dst, device=args.device,
+                precision=args.precision, save_every_min=args.save_every_min, save_every_iter=args.save_every_iter,
+                preview_every=args.preview_every, max_iterations=args.iterations, workers=args.workers,
+                seed=args.seed, reset_parts=p.reset_parts, reset_iteration=p.reset_iteration, reset_gan=p.reset_gan,
+                quiet=args.quiet, save_at_start=bool(p.changed or p.reset_parts), tensorboard=args.tensorboard,
+                extra_meta=provenance(stored))
+            schedule_hooks(settings, rp)
+            trainer = Trainer(settings, stored)
+            if info.is_main:
+                log.info("%s", options_box(training_facts(folder, p.kind, p.options, stored)))
+                target = int(p.options.get("target_iter", 0) or 0)
+                log.info("training %s %s at %d px on %s / %s%s; Ctrl-C saves and stops", p.kind,
+                         p.options.get("archi", ""), p.options["resolution"], p.src, p.dst,
+                         f"; target iteration {target}" if target else "")
+            result = trainer.run()
+            if not next_round(settings, result):
+                break
+            args.iterations -= result["iterations_run"] if args.iterations else 0
+            round_args = next_round_args(args)
     finally:
         dd.shutdown()
     return result, p

@@ -18,6 +18,7 @@ from typing import Any
 from tqdm import tqdm
 
 from engine import atomic
+from engine.training.loss_plot import WINDOW, window_mean
 
 PRINT_EVERY = 10
 MAX_HISTORY = 20000
@@ -114,12 +115,12 @@ class LossLog:
         self.history.append((iteration, row["loss_src"], row["loss_dst"]))
         self._thin()
 
-    def summary(self, last: int = 100) -> dict[str, float]:
-        rows = self.history[-last:]
-        if not rows:
+    def summary(self, last: int = WINDOW) -> dict[str, float]:
+        """Mean src and dst loss of the last rows (model.json's ``loss``; loss.png's last point)."""
+        if not self.history:
             return {}
-        return {"src": round(sum(r[1] for r in rows) / len(rows), 6),
-                "dst": round(sum(r[2] for r in rows) / len(rows), 6)}
+        src, dst = window_mean(self.history, last)
+        return {"src": round(src, 6), "dst": round(dst, 6)}
 
     def flush(self) -> None:
         self._file.flush()

@@ -1,4 +1,4 @@
-"""Training previews (DFL's preview columns) and the loss plot, drawn with OpenCV; written atomically as PNG.
+"""Training previews (DFL's preview columns), drawn with OpenCV; written atomically as PNG.
 
 Preview columns, one row per fixed preview face: src, src→src, dst, dst→dst, dst→src (the swap), then the
 learned masks: dst mask (dst→dst) and src mask of the swap (dst→src).
@@ -6,7 +6,6 @@ learned masks: dst mask (dst→dst) and src mask of the swap (dst→src).
 
 from __future__ import annotations
 
-import colorsys
 from collections.abc import Sequence
 
 import cv2
@@ -60,27 +59,3 @@ def render_preview(model: torch.nn.Module, src: torch.Tensor, dst: torch.Tensor,
     rows = [np.hstack([img[i] for img in images]) for i in range(src.shape[0])]
     grid = np.vstack(rows)
     return np.vstack([_header(grid.shape[1], src.shape[-1], COLUMNS), grid])
-
-
-def loss_plot(history: Sequence[tuple[int, float, float]], width: int = 640, height: int = 200) -> np.ndarray:
-    """DFL-style loss graph (src and dst loss per iteration) as a BGR image; y scaled to 2× the recent mean."""
-    img = np.full((height, width, 3), 24, np.uint8)
-    if not history:
-        return img
-    arr = np.asarray(history, np.float64)
-    its, losses = arr[:, 0], arr[:, 1:]
-    recent = losses[int(len(losses) * 0.2):]
-    top = max(1e-9, 2.0 * float(np.nanmean(recent))) if recent.size else 1.0
-    n = len(arr)
-    xs = np.linspace(0, width - 1, n) if n > 1 else np.array([width / 2])
-    colors = []
-    for k in range(losses.shape[1]):
-        r, g, b = colorsys.hsv_to_rgb(k / max(1, losses.shape[1]) * 0.66, 0.8, 1.0)
-        colors.append((int(b * 255), int(g * 255), int(r * 255)))
-        ys = height - 1 - np.clip(losses[:, k] / top, 0, 1) * (height - 12)
-        pts = np.stack([xs, ys], axis=1).round().astype(np.int32)
-        cv2.polylines(img, [pts], False, colors[-1], 1, cv2.LINE_AA)
-    label = f"iter {int(its[-1])}  src {losses[-1, 0]:.4f}  dst {losses[-1, 1]:.4f}" if losses.shape[1] > 1 else ""
-    cv2.putText(img, label, (4, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (220, 220, 220), 1, cv2.LINE_AA)
-    return img
-

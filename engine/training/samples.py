@@ -112,9 +112,8 @@ class Faceset:
         if not todo or workers < 2 or len(todo) * self.resolution**2 * 5 > self._cache_left:
             return 0
         from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
-
         from concurrent.futures.process import BrokenProcessPool
+        from multiprocessing import get_context
 
         jobs = [(self.paths[i], self.metas[i], self.resolution, self.face_type) for i in todo]
         try:

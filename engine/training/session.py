@@ -60,7 +60,8 @@ def read_existing(folder: Path, finish_saves: bool = True) -> dict[str, Any] | N
     names = [p.name for p in folder.iterdir() if not p.name.startswith(".")]
     if any(n.endswith(".npy") or n.endswith("_data.dat") for n in names):
         raise FacecompError("this is a DeepFaceLab model folder; convert it first with facecomp import-dfl", folder)
-    foreign = [n for n in names if n not in ("loss.jsonl", "preview.png", "loss.png", "history", "backups")]
+    outputs = ("loss.jsonl", "preview.png", "loss.png", "history", "backups", "tensorboard")
+    foreign = [n for n in names if n not in outputs]
     if foreign:
         raise FacecompError(f"folder holds other files ({foreign[0]} ...) and no facecomp model; use an empty or "
                             "new folder", folder)

@@ -26,11 +26,14 @@ from engine.models.registry import spec
 from engine.training import checkpoint as ckpt
 from engine.training import distributed as dd
 from engine.training.console import Console, LossLog
+from engine.training.loss_plot import loss_plot
 from engine.training.optimizers import DFLOptimizer, FlatParams
 from engine.training.precision import Precision, choose_device, choose_precision
-from engine.training.preview import loss_plot, preview_rows, render_preview
+from engine.training.preview import preview_rows, render_preview
+from engine.training.preview_history import history_path
 from engine.training.recipes import Recipe
 from engine.training.samples import BatchFeeder, Faceset, SideSpec
+from engine.training.tensorboard_log import current_lr, open_tensorboard
 
 log = logging.getLogger("facecomp")
 
@@ -59,6 +62,9 @@ class TrainSettings:
     reset_gan: bool = False
     save_at_start: bool = False  # options changed or parts reset: the folder reflects it at once
     quiet: bool = False
+    stop_at: int = 0  # save and stop at this model iteration (the next action of a schedule; 0 = none)
+    extra_meta: dict[str, Any] = field(default_factory=dict)  # more model.json fields (the schedule's state)
+    tensorboard: bool = False  # event files in model/tensorboard (rank 0)
 
 
 def _batch_to_torch(item: dict[str, dict[str, Any]], pin: bool, raw: bool = False,
@@ -98,6 +104,7 @@ class Trainer:
         self.last_batch: dict[str, dict[str, torch.Tensor]] | None = None
         self.graphed: Any = None
         self.device_augment: dict[str, bool] | None = None  # per side: random warp, when augmenting on the device
+        self.tb: Any = None
 
     # ---- set-up -----------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -162,6 +169,8 @@ class Trainer:
         if self.dist.is_main:
             self.loss_log = LossLog(folder / "loss.jsonl", self.iteration)
             self.console = Console(self.iteration, int(o.get("target_iter", 0) or 0), quiet=self.s.quiet)
+            if self.s.tensorboard:
+                self.tb = open_tensorboard(folder, self.iteration, self.device)
 
     def _sync_ranks(self) -> None:
         """Every rank starts from rank 0's weights, optimizer state and iteration."""
@@ -327,9 +336,12 @@ class Trainer:
         t = time.perf_counter()
         meta = {"options": self.options, "training_seconds": round(self.training_seconds, 3),
                 "training": {"src": str(self.s.src), "dst": str(self.s.dst)}}
+        meta.update(self.s.extra_meta)
         if self.loss_log is not None:
             meta["loss"] = self.loss_log.summary()
             self.loss_log.flush()
+        if self.tb is not None:
+            self.tb.flush(self.iteration, current_lr(self.opt))
         ckpt.save_checkpoint(self.s.model_dir, self.model, self.iteration, self.extra_state(), meta)
         self.write_preview()
         log.debug("saved at iteration %d in %.2f s", self.iteration, time.perf_counter() - t)
@@ -342,7 +354,9 @@ class Trainer:
         folder = self.s.model_dir
         write_image(folder / "preview.png", image)
         if history:
-            write_image(folder / "history" / f"{self.iteration:07d}.png", image)
+            write_image(history_path(folder, self.iteration), image)
+        if self.tb is not None:
+            self.tb.image(self.iteration, image)
         if self.loss_log is not None:
             write_image(folder / "loss.png", loss_plot(self.loss_log.history))
 
@@ -366,7 +380,8 @@ class Trainer:
         started, done = self.iteration, 0
         times: list[float] = []
         try:
-            while not (target and self.iteration >= target):
+            stop_at = self.s.stop_at
+            while not (target and self.iteration >= target) and not (stop_at and self.iteration >= stop_at):
                 if self.s.max_iterations and done >= self.s.max_iterations:
                     break
                 t0 = time.perf_counter()
@@ -379,11 +394,15 @@ class Trainer:
                 if self.dist.is_main:
                     self.loss_log.append(self.iteration, ms, stats)
                     self.console.iteration(self.iteration, ms, stats["loss_src"], stats["loss_dst"])
+                    if self.tb is not None:
+                        self.tb.iteration(self.iteration, ms, stats, current_lr(self.opt), self.batch * self.dist.world)
                     if self.s.preview_every and self.iteration % self.s.preview_every == 0:
                         self.write_preview()
                     if self.options.get("write_preview_history") and self.iteration % history_every == 0:
                         self.write_preview(history=True)
+                self.stop_requested = self.stop_requested or bool(stats["stop"])  # every rank learns of a signal
                 stop = stats["stop"] or (target and self.iteration >= target)
+                stop = stop or bool(stop_at and self.iteration >= stop_at)
                 due = (time.monotonic() - last_save) >= self.s.save_every_min * 60.0
                 due = due or (self.s.save_every_iter and self.iteration % self.s.save_every_iter == 0)
                 if stop or due or (self.s.max_iterations and done >= self.s.max_iterations):
@@ -406,6 +425,8 @@ class Trainer:
                 self.console.close()
             if self.loss_log is not None:
                 self.loss_log.close()
+            if self.tb is not None:
+                self.tb.close()
         if self.dist.enabled:
             if not dd.ranks_agree(self.flat.data, self.dist):
                 raise RuntimeError(f"rank {self.dist.rank}: weights differ between ranks after training")
@@ -416,6 +437,7 @@ class Trainer:
     def _summary(self, started: int, times: list[float]) -> dict[str, Any]:
         tail = sorted(times[min(len(times) - 1, 5):]) if times else []
         return {"iteration": self.iteration, "iterations_run": self.iteration - started,
+                "stopped_by_signal": self.stop_requested,
                 "median_ms": tail[len(tail) // 2] if tail else math.nan,
                 "loss": self.loss_log.summary() if self.loss_log else {}, "precision": self.precision.name,
                 "device": str(self.device)}
