@@ -61,9 +61,10 @@ def holder(folder: str | os.PathLike[str]) -> str:
 
 @contextlib.contextmanager
 def writer_lock(folder: str | os.PathLike[str], verb: str) -> Iterator[Path]:
-    """Hold the folder's writer lock for the block (the folder is created if needed); FacecompError naming the
-    folder and the holder when another process holds it."""
+    """Hold the folder's writer lock for the block (the folder is created if needed, and removed again when the
+    block wrote nothing into it); FacecompError naming the folder and the holder when another process holds it."""
     d = Path(folder)
+    created = not d.exists()
     d.mkdir(parents=True, exist_ok=True)
     path = d / LOCK_FILE
     try:
@@ -83,3 +84,7 @@ def writer_lock(folder: str | os.PathLike[str], verb: str) -> Iterator[Path]:
             _unlock(fd)
     finally:
         os.close(fd)
+        if created and os.listdir(d) == [LOCK_FILE]:  # a run refused before writing leaves nothing behind
+            with contextlib.suppress(OSError):
+                path.unlink()
+                d.rmdir()
