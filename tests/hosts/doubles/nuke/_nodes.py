@@ -222,6 +222,10 @@ class Node:
         return int(self["last"].value()) if "last" in self._knobs else _st().root.lastFrame()
 
     def format(self) -> Format:
+        """A Read's format is its file's size (first frame); other nodes: the script's format."""
+        if self._class == "Read":
+            plane = next(iter(_pixels.evaluate(self, self.firstFrame(), _st()).values()))
+            return Format(plane.shape[1], plane.shape[0])
         return Format(*_st().format)
 
     def width(self) -> int:

@@ -75,7 +75,21 @@ def layer_channels(spec: str, image: dict[str, np.ndarray], layers: dict[str, li
     return declared + [c for c in image if c.startswith(spec + ".") and c not in declared]
 
 
+_READ_CACHE: dict[tuple[str, int, int], dict[str, np.ndarray]] = {}
+
+
 def read_exr(path: str) -> dict[str, np.ndarray]:
+    """An EXR's channels by Nuke name, cached per file version (path, mtime, size) as Nuke's Read caches them."""
+    st = os.stat(path)
+    key = (path, st.st_mtime_ns, st.st_size)
+    if key not in _READ_CACHE:
+        if len(_READ_CACHE) > 64:
+            _READ_CACHE.clear()
+        _READ_CACHE[key] = _read_exr(path)
+    return dict(_READ_CACHE[key])
+
+
+def _read_exr(path: str) -> dict[str, np.ndarray]:
     inp = oiio.ImageInput.open(path)
     if inp is None:
         raise RuntimeError(f"Read error: {path}: {oiio.geterror()}")
