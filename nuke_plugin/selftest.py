@@ -33,10 +33,9 @@ def samples(node, channel, frame, size):
     w, h = size
     xs = range(w // (2 * GRID), w, max(w // GRID, 1))
     ys = range(h // (2 * GRID), h, max(h // GRID, 1))
-    # Node.sample(channel, x, y, dx, dy, frame) per Foundry's nuke.Node reference; types-nuke 13.2 declares
-    # garbled overloads (sample(self, Xcoordinate)), hence the ignore
-    return {(x, y): node.sample(channel, x + 0.5, y + 0.5, frame=frame)  # type: ignore[call-overload]
-            for x in xs for y in ys}
+    # Node.sample(channel, x, y, dx, dy, frame) per Foundry's nuke.Node reference. The stub is wrong here:
+    # types-nuke 13.2 declares garbled overloads (sample(self, Xcoordinate)); ``node`` is left untyped for that.
+    return {(x, y): node.sample(channel, x + 0.5, y + 0.5, frame=frame) for x in xs for y in ys}
 
 
 def check_frame(node, read, frame, size, direct=None):

@@ -34,7 +34,8 @@ def run(comp, plate, model, log=print):
 
         worker = ff.fc.WorkerClient(ff.fc.facecomp_command(), start_timeout=ff.START_TIMEOUT)
         worker.start()
-        step("host_kit, facecomp and worker found", "options" in worker.info, " ".join(worker.command))
+        step("host_kit, facecomp and worker found", "options" in worker.info,
+             " ".join(str(word) for word in worker.command))
     except Exception as exc:  # noqa: BLE001 - a self-test reports, it does not crash
         step("host_kit, facecomp and worker found", False, str(exc))
         return results
