@@ -56,7 +56,7 @@ def run(comp, plate, model, log=print):
             header = read_header(path) if os.path.isfile(path) else {"channels": [], "dataWindow": (0, 0, 0, 0)}
             step("frame {} has face and facemask".format(f),
                  {"face.R", "face.G", "face.B", "facemask.A"} <= set(header["channels"])
-                 and not data_window_empty(header), ", ".join(header["channels"]))
+                 and not data_window_empty(header), ", ".join(str(c) for c in header["channels"]))
         face, over = comp.FindTool("FaceSwap_face"), comp.FindTool("FaceSwap_over")
         step("face Loader reads face.RGB + facemask.A", face is not None and
              face.GetInput("Clip1.OpenEXRFormat.AlphaName") == "facemask.A" and
