@@ -6,17 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hostkit import FRAMES, read_exr
-
-
-def _faceswap(nuke, media, **knobs):
-    read = nuke.nodes.Read(file=str(media["plate"]).replace("%04d", "####"), first=FRAMES[0], last=FRAMES[-1])
-    node = nuke.createNode("FaceSwap")
-    node.setInput(0, read)
-    node["model_file"].setValue(str(media["model"]))
-    for name, value in knobs.items():
-        node[name].setValue(value)
-    return read, node
+from hostkit import faceswap_on_plate, read_exr
 
 
 @pytest.mark.parametrize("exr, nuke_name", [
@@ -55,7 +45,7 @@ def test_dropdown_at_a_frame_is_an_index_and_the_plugin_sends_the_name(nuke_sess
     nuke = nuke_session
     import facecomp_nuke
 
-    _, node = _faceswap(nuke, media)
+    _, node = faceswap_on_plate(nuke, media)
     node["mode"].setValueAt("overlay", 1001)
     node["mode"].setValueAt("raw-rgb", 1003)
     assert node["mode"].getValueAt(1004) == 5.0, "Enumeration_Knob.getValueAt gives the index"
@@ -88,10 +78,7 @@ def test_processed_input_in_live_mode_never_renders_from_update_ui(nuke_session,
     nuke = nuke_session
     import facecomp_ui
 
-    read, node = _faceswap(nuke, media, live=True)
-    grade = nuke.nodes.Grade(multiply=0.5)
-    grade.setInput(0, read)
-    node.setInput(0, grade)
+    read, node = faceswap_on_plate(nuke, media, graded=True, live=True)
     nuke.frame(1002)
     nuke._update_ui()  # would raise "already executing" if it wrote the input from here
     assert facecomp_ui._JOBS.get(node.fullName()) is None
@@ -106,7 +93,7 @@ def test_processed_input_in_live_mode_never_renders_from_update_ui(nuke_session,
 
 def test_missing_model_in_live_mode_is_tried_once(nuke_session, media, tmp_path):
     nuke = nuke_session
-    _, node = _faceswap(nuke, media, live=True, model_file=str(tmp_path / "gone.onnx"))
+    _, node = faceswap_on_plate(nuke, media, live=True, model_file=str(tmp_path / "gone.onnx"))
     nuke.frame(1001)
     nuke._update_ui()
     assert "gone.onnx" in node["status"].value() and node["tile_color"].value() == 0xCC3333FF
@@ -118,10 +105,7 @@ def test_missing_model_in_live_mode_is_tried_once(nuke_session, media, tmp_path)
 
 def test_cancelled_input_write_is_a_status_not_a_traceback(nuke_session, media):
     nuke = nuke_session
-    read, node = _faceswap(nuke, media)
-    grade = nuke.nodes.Grade(multiply=0.5)
-    grade.setInput(0, read)
-    node.setInput(0, grade)
+    read, node = faceswap_on_plate(nuke, media, graded=True)
     nuke._st().cancel_execute = True
     assert node["render_range"].execute() is None
     assert node["status"].value().startswith("cancelled"), node["status"].value()
@@ -130,7 +114,7 @@ def test_cancelled_input_write_is_a_status_not_a_traceback(nuke_session, media):
 
 def test_unrendered_frames_show_the_plate_and_say_why(nuke_session, media):
     nuke = nuke_session
-    _, node = _faceswap(nuke, media)
+    _, node = faceswap_on_plate(nuke, media)
     nuke.frame(1002)
     plate = read_exr(str(media["plate"]) % 1002)
     h = plate["R"].shape[0]
@@ -144,7 +128,7 @@ def test_proxy_mode_is_off_while_the_input_is_written(nuke_session, media):
     nuke = nuke_session
     import facecomp_nuke
 
-    read, node = _faceswap(nuke, media, plate_source="input")
+    read, node = faceswap_on_plate(nuke, media, plate_source="input")
     seen = []
     node.node("PlateWrite")["beforeFrameRender"].setValue("seen.append(nuke.root()['proxy'].value())")
     nuke._st().py_globals["seen"] = seen
@@ -160,7 +144,7 @@ def test_face_picker_lists_the_track_faces(nuke_session, media, tmp_path):
     track = tmp_path / "t.json"
     track.write_text(json.dumps({"frames": [{"frame": 1001, "faces": [{"name": "hero"}, {}]},
                                             {"frame": 1002, "faces": [{"name": "hero"}]}]}))
-    _, node = _faceswap(nuke, media, track_file=str(track))
+    _, node = faceswap_on_plate(nuke, media, track_file=str(track))
     assert node["face_pick"].values() == ["all", "largest", "hero", "face1"]
     assert "facemask_hero" in nuke.layers()
     assert node.node("CopyMattes")["channels"].value() == "facemask_hero"
