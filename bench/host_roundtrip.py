@@ -205,14 +205,15 @@ def measure(frames: int, res: int, width: int, height: int, provider: str, smoke
     t_window = t_trip - full_io + _median_ms(win_write) + _median_ms(win_back) if window[2] - window[0] + 1 == width \
         else t_trip
     bx = f"{box[2] - box[0] + 1}x{box[3] - box[1] + 1}"
+    est = "" if t_window == t_trip else ", est."
     return [
         Row("host_roundtrip", f"model inference, 1 face ({where})", t_infer, "ms"),
         Row("host_roundtrip", "in-process swap of a frame in memory", t_swap, "ms", t_infer, "model inference"),
         Row("host_roundtrip", f"round trip: plate file -> worker -> passes read back ({layout})", t_trip, "ms",
             t_swap, base, target=1.2),
         # while the engine writes full frames: measured trip - full-frame write/read + window write/read
-        Row("host_roundtrip", f"round trip, passes in the faces' data window ({bx}{'' if t_window == t_trip else ', est.'})",
-            t_window, "ms", t_swap, base, target=1.2),
+        Row("host_roundtrip", f"round trip, passes in the faces' data window ({bx}{est})", t_window, "ms", t_swap,
+            base, target=1.2),
         Row("host_roundtrip", "round trip, old layout (rgba + face + mask, full frame)", t_trip_old, "ms", t_swap,
             base),
         Row("host_roundtrip", "round trip incl. the host writing its input EXR", t_trip_write, "ms", t_swap, base),
