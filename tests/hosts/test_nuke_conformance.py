@@ -153,3 +153,27 @@ def test_face_picker_lists_the_track_faces(nuke_session, media, tmp_path):
     assert node["faces"].value() == "hero,face1"
     node["face_pick"].setValue("all")
     assert node["faces"].value() == "all"
+
+
+def test_controls_are_rebuilt_from_the_published_tables(nuke_session, media):
+    """After a render the node takes its lists, ranges and tooltips from the worker's tables (a new engine option
+    value appears in the node without a new gizmo)."""
+    import facecomp_nuke
+    from host_kit.options import OptionTables
+
+    from engine.worker.tables import option_tables
+
+    nuke = nuke_session
+    _, node = faceswap_on_plate(nuke, media)
+    node["color_transfer"].setValue("rct")
+    tables = option_tables()
+    ct = next(e for e in tables["merge"] if e["name"] == "color_transfer")
+    ct["choices"] = [*ct["choices"], "new-transfer"]
+    erode = next(e for e in tables["merge"] if e["name"] == "erode")
+    erode["min"], erode["help"] = -100, "erode (published)"
+    facecomp_nuke.apply_option_tables(node, OptionTables(tables))
+    assert node["color_transfer"].values()[-1] == "new-transfer" and node["color_transfer"].value() == "rct"
+    assert node["erode"]._range == (-100, 400) and node["erode"].tooltip() == "erode (published)"
+    summary = facecomp_nuke.render_now(node, [1001])
+    assert summary["options"]["merge"][0]["name"] == "mode", "a render brings the tables along"
+    assert node["color_transfer"].values() == OptionTables(summary["options"]).choices("color_transfer")
