@@ -159,9 +159,9 @@ def test_controls_are_rebuilt_from_the_published_tables(nuke_session, media):
     """After a render the node takes its lists, ranges and tooltips from the worker's tables (a new engine option
     value appears in the node without a new gizmo)."""
     import facecomp_nuke
-    from host_kit.options import OptionTables
 
     from engine.worker.tables import option_tables
+    from host_kit.options import OptionTables
 
     nuke = nuke_session
     _, node = faceswap_on_plate(nuke, media)
