@@ -237,15 +237,22 @@ def run_job(job, on_frame=None, should_cancel=None):
     """Render a job through the pooled worker (any thread; no Nuke calls). Returns a summary dict."""
     t0 = time.time()
     worker = _POOL.get(job.command)
-    providers = []
+    providers, faceless = [], []
+
+    def progress(message):
+        if message.get("faces") == 0:
+            faceless.append(message.get("frame"))
+        if on_frame is not None:
+            on_frame(message)
+
     for frames, params in job.requests:
         worker.load(params["model"], params["provider"], timeout=LOAD_TIMEOUT, xseg_model=params["xseg_model"],
                     face_type=params["face_type"])
-        reply = worker.render(frame_timeout=job.frame_timeout, on_progress=on_frame, should_cancel=should_cancel,
+        reply = worker.render(frame_timeout=job.frame_timeout, on_progress=progress, should_cancel=should_cancel,
                               frames=sequences.range_text(frames), **params)
         providers = reply.get("providers", providers)
     return {"frames": len(job.frames), "seconds": time.time() - t0, "providers": providers,
-            "options": worker.info.get("options")}
+            "options": worker.info.get("options"), "faceless": sorted(faceless)}
 
 
 # ---- status on the node
@@ -257,7 +264,12 @@ def set_status(node, text, error=False, waiting=False):
 
 def _describe(summary):
     where = ", ".join(p.replace("ExecutionProvider", "") for p in summary["providers"]) or "?"
-    return "rendered {} frame(s) in {:.1f} s on {}".format(summary["frames"], summary["seconds"], where)
+    text = "rendered {} frame(s) in {:.1f} s on {}".format(summary["frames"], summary["seconds"], where)
+    faceless = summary.get("faceless") or []
+    if faceless:  # those frames show the plate unchanged: say why
+        text += "; no face in {} frame(s) ({}): plate passes through".format(
+            len(faceless), sequences.range_text(faceless))
+    return text
 
 
 def show_error(node, exc):

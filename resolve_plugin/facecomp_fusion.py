@@ -217,7 +217,8 @@ def render_passes(comp, worker, settings, plate, out_pattern, log=print):
 
     def on_progress(message):
         done[0] += 1
-        log("facecomp: frame {} ({} of {})".format(message.get("frame"), done[0], len(frames)))
+        why = ", no face: the plate passes through" if message.get("faces") == 0 else ""
+        log("facecomp: frame {} ({} of {}{})".format(message.get("frame"), done[0], len(frames), why))
 
     def cancelled():
         return bool(comp.GetData(CANCEL_KEY))

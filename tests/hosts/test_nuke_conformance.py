@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hostkit import faceswap_on_plate, read_exr
+from hostkit import FRAMES, faceswap_on_plate, read_exr
 
 
 @pytest.mark.parametrize("exr, nuke_name", [
@@ -177,3 +177,50 @@ def test_controls_are_rebuilt_from_the_published_tables(nuke_session, media):
     summary = facecomp_nuke.render_now(node, [1001])
     assert summary["options"]["merge"][0]["name"] == "mode", "a render brings the tables along"
     assert node["color_transfer"].values() == OptionTables(summary["options"]).choices("color_transfer")
+
+
+def test_frame_without_a_face_shows_the_plate_and_says_why(nuke_session, media, tmp_path):
+    """A plate frame with no face (here: black) gets empty passes; the node shows the plate and names the frame."""
+    import shutil
+
+    from nuke._pixels import read_exr as nuke_read
+    from nuke._pixels import write_exr
+
+    nuke = nuke_session
+    for f in FRAMES[:2]:
+        shutil.copy(str(media["plate"]) % f, tmp_path / f"plate.{f}.exr")
+    black = {k: v * 0 for k, v in nuke_read(str(media["plate"]) % FRAMES[2]).items()}
+    write_exr(str(tmp_path / f"plate.{FRAMES[2]}.exr"), black)
+    read = nuke.nodes.Read(file=str(tmp_path / "plate.####.exr"), first=FRAMES[0], last=FRAMES[2])
+    node = nuke.createNode("FaceSwap")
+    node.setInput(0, read)
+    node["model_file"].setValue(str(media["model"]))
+    import facecomp_nuke
+
+    facecomp_nuke.render_now(node, FRAMES[:3])
+    assert node["status"].value().endswith(f"no face in 1 frame(s) ({FRAMES[2]}): plate passes through")
+    nuke.frame(FRAMES[2])
+    assert node.sample("facemask.alpha", 100.5, 100.5) == 0.0 and node.sample("rgba.red", 100.5, 100.5) == 0.0
+
+
+def test_passes_in_a_data_window_are_placed_in_the_frame(nuke_session, media, tmp_path):
+    """Passes stored only inside the faces' bounding box (or a 1-pixel window for a faceless frame) arrive in the
+    right place, zero outside; the over uses them there (Nuke and Fusion read data windows natively)."""
+    import OpenImageIO as oiio
+
+    nuke = nuke_session
+    w, h = 512, 388
+    path = tmp_path / "win.1001.exr"
+    spec = oiio.ImageSpec(3, 2, 2, "half")
+    spec.x, spec.y, spec.full_width, spec.full_height = 100, 50, w, h
+    spec.channelnames = ("face.R", "facemask.A")
+    out = oiio.ImageOutput.create(str(path))
+    out.open(str(path), spec)
+    out.write_image(np.full((2, 3, 2), 0.5, np.float32))
+    out.close()
+    from nuke._pixels import read_exr as nuke_read
+
+    image = nuke_read(str(path))
+    assert image["facemask.alpha"].shape == (h, w)
+    assert image["facemask.alpha"][50:52, 100:103].min() == 0.5 and image["facemask.alpha"].sum() == 0.5 * 6
+    assert image["face.red"][49, 100] == 0.0 and image["face.red"][50, 99] == 0.0
