@@ -224,3 +224,6 @@ def test_passes_in_a_data_window_are_placed_in_the_frame(nuke_session, media, tm
     assert image["facemask.alpha"].shape == (h, w)
     assert image["facemask.alpha"][50:52, 100:103].min() == 0.5 and image["facemask.alpha"].sum() == 0.5 * 6
     assert image["face.red"][49, 100] == 0.0 and image["face.red"][50, 99] == 0.0
+    read = nuke.nodes.Read(file=str(tmp_path / "win.####.exr"), first=1001, last=1001)
+    assert (read.format().width(), read.format().height()) == (w, h), "the format is the display window"
+    assert read.sample("facemask.alpha", 101.5, h - 1 - 50 + 0.5, frame=1001) == 0.5
