@@ -181,6 +181,9 @@ class Worker:
         options: dict[str, Any] = {"settings": load_settings(settings, overrides), "track": req.get("track"),
                                    "working_space": req.get("working_space"), **_face_choice(req, self._renderer)}
         options["passes"] = passes
+        offset = req.get("frame_offset", 0)
+        if not isinstance(offset, int) or isinstance(offset, bool):
+            raise BadRequest("render: frame_offset must be a whole number")
         t0 = time.perf_counter()
         outputs: list[str] = []
         faces = 0
@@ -189,7 +192,7 @@ class Worker:
                 self._send(protocol.error(req.id, f"cancelled after {i} of {len(frames)} frames",
                                           kind="cancelled", frame=frame))
                 return
-            out_path = format_pattern(out, frame)
+            out_path = format_pattern(out, frame + offset)  # passes named by the host's frame
             try:
                 report = self._renderer.render(plate, frame, out_path, **options)
             except FacecompError as exc:
@@ -197,8 +200,8 @@ class Worker:
                 return
             outputs.append(out_path)
             faces += int(getattr(report, "faces", 0) or 0)
-            self._send(protocol.progress(req.id, frame=frame, done=i + 1, total=len(frames), out=out_path,
-                                         faces=getattr(report, "faces", None)))
+            self._send(protocol.progress(req.id, frame=frame, out_frame=frame + offset, done=i + 1,
+                                         total=len(frames), out=out_path, faces=getattr(report, "faces", None)))
         self._send(protocol.result(req.id, frames=frames, outputs=outputs, faces=faces,
                                    seconds=round(time.perf_counter() - t0, 4),
                                    providers=_providers_of(self._renderer)))

@@ -4,6 +4,8 @@ passing through unrendered frames. Sources are cited in the double (tests/hosts/
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hostkit import FRAMES, faceswap_on_plate, read_exr
@@ -227,3 +229,23 @@ def test_passes_in_a_data_window_are_placed_in_the_frame(nuke_session, media, tm
     read = nuke.nodes.Read(file=str(tmp_path / "win.####.exr"), first=1001, last=1001)
     assert (read.format().width(), read.format().height()) == (w, h), "the format is the display window"
     assert read.sample("facemask.alpha", 101.5, h - 1 - 50 + 0.5, frame=1001) == 0.5
+
+
+def test_time_offset_is_read_directly_and_the_passes_follow_the_node_frames(nuke_session, media):
+    """Read -> TimeOffset(+10) -> FaceSwap: node frame 1012 is plate frame 1002; the worker reads the plate file
+    directly (no input written) and names the passes by the node's frame."""
+    nuke = nuke_session
+    import facecomp_nuke
+
+    read, node = faceswap_on_plate(nuke, media)
+    shift = nuke.nodes.TimeOffset(time_offset=10)
+    shift.setInput(0, read)
+    node.setInput(0, shift)
+    facecomp_nuke.render_now(node, [1011, 1012])
+    assert "rendered 2 frame(s)" in node["status"].value(), node["status"].value()
+    assert not os.path.exists(node["plate_cache"].value() % 1011), "the plate file is read, not written"
+    ours = read_exr(node["passes_file"].value() % 1012)
+    node.setInput(0, read)  # the same plate without the offset: frame 1002
+    facecomp_nuke.render_now(node, [1002])
+    np.testing.assert_allclose(ours["facemask.A"], read_exr(node["passes_file"].value() % 1002)["facemask.A"],
+                               atol=1e-3)

@@ -99,6 +99,8 @@ def _class_knobs(cls: str) -> list[Knob]:
         return knobs + masks
     if cls == "Merge2":
         return [_enum("operation", ["over", "under", "plus", "copy"], "over")]
+    if cls == "TimeOffset":
+        return [Int_Knob("time_offset")]
     if cls == "Grade":
         mul = Double_Knob("multiply")
         mul._value = 1.0

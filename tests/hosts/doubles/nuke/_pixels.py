@@ -152,6 +152,10 @@ def evaluate(node: Any, frame: int, state: Any) -> dict[str, np.ndarray]:
         return _copy(node, frame, state)
     if cls == "Merge2":
         return _merge(node, frame, state)
+    if cls == "TimeOffset":  # frame f shows the input's frame f - time_offset
+        src = node.input(0)
+        shifted = frame - int(node["time_offset"]._value_at(frame))
+        return dict(evaluate(src, shifted, state)) if src is not None else black(state.format)
     src = node.input(0)
     image = dict(evaluate(src, frame, state)) if src is not None else black(state.format)
     if cls == "Grade":
