@@ -2,14 +2,17 @@
 
     .venv/bin/python bench/host_roundtrip.py [--frames 8] [--res 224] [--size 1920x1080] [--provider cpu]
 
-What a compositor's node pays beyond the swap itself: the host hands the worker an EXR plate, the worker
-(`facecomp worker`, driven by the hosts' own client nuke_plugin/facecomp_client.py) reads it, swaps, writes the
-EXR passes, and the host reads them back. Measured per frame on the same frames and the same track, all in
-this process' run:
+What a compositor's node pays beyond the swap itself: the worker (`facecomp worker`, driven by the hosts' own
+client host_kit/client.py) reads the plate file directly (the upstream Read's EXR), swaps, writes the EXR passes
+in the hosts' layout (face + facemask, no merged rgba; inside the faces' data window when the engine writes one),
+and the host reads them back data-window aware (only the window's pixels, as Nuke's and Fusion's readers do; the
+over onto the plate happens in the host's graph). Measured per frame on the same frames and the same track, all
+in this process' run:
 
 * model inference alone (one aligned face through ONNX Runtime),
 * the in-process swap of a frame already in memory (alignment, inference, merge, colour; no files, no IPC),
 * the round trip (request -> worker reads plate EXR -> swap -> writes passes EXR -> host reads them),
+* the same round trip with the old full-frame layout (merged rgba + face + mask, 8 channels),
 * the round trip when the host must first write its input as EXR (Nuke's 'plate from input' path).
 
 Target: round trip <= 1.2x the in-process swap (<= 20 % overhead) at 1080p with a res-224 model
@@ -30,7 +33,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "nuke_plugin"))
 
 from bench.common import DATA, Row, print_table  # noqa: E402
 
@@ -65,6 +67,45 @@ def make_plate(folder: Path, frames: int, width: int, height: int) -> list[np.nd
     return images
 
 
+def read_passes(path: Path) -> tuple[dict[str, np.ndarray], tuple[int, int, int, int]]:
+    """What the host's reader does: the channels of the data window only, and where that window lies."""
+    import OpenImageIO as oiio
+
+    inp = oiio.ImageInput.open(str(path))
+    spec = inp.spec()
+    pixels = np.asarray(inp.read_image(0, 0, 0, spec.nchannels, "half"))
+    inp.close()
+    pixels = pixels.reshape(spec.height, spec.width, spec.nchannels)
+    window = (spec.x, spec.y, spec.x + spec.width - 1, spec.y + spec.height - 1)
+    return {n: pixels[..., i] for i, n in enumerate(spec.channelnames)}, window
+
+
+def write_window(path: Path, channels: dict[str, np.ndarray], full: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The passes as the data-window layout stores them (CONTRACTS.md): only the faces' bounding box (from the
+    mask), half float, the pass compression; returns the window. Stands in for the engine's writer until it
+    writes data windows itself."""
+    import OpenImageIO as oiio
+
+    from engine.swap.outputs import PASS_COMPRESSION
+
+    mask = next(v for k, v in channels.items() if k.endswith("mask.A")).astype(np.float32)
+    ys, xs = np.nonzero(mask > 0)
+    x0, x1, y0, y1 = (int(xs.min()), int(xs.max()), int(ys.min()), int(ys.max())) if len(xs) else (0, 0, 0, 0)
+    names = sorted(channels)
+    crop = np.stack([channels[n][y0:y1 + 1, x0:x1 + 1].astype(np.float32) for n in names], axis=-1)
+    spec = oiio.ImageSpec(x1 - x0 + 1, y1 - y0 + 1, len(names), "half")
+    spec.x, spec.y, spec.full_x, spec.full_y = x0, y0, 0, 0
+    spec.full_width, spec.full_height = full
+    spec.channelnames = tuple(names)
+    spec.attribute("compression", PASS_COMPRESSION)
+    out = oiio.ImageOutput.create(str(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out.open(str(path), spec)
+    out.write_image(crop)
+    out.close()
+    return x0, y0, x1, y1
+
+
 def make_model(path: Path, res: int, smoke: bool) -> Path:
     import torch
 
@@ -79,13 +120,12 @@ def make_model(path: Path, res: int, smoke: bool) -> Path:
 
 
 def measure(frames: int, res: int, width: int, height: int, provider: str, smoke: bool = False) -> list[Row]:
-    import facecomp_client as fc
-
     from engine.media.image_io import read_image, write_exr
     from engine.swap.outputs import PASS_COMPRESSION
     from engine.swap.render import Renderer, load_settings
     from engine.swap.track import build_track
-    from tests.hosts.hostkit import facecomp_exe, read_exr
+    from host_kit import client as fc
+    from tests.hosts.hostkit import facecomp_exe
 
     tmp = Path(tempfile.mkdtemp(prefix="host_roundtrip_"))
     images = make_plate(tmp, frames, width, height)
@@ -116,49 +156,73 @@ def measure(frames: int, res: int, width: int, height: int, provider: str, smoke
     worker.start()
     worker.load(str(model), provider)
     params = dict(plate=plate, model=str(model), provider=provider, working_space=SPACE, overrides=settings,
-                  track=str(track), out=str(tmp / "passes" / "fs.%04d.exr"))
+                  track=str(track), out=str(tmp / "passes" / "fs.%04d.exr"))  # the hosts' default passes
+    old = dict(params, passes=["rgba", "face", "mask"], out=str(tmp / "old" / "fs.%04d.exr"))
     worker.render(frames=[numbers[0]], **params)  # warm-up: first-frame caches in the worker
-    trip, trip_write = [], []
-    for n, img in zip(numbers, images, strict=True):
+    trip, trip_old, trip_write = [], [], []
+    for n, img in zip(numbers, images, strict=True):  # interleaved: load changes hit every variant alike
         t = time.perf_counter()
         worker.render(frames=[n], **params)
-        read_exr(tmp / "passes" / f"fs.{n}.exr")
+        _, window = read_passes(tmp / "passes" / f"fs.{n}.exr")
         trip.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        worker.render(frames=[n], **old)
+        read_passes(tmp / "old" / f"fs.{n}.exr")
+        trip_old.append(time.perf_counter() - t)
         t = time.perf_counter()
         write_exr(tmp / "input" / f"in.{n}.exr", {"R": img[..., 2], "G": img[..., 1], "B": img[..., 0]})
         worker.render(frames=[n], **{**params, "plate": str(tmp / "input" / "in.%04d.exr")})
-        read_exr(tmp / "passes" / f"fs.{n}.exr")
+        read_passes(tmp / "passes" / f"fs.{n}.exr")
         trip_write.append(time.perf_counter() - t)
     worker.close()
-    io_read, io_write, io_back = [], [], []
+    io_read, io_write, io_back, win_write, win_back = [], [], [], [], []
     for n in numbers:
         t = time.perf_counter()
         read_image(tmp / f"plate.{n}.exr")
         io_read.append(time.perf_counter() - t)
-        passes = read_exr(tmp / "passes" / f"fs.{n}.exr")
-        channels = {k: v for k, v in passes.items() if k != "__format__"}
+        passes, _ = read_passes(tmp / "passes" / f"fs.{n}.exr")
         t = time.perf_counter()
-        write_exr(tmp / "io" / f"fs.{n}.exr", channels, half=True, compression=PASS_COMPRESSION)
+        write_exr(tmp / "io" / f"fs.{n}.exr", {k: v.astype(np.float32) for k, v in passes.items()}, half=True,
+                  compression=PASS_COMPRESSION)
         io_write.append(time.perf_counter() - t)
         t = time.perf_counter()
-        read_exr(tmp / "io" / f"fs.{n}.exr")
+        read_passes(tmp / "io" / f"fs.{n}.exr")
         io_back.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        box = write_window(tmp / "win" / f"fs.{n}.exr", passes, (width, height))
+        win_write.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        read_passes(tmp / "win" / f"fs.{n}.exr")
+        win_back.append(time.perf_counter() - t)
 
     t_infer, t_swap = _median_ms(infer), _median_ms(swap)
-    t_trip, t_trip_write = _median_ms(trip), _median_ms(trip_write)
+    t_trip, t_trip_old, t_trip_write = _median_ms(trip), _median_ms(trip_old), _median_ms(trip_write)
     where = f"{width}x{height}, res {res}, {len(numbers)} frames, {', '.join(renderer.providers)}"
     base = "in-process swap, same run"
+    x0, y0, x1, y1 = window
+    layout = f"{len(passes)} channels, data window {x1 - x0 + 1}x{y1 - y0 + 1}"
+    full_io = _median_ms(io_write) + _median_ms(io_back)
+    t_window = t_trip - full_io + _median_ms(win_write) + _median_ms(win_back) if window[2] - window[0] + 1 == width \
+        else t_trip
+    bx = f"{box[2] - box[0] + 1}x{box[3] - box[1] + 1}"
+    est = "" if t_window == t_trip else ", est."
     return [
         Row("host_roundtrip", f"model inference, 1 face ({where})", t_infer, "ms"),
         Row("host_roundtrip", "in-process swap of a frame in memory", t_swap, "ms", t_infer, "model inference"),
-        Row("host_roundtrip", "round trip: EXR plate -> worker -> EXR passes read back", t_trip, "ms", t_swap,
+        Row("host_roundtrip", f"round trip: plate file -> worker -> passes read back ({layout})", t_trip, "ms",
+            t_swap, base, target=1.2),
+        # while the engine writes full frames: measured trip - full-frame write/read + window write/read
+        Row("host_roundtrip", f"round trip, passes in the faces' data window ({bx}{est})", t_window, "ms", t_swap,
             base, target=1.2),
+        Row("host_roundtrip", "round trip, old layout (rgba + face + mask, full frame)", t_trip_old, "ms", t_swap,
+            base),
         Row("host_roundtrip", "round trip incl. the host writing its input EXR", t_trip_write, "ms", t_swap, base),
         Row("host_roundtrip", "round trip vs inference alone", t_trip, "ms", t_infer, "model inference"),
         Row("host_roundtrip", "  of which: worker reads the plate EXR", _median_ms(io_read), "ms", t_swap, base),
-        Row("host_roundtrip", "  of which: worker writes the 8-channel passes EXR", _median_ms(io_write), "ms", t_swap,
-            base),
+        Row("host_roundtrip", "  of which: worker writes the passes EXR", _median_ms(io_write), "ms", t_swap, base),
         Row("host_roundtrip", "  of which: host reads the passes EXR", _median_ms(io_back), "ms", t_swap, base),
+        Row("host_roundtrip", f"  data window {bx}: write the passes", _median_ms(win_write), "ms", t_swap, base),
+        Row("host_roundtrip", f"  data window {bx}: host reads them", _median_ms(win_back), "ms", t_swap, base),
     ]
 
 

@@ -44,11 +44,16 @@ def working_space(node):
 
 
 def upstream_read(node):
-    """The Read feeding the node (through Dots and NoOps), or None."""
-    source = node.input(0)
-    while source is not None and source.Class() in ("Dot", "NoOp"):
+    """(the Read feeding the node through Dots, NoOps and TimeOffsets, or None; the frame offset on the way).
+
+    With an offset of k the node's frame f shows the Read's frame f - k (TimeOffset's time_offset knob).
+    """
+    source, offset = node.input(0), 0
+    while source is not None and source.Class() in ("Dot", "NoOp", "TimeOffset"):
+        if source.Class() == "TimeOffset" and not source["disable"].value():
+            offset += int(source["time_offset"].value())
         source = source.input(0)
-    return source if source is not None and source.Class() == "Read" else None
+    return (source, offset) if source is not None and source.Class() == "Read" else (None, 0)
 
 
 def read_pattern(read):
@@ -82,18 +87,19 @@ def input_cache(node):
 
 
 def plate_source(node, frames):
-    """(plate pattern the worker reads, True when the input must be written there first)."""
+    """(plate pattern the worker reads, True when the input must be written there first, frame offset: the
+    node's frame f is the plate file's frame f - offset)."""
     mode = node["plate_source"].value()
     if mode == "file":
         plate = node["plate_file"].value().strip()
         if not plate:
             raise ValueError("plate from = file, but the plate file knob is empty")
-        return plate, False
+        return plate, False, 0
     if mode == "auto":
-        read = upstream_read(node)
-        if read is not None and _read_is_plain(read, node, frames):
-            return read_pattern(read), False
-    return input_cache(node), True
+        read, offset = upstream_read(node)
+        if read is not None and _read_is_plain(read, node, [f - offset for f in frames]):
+            return read_pattern(read), False, offset
+    return input_cache(node), True, 0
 
 
 def _sources(op):

@@ -64,7 +64,8 @@ class RenderJob(object):
 
     @property
     def frames(self):
-        return [f for frames, _ in self.requests for f in frames]
+        """The node's frames of the job (the requests name plate frames: node frame - frame_offset)."""
+        return [f + params["frame_offset"] for frames, params in self.requests for f in frames]
 
 
 class NeedsInput(fc.FacecompHostError):
@@ -105,8 +106,8 @@ def settings_hash(node):
         parts["model_stat"] = [st.st_size, int(st.st_mtime)]
     except OSError:
         parts["model_stat"] = None
-    read = graph.upstream_read(node)
-    parts["upstream"] = graph.read_pattern(read) if read is not None else None
+    read, offset = graph.upstream_read(node)
+    parts["upstream"] = [graph.read_pattern(read), offset] if read is not None else None
     parts["space"] = graph.working_space(node)
     return hashlib.sha1(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()[:12]
 
@@ -205,7 +206,7 @@ def prepare(node, frames, force=False, may_write=True):
     model, xseg = _check_model(node)
     command = fc.facecomp_command(node["facecomp_exe"].value())
     try:
-        plate, from_input = graph.plate_source(node, frames)
+        plate, from_input, offset = graph.plate_source(node, frames)
     except ValueError as exc:
         raise fc.FacecompHostError(str(exc)) from None
     todo = sorted(set(frames))
@@ -221,15 +222,16 @@ def prepare(node, frames, force=False, may_write=True):
     base = dict(plate=plate, out=passes, model=model, provider=node["provider"].value(),
                 track=node["track_file"].value().strip() or None, working_space=graph.working_space(node),
                 settings=node["settings_file"].value().strip() or None, faces=faces_choice(node),
-                passes=list(PASSES), xseg_model=xseg, face_type=node["face_type"].value() or None)
+                passes=list(PASSES), xseg_model=xseg, face_type=node["face_type"].value() or None,
+                frame_offset=offset)
     requests = []
-    for f in todo:
+    for f in todo:  # the request names plate frames; the worker names the passes by node frame (+ offset)
         overrides = merge_overrides(node, f)
         if requests and requests[-1][1]["overrides"] == overrides:
-            requests[-1][0].append(f)
+            requests[-1][0].append(f - offset)
         else:
             params = dict(base, overrides=overrides)
-            requests.append(([f], params))
+            requests.append(([f - offset], params))
     return RenderJob(node.fullName(), command, requests, float(node["frame_timeout"].value()))
 
 
@@ -237,15 +239,22 @@ def run_job(job, on_frame=None, should_cancel=None):
     """Render a job through the pooled worker (any thread; no Nuke calls). Returns a summary dict."""
     t0 = time.time()
     worker = _POOL.get(job.command)
-    providers = []
+    providers, faceless = [], []
+
+    def progress(message):
+        if message.get("faces") == 0:
+            faceless.append(message.get("out_frame", message.get("frame")))
+        if on_frame is not None:
+            on_frame(message)
+
     for frames, params in job.requests:
         worker.load(params["model"], params["provider"], timeout=LOAD_TIMEOUT, xseg_model=params["xseg_model"],
                     face_type=params["face_type"])
-        reply = worker.render(frame_timeout=job.frame_timeout, on_progress=on_frame, should_cancel=should_cancel,
+        reply = worker.render(frame_timeout=job.frame_timeout, on_progress=progress, should_cancel=should_cancel,
                               frames=sequences.range_text(frames), **params)
         providers = reply.get("providers", providers)
     return {"frames": len(job.frames), "seconds": time.time() - t0, "providers": providers,
-            "options": worker.info.get("options")}
+            "options": worker.info.get("options"), "faceless": sorted(faceless)}
 
 
 # ---- status on the node
@@ -257,7 +266,12 @@ def set_status(node, text, error=False, waiting=False):
 
 def _describe(summary):
     where = ", ".join(p.replace("ExecutionProvider", "") for p in summary["providers"]) or "?"
-    return "rendered {} frame(s) in {:.1f} s on {}".format(summary["frames"], summary["seconds"], where)
+    text = "rendered {} frame(s) in {:.1f} s on {}".format(summary["frames"], summary["seconds"], where)
+    faceless = summary.get("faceless") or []
+    if faceless:  # those frames show the plate unchanged: say why
+        text += "; no face in {} frame(s) ({}): plate passes through".format(
+            len(faceless), sequences.range_text(faceless))
+    return text
 
 
 def show_error(node, exc):

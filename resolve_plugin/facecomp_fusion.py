@@ -217,7 +217,8 @@ def render_passes(comp, worker, settings, plate, out_pattern, log=print):
 
     def on_progress(message):
         done[0] += 1
-        log("facecomp: frame {} ({} of {})".format(message.get("frame"), done[0], len(frames)))
+        why = ", no face: the plate passes through" if message.get("faces") == 0 else ""
+        log("facecomp: frame {} ({} of {}{})".format(message.get("frame"), done[0], len(frames), why))
 
     def cancelled():
         return bool(comp.GetData(CANCEL_KEY))
@@ -306,12 +307,18 @@ def _plate_from_file(comp, settings, start, end, added):
             "global_in": start, "tool": loader, "space": "auto"}
 
 
-def faceswap(comp, worker, log=print):
-    """Run the whole FaceSwap build on ``comp``; returns the tools added, or None when cancelled."""
+def faceswap(comp, worker, log=print, preset=None):
+    """Run the whole FaceSwap build on ``comp``; returns the tools added, or None when cancelled.
+
+    ``preset``: settings to use instead of asking (the self-test); the rest are the remembered ones.
+    """
     start, end = _frame_range(comp)
     tables = hk_options.OptionTables.from_hello(worker.info)
     plate = find_plate(comp, start, end)
-    settings = ask_settings(comp, _stored(comp, tables), tables, plate is None)  # before any Lock(): dialogs show
+    if preset is not None:
+        settings = dict(_stored(comp, tables), **preset)
+    else:
+        settings = ask_settings(comp, _stored(comp, tables), tables, plate is None)  # before any Lock(): dialogs
     if settings is None:
         return None
     for key in ("model", "xseg_model"):

@@ -135,7 +135,9 @@ class Worker:
     def load(self, model: str, provider: str | None = None, face_type: str | None = None,
              xseg_model: str | None = None) -> dict[str, Any]:
         """Load (or keep) the model (and XSeg model); reports the execution providers really in use."""
-        path = str(Path(model).expanduser().resolve())
+        from engine.export.model_path import resolve_model_path
+
+        path = str(resolve_model_path(Path(model).expanduser()).resolve())  # a training folder: its export
         if not Path(path).is_file():
             raise FacecompError("model file not found", path)
         xseg = str(Path(xseg_model).expanduser().resolve()) if xseg_model else None
@@ -154,7 +156,7 @@ class Worker:
 
     def _render(self, req: Request) -> None:
         from engine.swap.passes import parse_passes
-        from engine.swap.render import load_settings
+        from engine.swap.render import load_settings, parse_faces
 
         plate = str(req.require("plate"))
         out = str(req.require("out"))
@@ -176,12 +178,16 @@ class Worker:
         options: dict[str, Any] = {"settings": load_settings(settings, overrides, "settings"),
                                    "track": req.get("track"),
                                    "working_space": req.get("working_space"),
-                                   "face_select": req.get("faces", req.get("face_select", "all"))}
-        if req.get("passes"):
-            try:
+                                   }
+        try:
+            options["face_select"] = parse_faces(req.get("faces", req.get("face_select", "all")))
+            if req.get("passes"):
                 options["passes"] = parse_passes(req.get("passes"), "render: passes")
-            except FacecompError as exc:
-                raise BadRequest(str(exc)) from None
+        except FacecompError as exc:
+            raise BadRequest(f"render: {exc}") from None
+        offset = req.get("frame_offset", 0)
+        if not isinstance(offset, int) or isinstance(offset, bool):
+            raise BadRequest("render: frame_offset must be a whole number")
         t0 = time.perf_counter()
         outputs: list[str] = []
         faces = 0
@@ -190,7 +196,7 @@ class Worker:
                 self._send(protocol.error(req.id, f"cancelled after {i} of {len(frames)} frames",
                                           kind="cancelled", frame=frame))
                 return
-            out_path = format_pattern(out, frame)
+            out_path = format_pattern(out, frame + offset)  # passes named by the host's frame
             try:
                 report = self._renderer.render(plate, frame, out_path, **options)
             except FacecompError as exc:
@@ -198,8 +204,8 @@ class Worker:
                 return
             outputs.append(out_path)
             faces += int(getattr(report, "faces", 0) or 0)
-            self._send(protocol.progress(req.id, frame=frame, done=i + 1, total=len(frames), out=out_path,
-                                         faces=getattr(report, "faces", None)))
+            self._send(protocol.progress(req.id, frame=frame, out_frame=frame + offset, done=i + 1,
+                                         total=len(frames), out=out_path, faces=getattr(report, "faces", None)))
         self._send(protocol.result(req.id, frames=frames, outputs=outputs, faces=faces,
                                    seconds=round(time.perf_counter() - t0, 4),
                                    providers=_providers_of(self._renderer)))

@@ -74,3 +74,19 @@ def read_exr(path: str | os.PathLike[str]) -> dict[str, object]:
     out = {n: pixels[..., i] for i, n in enumerate(spec.channelnames)}
     out["__format__"] = fmt
     return out
+
+
+def faceswap_on_plate(nuke, media, graded=False, **knobs):
+    """A Read of the test plate (through a Grade x0.5 when ``graded``: a processed input the worker cannot read)
+    feeding a new FaceSwap node with the tiny model and ``knobs`` set: (read, node)."""
+    read = nuke.nodes.Read(file=str(media["plate"]).replace("%04d", "####"), first=FRAMES[0], last=FRAMES[-1])
+    source = read
+    if graded:
+        source = nuke.nodes.Grade(multiply=0.5)
+        source.setInput(0, read)
+    node = nuke.createNode("FaceSwap")
+    node.setInput(0, source)
+    node["model_file"].setValue(str(media["model"]))
+    for name, value in knobs.items():
+        node[name].setValue(value)
+    return read, node

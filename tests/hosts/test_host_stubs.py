@@ -33,7 +33,8 @@ def _mypy(cwd: Path, *targets: str) -> subprocess.CompletedProcess[str]:
 
 def test_nuke_plugin_type_checks_against_types_nuke():
     _site_stubs("nuke-stubs")
-    modules = [a for p in sorted(NUKE_PLUGIN.glob("facecomp_*.py")) + [NUKE_PLUGIN / "prerender.py"]
+    modules = [a for p in sorted(NUKE_PLUGIN.glob("facecomp_*.py")) + [NUKE_PLUGIN / "prerender.py",
+                                                                        NUKE_PLUGIN / "selftest.py"]
                for a in ("-m", p.stem)]
     kit = [a for p in sorted((REPO / "host_kit").glob("*.py")) if p.stem != "__init__"
            for a in ("-m", f"host_kit.{p.stem}")]
@@ -45,7 +46,7 @@ def test_nuke_plugin_type_checks_against_types_nuke():
 
 def test_resolve_plugin_type_checks_against_fusionscript_stubs():
     _site_stubs("fusionscript-stubs")
-    r = _mypy(RESOLVE_PLUGIN, *(p.name for p in sorted(RESOLVE_PLUGIN.glob("facecomp_*.py"))))
+    r = _mypy(RESOLVE_PLUGIN, *(a for p in sorted(RESOLVE_PLUGIN.glob("facecomp_*.py")) for a in ("-m", p.stem)))
     assert r.returncode == 0, r.stdout + r.stderr
 
 

@@ -4,19 +4,11 @@ passing through unrendered frames. Sources are cited in the double (tests/hosts/
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
-from hostkit import FRAMES, read_exr
-
-
-def _faceswap(nuke, media, **knobs):
-    read = nuke.nodes.Read(file=str(media["plate"]).replace("%04d", "####"), first=FRAMES[0], last=FRAMES[-1])
-    node = nuke.createNode("FaceSwap")
-    node.setInput(0, read)
-    node["model_file"].setValue(str(media["model"]))
-    for name, value in knobs.items():
-        node[name].setValue(value)
-    return read, node
+from hostkit import FRAMES, faceswap_on_plate, read_exr
 
 
 @pytest.mark.parametrize("exr, nuke_name", [
@@ -55,7 +47,7 @@ def test_dropdown_at_a_frame_is_an_index_and_the_plugin_sends_the_name(nuke_sess
     nuke = nuke_session
     import facecomp_nuke
 
-    _, node = _faceswap(nuke, media)
+    _, node = faceswap_on_plate(nuke, media)
     node["mode"].setValueAt("overlay", 1001)
     node["mode"].setValueAt("raw-rgb", 1003)
     assert node["mode"].getValueAt(1004) == 5.0, "Enumeration_Knob.getValueAt gives the index"
@@ -88,10 +80,7 @@ def test_processed_input_in_live_mode_never_renders_from_update_ui(nuke_session,
     nuke = nuke_session
     import facecomp_ui
 
-    read, node = _faceswap(nuke, media, live=True)
-    grade = nuke.nodes.Grade(multiply=0.5)
-    grade.setInput(0, read)
-    node.setInput(0, grade)
+    read, node = faceswap_on_plate(nuke, media, graded=True, live=True)
     nuke.frame(1002)
     nuke._update_ui()  # would raise "already executing" if it wrote the input from here
     assert facecomp_ui._JOBS.get(node.fullName()) is None
@@ -106,7 +95,7 @@ def test_processed_input_in_live_mode_never_renders_from_update_ui(nuke_session,
 
 def test_missing_model_in_live_mode_is_tried_once(nuke_session, media, tmp_path):
     nuke = nuke_session
-    _, node = _faceswap(nuke, media, live=True, model_file=str(tmp_path / "gone.onnx"))
+    _, node = faceswap_on_plate(nuke, media, live=True, model_file=str(tmp_path / "gone.onnx"))
     nuke.frame(1001)
     nuke._update_ui()
     assert "gone.onnx" in node["status"].value() and node["tile_color"].value() == 0xCC3333FF
@@ -118,10 +107,7 @@ def test_missing_model_in_live_mode_is_tried_once(nuke_session, media, tmp_path)
 
 def test_cancelled_input_write_is_a_status_not_a_traceback(nuke_session, media):
     nuke = nuke_session
-    read, node = _faceswap(nuke, media)
-    grade = nuke.nodes.Grade(multiply=0.5)
-    grade.setInput(0, read)
-    node.setInput(0, grade)
+    read, node = faceswap_on_plate(nuke, media, graded=True)
     nuke._st().cancel_execute = True
     assert node["render_range"].execute() is None
     assert node["status"].value().startswith("cancelled"), node["status"].value()
@@ -130,7 +116,7 @@ def test_cancelled_input_write_is_a_status_not_a_traceback(nuke_session, media):
 
 def test_unrendered_frames_show_the_plate_and_say_why(nuke_session, media):
     nuke = nuke_session
-    _, node = _faceswap(nuke, media)
+    _, node = faceswap_on_plate(nuke, media)
     nuke.frame(1002)
     plate = read_exr(str(media["plate"]) % 1002)
     h = plate["R"].shape[0]
@@ -144,7 +130,7 @@ def test_proxy_mode_is_off_while_the_input_is_written(nuke_session, media):
     nuke = nuke_session
     import facecomp_nuke
 
-    read, node = _faceswap(nuke, media, plate_source="input")
+    read, node = faceswap_on_plate(nuke, media, plate_source="input")
     seen = []
     node.node("PlateWrite")["beforeFrameRender"].setValue("seen.append(nuke.root()['proxy'].value())")
     nuke._st().py_globals["seen"] = seen
@@ -160,7 +146,7 @@ def test_face_picker_lists_the_track_faces(nuke_session, media, tmp_path):
     track = tmp_path / "t.json"
     track.write_text(json.dumps({"frames": [{"frame": 1001, "faces": [{"name": "hero"}, {}]},
                                             {"frame": 1002, "faces": [{"name": "hero"}]}]}))
-    _, node = _faceswap(nuke, media, track_file=str(track))
+    _, node = faceswap_on_plate(nuke, media, track_file=str(track))
     assert node["face_pick"].values() == ["all", "largest", "hero", "face1"]
     assert "facemask_hero" in nuke.layers()
     assert node.node("CopyMattes")["channels"].value() == "facemask_hero"
@@ -169,3 +155,97 @@ def test_face_picker_lists_the_track_faces(nuke_session, media, tmp_path):
     assert node["faces"].value() == "hero,face1"
     node["face_pick"].setValue("all")
     assert node["faces"].value() == "all"
+
+
+def test_controls_are_rebuilt_from_the_published_tables(nuke_session, media):
+    """After a render the node takes its lists, ranges and tooltips from the worker's tables (a new engine option
+    value appears in the node without a new gizmo)."""
+    import facecomp_nuke
+
+    from engine.worker.tables import option_tables
+    from host_kit.options import OptionTables
+
+    nuke = nuke_session
+    _, node = faceswap_on_plate(nuke, media)
+    node["color_transfer"].setValue("rct")
+    tables = option_tables()
+    ct = next(e for e in tables["merge"] if e["name"] == "color_transfer")
+    ct["choices"] = [*ct["choices"], "new-transfer"]
+    erode = next(e for e in tables["merge"] if e["name"] == "erode")
+    erode["min"], erode["help"] = -100, "erode (published)"
+    facecomp_nuke.apply_option_tables(node, OptionTables(tables))
+    assert node["color_transfer"].values()[-1] == "new-transfer" and node["color_transfer"].value() == "rct"
+    assert node["erode"]._range == (-100, 400) and node["erode"].tooltip() == "erode (published)"
+    summary = facecomp_nuke.render_now(node, [1001])
+    assert summary["options"]["merge"][0]["name"] == "mode", "a render brings the tables along"
+    assert node["color_transfer"].values() == OptionTables(summary["options"]).choices("color_transfer")
+
+
+def test_frame_without_a_face_shows_the_plate_and_says_why(nuke_session, media, tmp_path):
+    """A plate frame with no face (here: black) gets empty passes; the node shows the plate and names the frame."""
+    import shutil
+
+    from nuke._pixels import read_exr as nuke_read
+    from nuke._pixels import write_exr
+
+    nuke = nuke_session
+    for f in FRAMES[:2]:
+        shutil.copy(str(media["plate"]) % f, tmp_path / f"plate.{f}.exr")
+    black = {k: v * 0 for k, v in nuke_read(str(media["plate"]) % FRAMES[2]).items()}
+    write_exr(str(tmp_path / f"plate.{FRAMES[2]}.exr"), black)
+    read = nuke.nodes.Read(file=str(tmp_path / "plate.####.exr"), first=FRAMES[0], last=FRAMES[2])
+    node = nuke.createNode("FaceSwap")
+    node.setInput(0, read)
+    node["model_file"].setValue(str(media["model"]))
+    import facecomp_nuke
+
+    facecomp_nuke.render_now(node, FRAMES[:3])
+    assert node["status"].value().endswith(f"no face in 1 frame(s) ({FRAMES[2]}): plate passes through")
+    nuke.frame(FRAMES[2])
+    assert node.sample("facemask.alpha", 100.5, 100.5) == 0.0 and node.sample("rgba.red", 100.5, 100.5) == 0.0
+
+
+def test_passes_in_a_data_window_are_placed_in_the_frame(nuke_session, media, tmp_path):
+    """Passes stored only inside the faces' bounding box (or a 1-pixel window for a faceless frame) arrive in the
+    right place, zero outside; the over uses them there (Nuke and Fusion read data windows natively)."""
+    import OpenImageIO as oiio
+
+    nuke = nuke_session
+    w, h = 512, 388
+    path = tmp_path / "win.1001.exr"
+    spec = oiio.ImageSpec(3, 2, 2, "half")
+    spec.x, spec.y, spec.full_width, spec.full_height = 100, 50, w, h
+    spec.channelnames = ("face.R", "facemask.A")
+    out = oiio.ImageOutput.create(str(path))
+    out.open(str(path), spec)
+    out.write_image(np.full((2, 3, 2), 0.5, np.float32))
+    out.close()
+    from nuke._pixels import read_exr as nuke_read
+
+    image = nuke_read(str(path))
+    assert image["facemask.alpha"].shape == (h, w)
+    assert image["facemask.alpha"][50:52, 100:103].min() == 0.5 and image["facemask.alpha"].sum() == 0.5 * 6
+    assert image["face.red"][49, 100] == 0.0 and image["face.red"][50, 99] == 0.0
+    read = nuke.nodes.Read(file=str(tmp_path / "win.####.exr"), first=1001, last=1001)
+    assert (read.format().width(), read.format().height()) == (w, h), "the format is the display window"
+    assert read.sample("facemask.alpha", 101.5, h - 1 - 50 + 0.5, frame=1001) == 0.5
+
+
+def test_time_offset_is_read_directly_and_the_passes_follow_the_node_frames(nuke_session, media):
+    """Read -> TimeOffset(+10) -> FaceSwap: node frame 1012 is plate frame 1002; the worker reads the plate file
+    directly (no input written) and names the passes by the node's frame."""
+    nuke = nuke_session
+    import facecomp_nuke
+
+    read, node = faceswap_on_plate(nuke, media)
+    shift = nuke.nodes.TimeOffset(time_offset=10)
+    shift.setInput(0, read)
+    node.setInput(0, shift)
+    facecomp_nuke.render_now(node, [1011, 1012])
+    assert "rendered 2 frame(s)" in node["status"].value(), node["status"].value()
+    assert not os.path.exists(node["plate_cache"].value() % 1011), "the plate file is read, not written"
+    ours = read_exr(node["passes_file"].value() % 1012)
+    node.setInput(0, read)  # the same plate without the offset: frame 1002
+    facecomp_nuke.render_now(node, [1002])
+    np.testing.assert_allclose(ours["facemask.A"], read_exr(node["passes_file"].value() % 1002)["facemask.A"],
+                               atol=1e-3)

@@ -12,17 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hostkit import DOUBLES, FRAMES, HERE, NUKE_PLUGIN, WORKING_SPACE, read_exr
-
-
-def _faceswap(nuke, media, **knobs):
-    read = nuke.nodes.Read(file=str(media["plate"]).replace("%04d", "####"), first=FRAMES[0], last=FRAMES[-1])
-    node = nuke.createNode("FaceSwap")
-    node.setInput(0, read)
-    node["model_file"].setValue(str(media["model"]))
-    for name, value in knobs.items():
-        node[name].setValue(value)
-    return read, node
+from hostkit import DOUBLES, FRAMES, HERE, NUKE_PLUGIN, WORKING_SPACE, faceswap_on_plate, read_exr
 
 
 def _press(node, button):
@@ -62,7 +52,7 @@ def test_startup_registers_gizmo_menu_and_callbacks(nuke_session):
 
 def test_knobs_drive_the_pass_names_and_panel(nuke_session, media):
     nuke = nuke_session
-    _, node = _faceswap(nuke, media)
+    _, node = faceswap_on_plate(nuke, media)
     first = node["passes_file"].value()
     node["erode"].setValue(12)
     assert node["passes_file"].value() != first, "a changed setting must name new pass files"
@@ -76,7 +66,7 @@ def test_knobs_drive_the_pass_names_and_panel(nuke_session, media):
 
 def test_render_range_through_the_worker_gives_layers(nuke_session, media):
     nuke = nuke_session
-    read, node = _faceswap(nuke, media, blur=20)
+    read, node = faceswap_on_plate(nuke, media, blur=20)
     t0 = time.monotonic()
     thread = _press(node, "render_range")
     assert time.monotonic() - t0 < 1.0, "the button must return at once (the render runs in the background)"
@@ -106,7 +96,7 @@ def test_render_range_through_the_worker_gives_layers(nuke_session, media):
 
 def test_write_render_equals_the_passes_and_reuses_them(nuke_session, media, tmp_path):
     nuke = nuke_session
-    _, node = _faceswap(nuke, media)
+    _, node = faceswap_on_plate(nuke, media)
     write = nuke.nodes.Write(file=str(tmp_path / "comp.####.exr"), file_type="exr", channels="all")
     write.setInput(0, node)
     nuke.execute(write, 1001, 1002)
@@ -125,7 +115,7 @@ def test_write_render_equals_the_passes_and_reuses_them(nuke_session, media, tmp
 def test_farm_range_equals_full_render(nuke_session, media, tmp_path):
     """`nuke -x -F 1003-1004 script.nk` in a fresh process gives the frames of a full interactive render."""
     nuke = nuke_session
-    _, node = _faceswap(nuke, media, erode=-8, blur=16, color_transfer="rct")
+    _, node = faceswap_on_plate(nuke, media, erode=-8, blur=16, color_transfer="rct")
     _wait(nuke, __import__("facecomp_ui").start_render(node, FRAMES))
     full = {f: read_exr(node["passes_file"].value() % f) for f in (1003, 1004)}
     write = nuke.nodes.Write(file=str(tmp_path / "farm" / "comp.####.exr"), file_type="exr", channels="all",
@@ -147,10 +137,7 @@ def test_farm_range_equals_full_render(nuke_session, media, tmp_path):
 
 def test_processed_input_is_written_before_the_render(nuke_session, media):
     nuke = nuke_session
-    read, node = _faceswap(nuke, media)
-    grade = nuke.nodes.Grade(multiply=0.5)
-    grade.setInput(0, read)
-    node.setInput(0, grade)
+    read, node = faceswap_on_plate(nuke, media, graded=True)
     import facecomp_nuke
 
     facecomp_nuke.render_now(node, [1001])
@@ -162,7 +149,7 @@ def test_processed_input_is_written_before_the_render(nuke_session, media):
 
 def test_missing_model_is_an_error_on_the_node(nuke_session, media, tmp_path):
     nuke = nuke_session
-    _, node = _faceswap(nuke, media)
+    _, node = faceswap_on_plate(nuke, media)
     node["model_file"].setValue(str(tmp_path / "gone.onnx"))
     assert _press(node, "render_frame") is None
     assert node["status"].value().startswith("ERROR:") and "gone.onnx: model file not found" in node["status"].value()
@@ -178,7 +165,7 @@ def test_bad_model_file_is_reported_by_the_worker(nuke_session, media, tmp_path)
     nuke = nuke_session
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x08\x07garbage" * 64)
-    _, node = _faceswap(nuke, media, model_file=str(bad))
+    _, node = faceswap_on_plate(nuke, media, model_file=str(bad))
     _wait(nuke, _press(node, "render_frame"))
     status = node["status"].value()
     assert status.startswith("ERROR:") and "bad.onnx" in status and "ONNX" in status, status
@@ -187,7 +174,7 @@ def test_bad_model_file_is_reported_by_the_worker(nuke_session, media, tmp_path)
 @pytest.mark.parametrize("mode", ["crash", "hang"])
 def test_crashed_or_hung_worker_is_reported_not_waited_for(nuke_session, media, mode, monkeypatch):
     nuke = nuke_session
-    _, node = _faceswap(nuke, media, facecomp_exe=f"{sys.executable} {HERE / 'fake_facecomp.py'} {mode}",
+    _, node = faceswap_on_plate(nuke, media, facecomp_exe=f"{sys.executable} {HERE / 'fake_facecomp.py'} {mode}",
                         frame_timeout=2)
     t0 = time.monotonic()
     thread = __import__("facecomp_ui").start_render(node, [1001])
@@ -209,7 +196,7 @@ def test_track_button_and_render_match_facecomp_merge(nuke_session, media, saehd
     nuke = nuke_session
     settings = {"mode": "overlay", "mask_mode": "learned-prd*learned-dst", "erode": 10, "blur": 30,
                 "color_transfer": "rct", "face_scale": 2}
-    _, node = _faceswap(nuke, media, model_file=str(saehd_model), **settings)
+    _, node = faceswap_on_plate(nuke, media, model_file=str(saehd_model), **settings)
     _wait(nuke, _press(node, "make_track"))
     track = node["track_file"].value()
     assert track.endswith("FaceSwap1.track.json") and os.path.isfile(track), node["status"].value()
@@ -235,7 +222,7 @@ def test_live_mode_renders_the_viewed_frame_once(nuke_session, media):
     nuke = nuke_session
     import facecomp_ui
 
-    _, node = _faceswap(nuke, media, live=True)
+    _, node = faceswap_on_plate(nuke, media, live=True)
     nuke.frame(1002)
     nuke._update_ui()
     _wait(nuke, facecomp_ui._JOBS.get("FaceSwap1"))
@@ -251,7 +238,7 @@ def test_live_mode_renders_the_viewed_frame_once(nuke_session, media):
 
 def test_cancel_from_the_progress_bar(nuke_session, media):
     nuke = nuke_session
-    _, node = _faceswap(nuke, media)
+    _, node = faceswap_on_plate(nuke, media)
     nuke._st().cancel_tasks = True
     _wait(nuke, _press(node, "render_range"))
     assert node["status"].value().startswith("cancelled"), node["status"].value()
@@ -263,7 +250,7 @@ def test_chained_faceswaps_need_the_prerender_step(nuke_session, media, tmp_path
     """A second FaceSwap fed by the first: its input must be written to the cache, which needs the first's passes.
     No render starts inside the Write's render: the frame fails with the step to run, prerender.py does it."""
     nuke = nuke_session
-    _, first = _faceswap(nuke, media, erode=20)
+    _, first = faceswap_on_plate(nuke, media, erode=20)
     second = nuke.createNode("FaceSwap")
     second.setInput(0, first)
     second["model_file"].setValue(str(media["model"]))
@@ -289,7 +276,7 @@ def test_chained_faceswaps_need_the_prerender_step(nuke_session, media, tmp_path
 
 def test_stop_worker_ends_a_stuck_render_at_once(nuke_session, media):
     nuke = nuke_session
-    _, node = _faceswap(nuke, media, facecomp_exe=f"{sys.executable} {HERE / 'fake_facecomp.py'} hang",
+    _, node = faceswap_on_plate(nuke, media, facecomp_exe=f"{sys.executable} {HERE / 'fake_facecomp.py'} hang",
                         frame_timeout=600)
     import facecomp_nuke
 

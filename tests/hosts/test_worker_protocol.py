@@ -1,4 +1,4 @@
-"""`facecomp worker` (real process, real frames) driven by the hosts' stdlib client (nuke_plugin/facecomp_client.py)
+"""`facecomp worker` (real process, real frames) driven by the hosts' stdlib client (host_kit/client.py)
 and by raw JSON lines: rendering, errors as messages, cancel, busy pings, crash and hang detection."""
 
 from __future__ import annotations

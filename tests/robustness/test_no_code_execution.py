@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import REPO
 
-PACKAGES = ("engine", "nuke_plugin", "resolve_plugin")
+PACKAGES = ("engine", "host_kit", "nuke_plugin", "resolve_plugin")
 DFL_READER = "engine/dfl/"  # the DeepFaceLab importer reads pickles with its own opcode walker, never the unpickler
 UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "shelve", "marshal", "joblib", "jsonpickle"}
 

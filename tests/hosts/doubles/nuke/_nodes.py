@@ -99,6 +99,8 @@ def _class_knobs(cls: str) -> list[Knob]:
         return knobs + masks
     if cls == "Merge2":
         return [_enum("operation", ["over", "under", "plus", "copy"], "over")]
+    if cls == "TimeOffset":
+        return [Int_Knob("time_offset")]
     if cls == "Grade":
         mul = Double_Knob("multiply")
         mul._value = 1.0
@@ -222,6 +224,10 @@ class Node:
         return int(self["last"].value()) if "last" in self._knobs else _st().root.lastFrame()
 
     def format(self) -> Format:
+        """A Read's format is its file's size (first frame); other nodes: the script's format."""
+        if self._class == "Read":
+            plane = next(iter(_pixels.evaluate(self, self.firstFrame(), _st()).values()))
+            return Format(plane.shape[1], plane.shape[0])
         return Format(*_st().format)
 
     def width(self) -> int:

@@ -75,7 +75,21 @@ def layer_channels(spec: str, image: dict[str, np.ndarray], layers: dict[str, li
     return declared + [c for c in image if c.startswith(spec + ".") and c not in declared]
 
 
+_READ_CACHE: dict[tuple[str, int, int], dict[str, np.ndarray]] = {}
+
+
 def read_exr(path: str) -> dict[str, np.ndarray]:
+    """An EXR's channels by Nuke name, cached per file version (path, mtime, size) as Nuke's Read caches them."""
+    st = os.stat(path)
+    key = (path, st.st_mtime_ns, st.st_size)
+    if key not in _READ_CACHE:
+        if len(_READ_CACHE) > 64:
+            _READ_CACHE.clear()
+        _READ_CACHE[key] = _read_exr(path)
+    return dict(_READ_CACHE[key])
+
+
+def _read_exr(path: str) -> dict[str, np.ndarray]:
     inp = oiio.ImageInput.open(path)
     if inp is None:
         raise RuntimeError(f"Read error: {path}: {oiio.geterror()}")
@@ -138,6 +152,10 @@ def evaluate(node: Any, frame: int, state: Any) -> dict[str, np.ndarray]:
         return _copy(node, frame, state)
     if cls == "Merge2":
         return _merge(node, frame, state)
+    if cls == "TimeOffset":  # frame f shows the input's frame f - time_offset
+        src = node.input(0)
+        shifted = frame - int(node["time_offset"]._value_at(frame))
+        return dict(evaluate(src, shifted, state)) if src is not None else black(state.format)
     src = node.input(0)
     image = dict(evaluate(src, frame, state)) if src is not None else black(state.format)
     if cls == "Grade":

@@ -1,0 +1,54 @@
+"""Read an OpenEXR file's header with the standard library: channel names, data and display windows.
+
+Enough for a host to check what a pass file holds without pixel access (Fusion's Python has none) and to know
+where the passes' data window lies (the passes may cover only the faces' bounding box). Single-part scanline and
+tiled files (the header layout of the OpenEXR file format, openexr.com "OpenEXR File Layout").
+"""
+
+import struct
+
+MAGIC = 20000630
+MAX_HEADER_BYTES = 1 << 20
+
+
+def _cstring(data, pos):
+    end = data.index(b"\0", pos)
+    return data[pos:end].decode("latin-1"), end + 1
+
+
+def read_header(path):
+    """{"channels": [names], "dataWindow": (xmin, ymin, xmax, ymax), "displayWindow": (...)}; ValueError if not EXR."""
+    with open(path, "rb") as fh:
+        data = fh.read(MAX_HEADER_BYTES)
+    if len(data) < 8 or struct.unpack("<i", data[:4])[0] != MAGIC:
+        raise ValueError("{}: not an OpenEXR file".format(path))
+    pos, header = 8, {}
+    try:
+        while data[pos:pos + 1] != b"\0":
+            name, pos = _cstring(data, pos)
+            kind, pos = _cstring(data, pos)
+            size = struct.unpack("<i", data[pos:pos + 4])[0]
+            value = data[pos + 4:pos + 4 + size]
+            pos += 4 + size
+            if kind == "chlist":
+                header[name] = _channels(value)
+            elif kind == "box2i":
+                header[name] = struct.unpack("<4i", value)
+    except (ValueError, struct.error):
+        raise ValueError("{}: damaged OpenEXR header".format(path)) from None
+    return header
+
+
+def _channels(value):
+    names, pos = [], 0
+    while value[pos:pos + 1] not in (b"\0", b""):
+        name, pos = _cstring(value, pos)
+        names.append(name)
+        pos += 16  # pixel type, pLinear + reserved, x and y sampling
+    return names
+
+
+def data_window_empty(header):
+    """True when the data window holds at most one pixel (a frame without a face, CONTRACTS.md)."""
+    xmin, ymin, xmax, ymax = header["dataWindow"]
+    return (xmax - xmin + 1) * (ymax - ymin + 1) <= 1
