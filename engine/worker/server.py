@@ -182,7 +182,7 @@ class Worker:
         try:
             options["face_select"] = parse_faces(req.get("faces", req.get("face_select", "all")))
             if req.get("passes"):
-                options["passes"] = parse_passes(req.get("passes"), "render: passes")
+                options["passes"] = parse_passes(req.get("passes"), "passes")
         except FacecompError as exc:
             raise BadRequest(f"render: {exc}") from None
         offset = req.get("frame_offset", 0)

@@ -61,18 +61,22 @@ def dfm_model(path: Path, res: int = 64) -> Path:
 
 
 def read_exr(path: str | os.PathLike[str]) -> dict[str, object]:
-    """Channels of an EXR by name (OpenImageIO in the test, never in host code)."""
-    import numpy as np
+    """Channels of an EXR by name over the display window (zero outside the data window), and in
+    ``__format__`` the sample format of the image passes (``face``/``facemask``; Cryptomatte ids and the STMap
+    are 32-bit in the same file). OpenImageIO in the test, never in host code."""
     import OpenImageIO as oiio
+
+    from engine.media.image_io import read_exr_layers
 
     inp = oiio.ImageInput.open(str(path))
     assert inp is not None, oiio.geterror()
     spec = inp.spec()
-    pixels = np.asarray(inp.read_image(0, 0, 0, spec.nchannels, "float")).reshape(spec.height, spec.width, -1)
-    fmt = str(spec.format)
+    formats = [str(f) for f in spec.channelformats] or [str(spec.format)] * spec.nchannels
     inp.close()
-    out = {n: pixels[..., i] for i, n in enumerate(spec.channelnames)}
-    out["__format__"] = fmt
+    by_name = dict(zip(spec.channelnames, formats, strict=True))
+    image = {by_name[n] for n in by_name if n.split(".")[0] in ("face", "facemask", "R", "G", "B", "A")}
+    out: dict[str, object] = dict(read_exr_layers(path)[0])
+    out["__format__"] = image.pop() if len(image) == 1 else ",".join(sorted(image))
     return out
 
 

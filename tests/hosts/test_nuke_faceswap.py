@@ -215,7 +215,7 @@ def test_track_button_and_render_match_facecomp_merge(nuke_session, media, saehd
         assert str(f) in path.name and ours["facemask.A"].max() > 0.1
         for ch in ("face.R", "face.G", "face.B"):
             np.testing.assert_allclose(ours[ch], theirs[ch], atol=2e-3, err_msg=f"frame {f} {ch}")
-        np.testing.assert_allclose(ours["facemask.A"], theirs["mask.A"], atol=2e-3, err_msg=f"frame {f} mask")
+        np.testing.assert_allclose(ours["facemask.A"], theirs["facemask.A"], atol=2e-3, err_msg=f"frame {f} mask")
 
 
 def test_live_mode_renders_the_viewed_frame_once(nuke_session, media):
