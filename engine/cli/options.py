@@ -66,7 +66,7 @@ def option_type(opt: Option) -> Any:
         try:
             return opt.convert(value, opt.flag)
         except FacecompError as exc:
-            raise argparse.ArgumentTypeError(exc.message) from None
+            raise argparse.ArgumentTypeError(exc.message.removeprefix(f"option {opt.name}: ")) from None
 
     convert.__name__ = opt.name
     return convert

@@ -111,6 +111,7 @@ def _print_summary(kind: str, options: dict, as_json: bool) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from engine.faces.faceset import require_faces
     from engine.training import distributed as dd
     from engine.training.precision import choose_device
     from engine.training.session import read_existing
@@ -140,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
         for side in (p.src, p.dst):
             if not side.is_dir():
                 raise FacecompError("faceset folder does not exist", side)
+            require_faces(side)
         if info.is_main:
             for note in p.notes:
                 log.warning("note: %s", note)
