@@ -13,9 +13,9 @@ from pathlib import Path
 from engine.cli.options import add_options, option_type
 from engine.errors import FacecompError
 from engine.faces.facetype import face_type_option
-from engine.swap.merger import MergeJob, Merger, preview
+from engine.swap.merge_frames import MergeJob, Merger, preview
+from engine.swap.onnx_model import PROVIDER_CHOICES
 from engine.swap.outputs import ORIGINS
-from engine.swap.session import PROVIDER_CHOICES
 from engine.swap.settings import MERGE_OPTIONS, FrameSettings
 
 log = logging.getLogger("facecomp")

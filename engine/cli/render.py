@@ -7,9 +7,9 @@ from pathlib import Path
 
 from engine.cli.options import add_options, option_type
 from engine.faces.facetype import face_type_option
+from engine.swap.onnx_model import PROVIDER_CHOICES
 from engine.swap.outputs import ORIGINS, PASSES
 from engine.swap.render import render_range
-from engine.swap.session import PROVIDER_CHOICES
 from engine.swap.settings import MERGE_OPTIONS, FrameSettings, parse_frames
 
 

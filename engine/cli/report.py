@@ -12,7 +12,7 @@ from pathlib import Path
 
 from engine.cli.options import option_type
 from engine.faces.facetype import face_type_option
-from engine.swap.session import PROVIDER_CHOICES
+from engine.swap.onnx_model import PROVIDER_CHOICES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

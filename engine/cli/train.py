@@ -18,7 +18,7 @@ from engine.cli.options import add_options, flag_values
 from engine.errors import FacecompError
 
 if TYPE_CHECKING:
-    from engine.training.session import RunPlan
+    from engine.training.run_plan import RunPlan
 
 log = logging.getLogger("facecomp")
 
@@ -51,7 +51,7 @@ def _per_kind_defaults() -> dict[str, str]:
 def add_arguments(p: argparse.ArgumentParser, argv: list[str] | None = None) -> None:
     from engine.models import MODEL_KINDS, model_options
     from engine.training.precision import DEVICES, PRECISIONS
-    from engine.training.session import all_options
+    from engine.training.run_plan import all_options
 
     p.add_argument("--model", type=Path, required=True, help="model folder (created if new, resumed if it holds one)")
     p.add_argument("--kind", choices=MODEL_KINDS, help="model kind of a new model: saehd, amp, quick96")
@@ -89,8 +89,8 @@ def add_arguments(p: argparse.ArgumentParser, argv: list[str] | None = None) -> 
 
 
 def plan_from_args(args: argparse.Namespace, stored: dict | None) -> RunPlan:
-    """The run plan of parsed ``train`` arguments (plain values for engine.training.session.plan)."""
-    from engine.training.session import all_options, plan
+    """The run plan of parsed ``train`` arguments (plain values for engine.training.run_plan.plan)."""
+    from engine.training.run_plan import all_options, plan
 
     return plan(args.model.expanduser().resolve(), stored, kind=args.kind, flags=flag_values(args, all_options()),
                 config=args.config, sets=args.set, src=args.src, dst=args.dst, reset=args.reset or ())
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.faces.faceset import require_faces
     from engine.training import distributed as dd
     from engine.training.precision import choose_device
-    from engine.training.session import read_existing
+    from engine.training.run_plan import read_existing
     from engine.training.trainer import Trainer, TrainSettings
 
     if args.threads > 0:

@@ -183,7 +183,7 @@ def _identity(faces: list[Face], references: list[Path], threshold: float) -> tu
 
 def reference_embedding(emb, path: Path) -> np.ndarray:
     """Embedding of a reference picture: an aligned faceset file, or any image (its largest face)."""
-    from engine.faces.extract import FaceExtractor
+    from engine.faces.extract_faceset import FaceExtractor
     from engine.media.image_io import to_uint8
 
     try:

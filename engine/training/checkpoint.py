@@ -35,7 +35,7 @@ from safetensors.torch import save_file
 
 from engine import __version__, atomic
 from engine.errors import FacecompError
-from engine.json_file import read_versioned_json
+from engine.model_json import read_versioned_json
 
 FORMAT = "facecomp-model"
 VERSION = 1

@@ -91,7 +91,7 @@ def test_gizmo_buttons_and_callbacks_call_existing_functions():
 
 def test_gizmo_enumerations_match_the_engine():
     from engine.swap.color_transfer import MODES as COLOR_TRANSFERS
-    from engine.swap.session import PROVIDER_CHOICES
+    from engine.swap.onnx_model import PROVIDER_CHOICES
     from engine.swap.settings import MASK_MODES, MODES
 
     knobs, values, _ = _gizmo()

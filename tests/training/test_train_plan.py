@@ -1,4 +1,4 @@
-"""The run plan from plain values (engine.training.session.plan): face type from the src faceset, rounding that
+"""The run plan from plain values (engine.training.run_plan.plan): face type from the src faceset, rounding that
 is said, one rule for creation-time options; and kind-specific `train --help`."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import FacecompError
-from engine.training.session import plan
+from engine.training.run_plan import plan
 from tests.conftest import run_facecomp
 
 
