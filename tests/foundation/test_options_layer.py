@@ -57,6 +57,17 @@ def test_config_files_and_set_items(tmp_path: Path) -> None:
         load_config(bad)
 
 
+def test_tables_as_plain_data_for_the_hosts() -> None:
+    from engine.options import describe
+    from engine.swap.settings import MERGE_OPTIONS
+
+    erode = next(d for d in describe(MERGE_OPTIONS) if d["name"] == "erode")
+    assert (erode["flag"], erode["type"], erode["default"], erode["low"], erode["high"]) == ("--erode", "int", 0,
+                                                                                             -400, 400)
+    mode = next(d for d in describe(MERGE_OPTIONS) if d["name"] == "mode")
+    assert mode["aliases"]["1"] == "overlay" and "seamless" in mode["choices"]
+
+
 def test_face_types_one_set_of_names() -> None:
     from engine.faces.facetype import face_type_option
     from engine.models import model_options
