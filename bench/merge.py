@@ -30,12 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import DATA, Row, cpu_name  # noqa: E402
 from engine.export.onnx import export_swap_model  # noqa: E402
-from engine.faces.extract import extract_faces  # noqa: E402
+from engine.faces.extract_faceset import extract_faces  # noqa: E402
 from engine.media.frames import open_frames  # noqa: E402
 from engine.media.image_io import write_image  # noqa: E402
 from engine.models import build_model  # noqa: E402
-from engine.swap.merger import MergeJob, Merger  # noqa: E402
-from engine.swap.session import FaceSwapModel  # noqa: E402
+from engine.swap.merge_frames import MergeJob, Merger  # noqa: E402
+from engine.swap.onnx_model import FaceSwapModel  # noqa: E402
 
 DFL_MS = {1: 56.0, 2: 42.0}  # DFL merger ms/frame by worker count, SAEHD res 64 liae-ud (dfl_peer.md §1.2)
 

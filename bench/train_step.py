@@ -58,7 +58,7 @@ def facesets(limit: int | None = None) -> tuple[Path, Path]:
     root = FACES if limit is None else FACES / f"first{limit}"
     src, dst = root / "src", root / "dst"
     if not (root / ".done").exists():
-        from engine.faces.extract import extract_faces
+        from engine.faces.extract_faceset import extract_faces
         from engine.media.frames import open_frames
         from engine.media.image_io import write_image
 

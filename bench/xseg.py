@@ -124,7 +124,7 @@ def _onnx_apply(net, res: int, iters: int) -> float:
 
 
 def _faces_from_video(labels: dict, work: Path) -> Path:
-    from engine.faces.extract import extract_faces
+    from engine.faces.extract_faceset import extract_faces
     from engine.media.frames import open_frames
     from engine.media.image_io import write_image
     from engine.xseg.mattes import import_frame_polygons
@@ -204,7 +204,7 @@ def quality(args: argparse.Namespace) -> None:
 
 
 def _occlusions(args: argparse.Namespace, work: Path) -> None:
-    from engine.faces.extract import extract_faces
+    from engine.faces.extract_faceset import extract_faces
     from engine.xseg.apply import XSegApplier
     from engine.xseg.generic import generic_mask
     from engine.xseg.mattes import import_frame_polygons

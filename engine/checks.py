@@ -5,6 +5,7 @@ ranges at the entry of a function, raising the project's FacecompError with the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 from typing import Any
 
@@ -50,13 +51,16 @@ def check_number(where: str, name: str, value: Any, low: float | None = None, hi
                  integer: bool = False) -> float:
     """``value`` must be a real number (an integer with ``integer``) within ``low``..``high``."""
     kinds: tuple[type, ...] = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not np.isfinite(value):
+    number = math.nan
+    if type(value) is not bool and isinstance(value, kinds):
+        number = float(value)  # type: ignore[arg-type]  # narrowed to object through the tuple variable
+    if not math.isfinite(number):
         raise _fail(where, name, f"must be {'an integer' if integer else 'a finite number'}, got {value!r}")
-    if low is not None and value < low or high is not None and value > high:
+    if low is not None and number < low or high is not None and number > high:
         lo = "" if low is None else f"{low:g}"
         hi = "" if high is None else f"{high:g}"
         raise _fail(where, name, f"{value} outside {lo}..{hi}")
-    return float(value)
+    return number
 
 
 def check_choice(where: str, name: str, value: Any, choices: Collection[Any]) -> Any:

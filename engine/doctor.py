@@ -125,7 +125,7 @@ def providers() -> list[Check]:
 def face_models() -> list[Check]:
     """The face detector and landmark models setup.sh prepared (present, SHA-256 as recorded)."""
     from engine.errors import FacecompError
-    from engine.faces.models import PACKAGED, model_path
+    from engine.faces.packaged_models import PACKAGED, model_path
 
     checks = []
     for name in PACKAGED:

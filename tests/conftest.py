@@ -68,7 +68,7 @@ def dst_frames(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _extract_fixture(frames: Path, out: Path) -> Path:
-    from engine.faces.extract import extract_faces
+    from engine.faces.extract_faceset import extract_faces
 
     extract_faces(frames, out, face_type="whole_face", image_size=256, max_faces=1)
     return out

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from engine.doctor import as_json, run_checks
-from engine.swap.session import PROVIDER_CHOICES
+from engine.swap.onnx_model import PROVIDER_CHOICES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

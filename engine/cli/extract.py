@@ -40,7 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.faces.extract import extract_faces
+    from engine.faces.extract_faceset import extract_faces
 
     report = extract_faces(args.frames, args.out_dir, face_type=args.face_type, image_size=args.image_size,
                            jpeg_quality=args.jpeg_quality, max_faces=args.max_faces, debug_dir=args.debug_dir,

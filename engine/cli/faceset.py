@@ -9,7 +9,7 @@ from pathlib import Path
 from engine.cli.faceset_chores import CHORES, add_chores, run_chore
 from engine.cli.options import option_type
 from engine.errors import FacecompError
-from engine.faces.faceset import list_faces, read_meta
+from engine.faces.faceset import read_meta, require_faces
 from engine.faces.facetype import CHOICES, FaceType, face_type_option
 from engine.faces.resize import resize_faceset
 
@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _expand(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for p in paths:
-        files.extend(list_faces(p) if p.is_dir() else [p])
+        files.extend(require_faces(p) if p.is_dir() else [p])
     return files
 
 

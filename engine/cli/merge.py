@@ -17,10 +17,10 @@ from engine.export.model_path import resolve_model_path
 from engine.faces.facetype import face_type_option
 from engine.media.plate_space import HELP as WORKING_SPACE_HELP
 from engine.swap.contact_sheet import parse_wedge, preview_sheet, wedge_sheet
-from engine.swap.merger import MergeJob, Merger, preview
+from engine.swap.merge_frames import MergeJob, Merger, preview
+from engine.swap.onnx_model import PROVIDER_CHOICES
 from engine.swap.outputs import DEFAULT_PASSES, ORIGINS, PASSES, parse_passes
 from engine.swap.render import parse_faces
-from engine.swap.session import PROVIDER_CHOICES
 from engine.swap.settings import MERGE_OPTIONS, FrameSettings, parse_frames
 
 log = logging.getLogger("facecomp")

@@ -28,8 +28,12 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def _flag_help(opt: Option, default_text: str | None) -> str:
     text = opt.help
-    if opt.aliases:
-        text += " (also " + ", ".join(f"{k}={v}" for k, v in opt.aliases.items() if k != v) + ")"
+    names = [f"{k}={v}" for k, v in opt.aliases.items() if not k.isdigit() and k.lower() != str(v).lower()]
+    codes = [k for k in opt.aliases if k.isdigit()]
+    if names:
+        text += " (also " + ", ".join(names) + ")"
+    if codes:
+        text += f" (or DFL's code {min(codes, key=int)}..{max(codes, key=int)}, in this order)"
     text += f" (default: {opt.default if default_text is None else default_text})"
     return text.replace("%", "%%")
 
@@ -66,7 +70,7 @@ def option_type(opt: Option) -> Any:
         try:
             return opt.convert(value, opt.flag)
         except FacecompError as exc:
-            raise argparse.ArgumentTypeError(exc.message) from None
+            raise argparse.ArgumentTypeError(exc.message.removeprefix(f"option {opt.name}: ")) from None
 
     convert.__name__ = opt.name
     return convert

@@ -8,9 +8,9 @@ from pathlib import Path
 from engine.cli.options import add_options, option_type
 from engine.faces.facetype import face_type_option
 from engine.media.plate_space import HELP as WORKING_SPACE_HELP
+from engine.swap.onnx_model import PROVIDER_CHOICES
 from engine.swap.outputs import DEFAULT_PASSES, ORIGINS, PASSES, parse_passes
 from engine.swap.render import parse_faces, render_range
-from engine.swap.session import PROVIDER_CHOICES
 from engine.swap.settings import MERGE_OPTIONS, FrameSettings, parse_frames
 
 

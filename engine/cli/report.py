@@ -13,7 +13,7 @@ from pathlib import Path
 from engine.cli.options import option_type
 from engine.faces.facetype import face_type_option
 from engine.media.plate_space import HELP as WORKING_SPACE_HELP
-from engine.swap.session import PROVIDER_CHOICES
+from engine.swap.onnx_model import PROVIDER_CHOICES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from engine.errors import FacecompError
 from engine.media.plate_space import HELP as WORKING_SPACE_HELP
-from engine.swap.session import PROVIDER_CHOICES
+from engine.swap.onnx_model import PROVIDER_CHOICES
 from engine.swap.settings import parse_frames
 from engine.swap.smoothing import OneEuro
 from engine.swap.track import build_track, track_jitter

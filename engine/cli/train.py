@@ -24,7 +24,7 @@ from engine.quality.options_box import options_box, training_facts
 from engine.training.folder_lock import writer_lock
 
 if TYPE_CHECKING:
-    from engine.training.session import RunPlan
+    from engine.training.run_plan import RunPlan
 
 log = logging.getLogger("facecomp")
 
@@ -57,7 +57,7 @@ def _per_kind_defaults() -> dict[str, str]:
 def add_arguments(p: argparse.ArgumentParser, argv: list[str] | None = None) -> None:
     from engine.models import MODEL_KINDS, model_options
     from engine.training.precision import DEVICES, PRECISIONS
-    from engine.training.session import all_options
+    from engine.training.run_plan import all_options
 
     p.add_argument("--model", type=Path, required=True, help="model folder (created if new, resumed if it holds one)")
     p.add_argument("--kind", choices=MODEL_KINDS, help="model kind of a new model: saehd, amp, quick96")
@@ -108,8 +108,8 @@ def add_arguments(p: argparse.ArgumentParser, argv: list[str] | None = None) -> 
 
 
 def plan_from_args(args: argparse.Namespace, stored: dict | None) -> RunPlan:
-    """The run plan of parsed ``train`` arguments (plain values for engine.training.session.plan)."""
-    from engine.training.session import all_options, plan
+    """The run plan of parsed ``train`` arguments (plain values for engine.training.run_plan.plan)."""
+    from engine.training.run_plan import all_options, plan
 
     return plan(args.model.expanduser().resolve(), stored, kind=args.kind, flags=flag_values(args, all_options()),
                 config=args.config, sets=args.set, src=args.src, dst=args.dst, reset=args.reset or ())
@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.training import distributed as dd
     from engine.training.precision import choose_device
-    from engine.training.session import read_existing
+    from engine.training.run_plan import read_existing
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -174,11 +174,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, folder: Path, info: Any, device: Any) -> tuple[dict[str, Any] | None, Any]:
     """One training run on ``folder``, in rounds when a schedule is due (rank 0 holds the writer lock)."""
+    from engine.faces.faceset import require_faces
     from engine.training import distributed as dd
     from engine.training.pretrained import provenance
+    from engine.training.run_plan import read_existing
     from engine.training.schedule_run import next_round, plan_round, schedule_hooks
     from engine.training.schedule_run import round_args as next_round_args
-    from engine.training.session import read_existing
     from engine.training.trainer import Trainer, TrainSettings
 
     dd.init(info, device)
@@ -209,6 +210,7 @@ def _train(args: argparse.Namespace, folder: Path, info: Any, device: Any) -> tu
             for side in (p.src, p.dst):
                 if not side.is_dir():
                     raise FacecompError("faceset folder does not exist", side)
+                require_faces(side)
             if info.is_main:
                 for note in p.notes:
                     log.warning("note: %s", note)

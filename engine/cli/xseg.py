@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from engine.cli.options import add_options, flag_values, load_config, parse_set, resolve
+from engine.cli.options import add_options, flag_values
 
 log = logging.getLogger("facecomp")
 
@@ -112,14 +112,12 @@ def _train(args: argparse.Namespace) -> int:
     import torch
 
     from engine.training.folder_lock import writer_lock
-    from engine.xseg.train import XSEG_OPTIONS, train_xseg
+    from engine.xseg.train import XSEG_OPTIONS, plan_options, train_xseg
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = load_config(args.config) if args.config else None
     with writer_lock(args.model, "xseg train"):
-        options = resolve(XSEG_OPTIONS, flag_values(args, XSEG_OPTIONS), stored=_stored_options(args.model),
-                          config=config, overrides=parse_set(args.set), config_name=args.config or "config")
+        options = plan_options(args.model, flag_values(args, XSEG_OPTIONS), args.config, args.set)
         report = train_xseg(args.model, args.facesets, options, target_iter=args.target_iter,
                             max_seconds=args.max_minutes * 60 if args.max_minutes else None,
                             save_minutes=args.save_minutes, preview_every=args.preview_every, seed=args.seed,
@@ -128,16 +126,6 @@ def _train(args: argparse.Namespace) -> int:
           f"{report.seconds:.0f} s")
     return 0
 
-
-def _stored_options(folder: str) -> dict:
-    from pathlib import Path
-
-    from engine.xseg import checkpoint
-
-    if not (Path(folder) / checkpoint.MODEL_JSON).is_file():
-        return {}
-    stored = checkpoint.read_meta(folder).get("options", {})
-    return stored if isinstance(stored, dict) else {}
 
 
 def _apply(args: argparse.Namespace) -> int:

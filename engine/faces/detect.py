@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from engine.faces import models
+from engine.faces import packaged_models
 from engine.faces.runtime import session
 
 
@@ -76,7 +76,7 @@ class BlazeFace:
     SIZE = 192
 
     def __init__(self, providers: list[str] | str | None = None, threshold: float = 0.5):
-        self.session = session(models.model_path("face_detection_full_range"), providers)
+        self.session = session(packaged_models.model_path("face_detection_full_range"), providers)
         self.input = self.session.get_inputs()[0].name
         self.threshold = threshold
         g = (np.arange(48) + 0.5) / 48
@@ -149,7 +149,7 @@ class RetinaFace:
     SIZES = ((16, 32), (64, 128), (256, 512))
 
     def __init__(self, providers: list[str] | str | None = None, threshold: float = 0.6, max_side: int = 640):
-        self.session = session(models.model_path("retinaface_mnet025"), providers)
+        self.session = session(packaged_models.model_path("retinaface_mnet025"), providers)
         self.threshold = threshold
         self.max_side = max_side
 

@@ -361,6 +361,16 @@ def list_faces(folder: str | os.PathLike[str]) -> list[Path]:
     )
 
 
+def require_faces(folder: str | os.PathLike[str]) -> list[Path]:
+    """The face files of a faceset folder that every verb taking a faceset reads: "no face files in FOLDER" when
+    there are none (an empty folder, a folder named like an image, a folder of something else)."""
+    files = list_faces(folder)
+    if not files:
+        raise FacecompError(f"no face files in {Path(folder)} (.jpg/.png/.exr faces written by facecomp extract "
+                            "or import-dfl faceset)")
+    return files
+
+
 def encode_mask(mask: np.ndarray) -> str:
     """A 0..1 (or uint8) single-channel mask as base64 PNG text for ``xseg_mask``."""
     m = mask if mask.dtype == np.uint8 else (np.clip(mask, 0, 1) * 255 + 0.5).astype(np.uint8)

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engine.faces import models
+from engine.faces import packaged_models
 from engine.faces.runtime import session
 
 SIZE = 192
@@ -111,7 +111,7 @@ class FaceMesh:
     name = "facemesh468"
 
     def __init__(self, providers: list[str] | str | None = None):
-        self.session = session(models.model_path("face_landmark"), providers)
+        self.session = session(packaged_models.model_path("face_landmark"), providers)
         self.input = self.session.get_inputs()[0].name
 
     def run(self, image: np.ndarray, crops: list[Crop], flip: bool = False) -> tuple[list[np.ndarray], list[float]]:

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from engine.faces.align import transform_mat, transform_points
-from engine.faces.faceset import FaceMeta, decode_mask, encode_mask, list_faces, read_face, write_face
+from engine.faces.faceset import FaceMeta, decode_mask, encode_mask, read_face, require_faces, write_face
 from engine.faces.facetype import FaceType
 from engine.progress import progress
 
@@ -62,7 +62,7 @@ def resize_faceset(
     jpeg_quality: int = 95,
 ) -> int:
     """Write every face of ``folder`` resized into ``out_dir`` (originals untouched); returns the count."""
-    files = list_faces(folder)
+    files = require_faces(folder)
     out = Path(out_dir)
     for f in progress(files, desc="resize", unit="face"):
         img, meta = read_face(f)

@@ -19,7 +19,7 @@ import numpy as np
 
 from engine.errors import FacecompError
 from engine.faces import sort_measures as sm
-from engine.faces.faceset import FACE_EXTS, FaceMeta, read_meta
+from engine.faces.faceset import FaceMeta, read_meta, require_faces
 from engine.faces.masks import hull_mask
 from engine.media.image_io import read_image
 from engine.options import Option
@@ -183,7 +183,7 @@ def _identity(faces: list[Face], references: list[Path], threshold: float) -> tu
 
 def reference_embedding(emb, path: Path) -> np.ndarray:
     """Embedding of a reference picture: an aligned faceset file, or any image (its largest face)."""
-    from engine.faces.extract import FaceExtractor
+    from engine.faces.extract_faceset import FaceExtractor
     from engine.media.image_io import to_uint8
 
     try:
@@ -252,12 +252,7 @@ def plan(faces: list[Face], method: str, target_count: int = 2000, absdiff_mode:
 
 def load_faceset(folder: Path) -> tuple[list[Face], list[Path]]:
     """Faces with readable metadata (name order) and the image files without it."""
-    if not folder.is_dir():
-        raise FacecompError("faceset folder does not exist", folder)
-    from engine.atomic import is_temporary
-
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in FACE_EXTS
-                   and not is_temporary(p))
+    files = require_faces(folder)
     faces, bad = [], []
     for p in files:
         try:

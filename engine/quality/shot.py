@@ -127,7 +127,7 @@ class ShotEvaluator:
     """Holds the loaded models, the landmark re-detector and the embedder for one report."""
 
     def __init__(self, model_paths: list[Path], provider: str | None = None, face_type: str | None = None):
-        from engine.faces.extractor import FaceExtractor
+        from engine.faces.face_finder import FaceExtractor
         from engine.swap.render import Renderer
 
         self.renderers = [Renderer(p, provider, face_type) for p in model_paths]
@@ -149,7 +149,7 @@ class ShotEvaluator:
         return FrameRecord(0, np.asarray(face.landmarks, np.float64), float(face.score), pose, emb)
 
     def _faces(self, number: int, image: np.ndarray, track: Any, ws: str | None) -> list[Any]:
-        from engine.swap.face_merge import FaceInput
+        from engine.swap.paste_face import FaceInput
         from engine.swap.render import select_faces
 
         if track is not None:
@@ -264,7 +264,7 @@ def pose_summary(result: ShotResult, model: Measured) -> dict[str, Any]:
     """pose.error_deg (mean L2 of pitch/yaw/roll differences) and landmark-shape distances, swap vs dst."""
     if not model.records:
         return {"error_deg": None, "shape_nme": None, "mouth_nme": None, "per_frame": []}
-    from engine.faces.extractor import PRESENCE
+    from engine.faces.face_finder import PRESENCE
 
     po, ps = result.original.array("pose"), model.array("pose")
     err = metrics.pose_error(ps, po)

@@ -22,7 +22,7 @@ from engine import atomic
 from engine.errors import FacecompError
 from engine.media import color
 from engine.media.image_io import encode_image, to_uint8
-from engine.swap.merger import MergeJob, Merger
+from engine.swap.merge_frames import MergeJob, Merger
 from engine.swap.render import check_xseg, default_working_space
 from engine.swap.settings import DFL_NAMES, MERGE_OPTIONS, FrameSettings
 

@@ -2,7 +2,7 @@
 
 plate (working colour space) -> OCIO to the model's space -> faces (landmarks from the track, the aligned
 faceset or detection) -> aligned faces -> ONNX Runtime (all faces of the frame in one batch) -> masks, colour
-transfer, paste (engine.swap.face_merge) -> OCIO back -> merged image, mask, premultiplied face pass, patches.
+transfer, paste (engine.swap.paste_face) -> OCIO back -> merged image, mask, premultiplied face pass, patches.
 
 Only the faces' regions are converted and processed; outside the masks the plate's pixels are kept as they
 were (no colour round trip). The output of a frame depends only on that frame, the model, the settings and
@@ -23,9 +23,9 @@ from engine.faces.align import transform_mat, transform_points
 from engine.faces.masks import hull_mask
 from engine.media import color
 from engine.media.image_io import to_uint8
-from engine.swap import face_merge, filters, mask_modes
-from engine.swap.face_merge import FaceInput, MergedFace, PreparedFace
-from engine.swap.session import FaceSwapModel
+from engine.swap import filters, mask_modes, paste_face
+from engine.swap.onnx_model import FaceSwapModel
+from engine.swap.paste_face import FaceInput, MergedFace, PreparedFace
 from engine.swap.settings import MergeSettings
 
 log = logging.getLogger("facecomp")
@@ -54,7 +54,7 @@ class FaceLayer:
     def raw(self) -> np.ndarray:
         """The raw prediction warped into the ROI (cubic; 0 outside the face square)."""
         x0, y0, x1, y1 = self.roi
-        return cv2.warpAffine(self.patch, self.out_mat, (x1 - x0, y1 - y0), flags=face_merge.INVERSE)
+        return cv2.warpAffine(self.patch, self.out_mat, (x1 - x0, y1 - y0), flags=paste_face.INVERSE)
 
 
 def plate_to_float(plate: np.ndarray) -> np.ndarray:
@@ -119,9 +119,9 @@ class FrameSwapper:
     # ---- masks ------------------------------------------------------------------------------------------
     def _cut(self, plate: np.ndarray, ws: str | None, mat: np.ndarray, size: int) -> np.ndarray:
         """An aligned square (``mat``: frame -> square of ``size``) of the plate, in the model's space."""
-        roi = face_merge.square_roi(mat, size, plate.shape[1], plate.shape[0])
+        roi = paste_face.square_roi(mat, size, plate.shape[1], plate.shape[0])
         region = self._to_model(plate[roi[1]:roi[3], roi[0]:roi[2]], ws)
-        return face_merge.cut(region, roi, mat, size)
+        return paste_face.cut(region, roi, mat, size)
 
     def _xseg_masks(self, plate: np.ndarray, ws: str | None, preps: list[PreparedFace], faces_out: np.ndarray,
                     settings: MergeSettings) -> list[dict[str, np.ndarray]]:
@@ -137,7 +137,7 @@ class FrameSwapper:
             return extra
         todo = []
         for i, prep in enumerate(preps):
-            stored = face_merge.stored_xseg(prep, res)
+            stored = paste_face.stored_xseg(prep, res)
             if stored is not None:
                 extra[i]["XSeg-dst"] = stored
             else:
@@ -147,7 +147,7 @@ class FrameSwapper:
             mats = [transform_mat(preps[i].face.landmarks, size, ft) for i in todo]
             crops = np.stack([self._cut(plate, ws, mat, size) for mat in mats])
             for i, mat, m in zip(todo, mats, self.xseg.mask(crops), strict=True):
-                extra[i]["XSeg-dst"] = face_merge.into_face_square(m, mat, preps[i], res)
+                extra[i]["XSeg-dst"] = paste_face.into_face_square(m, mat, preps[i], res)
         elif todo:
             self._warn_once("xseg-dst", "XSeg-dst: faces without a stored XSeg mask and no --xseg-model; "
                                         "using the landmark hull for them")
@@ -167,15 +167,15 @@ class FrameSwapper:
         result = FrameResult(plate, plate, empty, empty)
         ws = self._space(plate, working_space)
         res = self.model.resolution
-        preps = [p for p in (face_merge.prepare(f, res, self.model.face_type, settings, w, h) for f in faces) if p]
+        preps = [p for p in (paste_face.prepare(f, res, self.model.face_type, settings, w, h) for f in faces) if p]
         if not preps:
             return result
         regions = [self._to_model(plate[p.roi[1]:p.roi[3], p.roi[0]:p.roi[2]], ws) for p in preps]
         for p, region in zip(preps, regions, strict=True):
-            p.dst_face = face_merge.cut(region, p.roi, p.face_mat, res)
+            p.dst_face = paste_face.cut(region, p.roi, p.face_mat, res)
         dst_mask, prd, prd_mask = self.model.run(np.stack([p.dst_face for p in preps]), settings.morph_factor)
         extra = self._xseg_masks(plate, ws, preps, prd, settings)
-        merged = [face_merge.merge(regions[i], p, (dst_mask[i], prd[i], prd_mask[i]), extra[i], settings)
+        merged = [paste_face.merge(regions[i], p, (dst_mask[i], prd[i], prd_mask[i]), extra[i], settings)
                   for i, p in enumerate(preps)]
         names = [p.face.name or f"face{i}" for i, p in enumerate(preps)]
         return self._compose(plate, ws, merged, settings, names)

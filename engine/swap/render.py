@@ -22,10 +22,10 @@ from engine.media import color
 from engine.media.frames import FrameSource, format_pattern, open_frames
 from engine.media.plate_space import plate_space
 from engine.progress import progress
-from engine.swap.face_merge import FaceInput
+from engine.swap.onnx_model import FaceSwapModel
 from engine.swap.outputs import DEFAULT_PASSES, write_passes, write_patches
+from engine.swap.paste_face import FaceInput
 from engine.swap.pipeline import FrameResult, FrameSwapper
-from engine.swap.session import FaceSwapModel
 from engine.swap.settings import FrameSettings
 from engine.swap.track import Track
 
@@ -178,7 +178,7 @@ class Renderer:
     def _detect(self, image: np.ndarray, working_space: str | None) -> list[FaceInput]:
         if self._extractor is None:
             try:
-                from engine.faces.extract import FaceExtractor
+                from engine.faces.extract_faceset import FaceExtractor
             except ImportError:
                 raise FacecompError("face detection is not available; give a track (--track)") from None
             self._extractor = FaceExtractor(self.provider)

@@ -45,9 +45,9 @@ from engine.faces.faceset import decode_mask, list_faces, read_meta
 from engine.media.frames import FrameSource, ImageSequence, open_frames
 from engine.media.plate_space import plate_space
 from engine.progress import progress
-from engine.swap.face_merge import FaceInput
 from engine.swap.filters import motion_vector
 from engine.swap.identities import assign_identities, check_names, default_name
+from engine.swap.paste_face import FaceInput
 from engine.swap.smoothing import OneEuro, jitter, smooth_landmarks
 
 log = logging.getLogger("facecomp")
@@ -354,7 +354,7 @@ def build_track(frames_spec: str | os.PathLike[str], aligned_dir: str | os.PathL
                 max_faces: int = 0, provider: str | None = None, working_space: str | None = None,
                 frames: list[int] | None = None, identities: bool = True) -> Track:
     """Build the alignment track of a shot from its frames and either an aligned faceset (landmarks stored in
-    the faces' metadata) or face detection on every frame (engine.faces.extract). ``frames``: only these frame
+    the faces' metadata) or face detection on every frame (engine.faces.extract_faceset). ``frames``: only these frame
     numbers (None: all). ``identities``: join the runs of one person across cuts (identity embedding)."""
     source = open_frames(frames_spec)
     numbers = list(source.numbers)
@@ -372,9 +372,10 @@ def build_track(frames_spec: str | os.PathLike[str], aligned_dir: str | os.PathL
     extractor = None
     if stored is None:
         try:
-            from engine.faces.extract import FaceExtractor
+            from engine.faces.extract_faceset import FaceExtractor
         except ImportError:
-            raise FacecompError("face detection is not available (engine.faces.extract); give --aligned") from None
+            raise FacecompError("face detection is not available (engine.faces.extract_faceset); "
+                                "give --aligned") from None
         extractor = FaceExtractor(provider, max_faces=max_faces)
     track_frames: list[TrackFrame] = []
     diffs: list[float] = []

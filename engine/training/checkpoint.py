@@ -38,7 +38,7 @@ from safetensors.torch import save_file
 
 from engine import __version__, atomic
 from engine.errors import FacecompError
-from engine.json_file import read_versioned_json
+from engine.model_json import read_versioned_json
 
 log = logging.getLogger("facecomp")
 

@@ -1,6 +1,6 @@
 """A scheduled run as a chain of training rounds: each round trains up to the schedule's next action, saves,
 and the next round applies the action (option changes, part resets) the way a user restarting the trainer
-with ``--set`` / ``--reset`` would, so every rule of changing a running model (engine.training.session)
+with ``--set`` / ``--reset`` would, so every rule of changing a running model (engine.training.run_plan)
 holds for schedules too.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.training import checkpoint as ckpt
+from engine.training.run_plan import RunPlan, all_options
 from engine.training.schedule import Schedule, choose, option_sets
-from engine.training.session import RunPlan, all_options
 
 log = logging.getLogger("facecomp")
 
@@ -38,7 +38,7 @@ PlanMaker = Callable[[Any, "dict[str, Any] | None"], RunPlan]
 
 def plan_round(args: Any, stored: dict[str, Any] | None, folder: Path, plan: PlanMaker) -> RoundPlan:
     """The plan of this round: ``args`` (the CLI's, or :func:`round_args`) plus the schedule's due actions;
-    ``plan`` turns such arguments into the session plan (the CLI's flags -> engine.training.session.plan)."""
+    ``plan`` turns such arguments into the session plan (the CLI's flags -> engine.training.run_plan.plan)."""
     p = plan(args, stored)
     start = 0 if not stored or p.reset_iteration else int(stored["iteration"])
     sched = choose(getattr(args, "schedule", None), stored, p.kind, start, folder / ckpt.MODEL_JSON)

@@ -41,7 +41,7 @@ log = logging.getLogger("facecomp")
 
 @dataclass
 class TrainSettings:
-    """Everything a training run needs (the CLI fills it in; engine.training.session decides options)."""
+    """Everything a training run needs (the CLI fills it in; engine.training.run_plan decides options)."""
 
     model_dir: Path
     kind: str

@@ -38,7 +38,7 @@ def merge_table() -> list[dict[str, Any]]:
 def render_table() -> list[dict[str, Any]]:
     """The render op's own parameters a host shows."""
     from engine.faces.facetype import FaceType
-    from engine.swap.session import PROVIDER_CHOICES
+    from engine.swap.onnx_model import PROVIDER_CHOICES
 
     face_types = [t.label for t in FaceType if t is not FaceType.MARK_ONLY]
     return [

@@ -19,7 +19,7 @@ import numpy as np
 
 from engine.errors import FacecompError
 from engine.faces.align import transform_mat
-from engine.faces.faceset import FaceMeta, list_faces, read_meta
+from engine.faces.faceset import FaceMeta, read_meta, require_faces
 from engine.faces.facetype import FaceType
 from engine.media.image_io import read_image, to_float
 from engine.xseg.generic import generic_mask
@@ -41,9 +41,7 @@ def scan_facesets(folders: Iterable[str | os.PathLike[str]]) -> list[FaceSample]
     """Every face of the given facesets with its metadata (damaged files raise FacecompError naming them)."""
     out: list[FaceSample] = []
     for folder in folders:
-        files = list_faces(folder)
-        if not files:
-            raise FacecompError("faceset folder holds no face files", folder)
+        files = require_faces(folder)
         for f in files:
             meta = read_meta(f)
             label = has_label(meta)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from engine import atomic
 from engine.errors import FacecompError
-from engine.faces.faceset import FaceMeta, encode_mask, list_faces, read_meta, update_meta
+from engine.faces.faceset import FaceMeta, encode_mask, read_meta, require_faces, update_meta
 from engine.media.image_io import read_image
 from engine.progress import progress
 from engine.xseg.apply import XSegApplier, finish_mask
@@ -36,9 +36,7 @@ class OpReport:
 def read_faceset(folder: str | os.PathLike[str], check_masks: bool = True) -> list[tuple[Path, FaceMeta]]:
     """(path, metadata) of every face, validated up front: a damaged label or mask fails here, naming the file,
     before anything is written."""
-    files = list_faces(folder)
-    if not files:
-        raise FacecompError("faceset folder holds no face files", folder)
+    files = require_faces(folder)
     out = []
     for f in files:
         meta = read_meta(f)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from engine.errors import FacecompError
 from engine.faces.facetype import FaceType, face_type_option
 from engine.media.image_io import write_image
-from engine.options import Option, fixed_at_creation
+from engine.options import Option, fixed_at_creation, load_config, parse_set, resolve
 from engine.training.optimizers import DFLOptimizer, FlatParams
 from engine.xseg import checkpoint
 from engine.xseg.augment import augment
@@ -306,3 +306,16 @@ def _faceset_backgrounds(loader: FaceLoader, samples: list[FaceSample], n: int) 
         blurred = cv2.GaussianBlur(img, (k, k), 0)
         out.append(img * (1 - mask[..., None]) + blurred * mask[..., None])
     return out
+
+
+def plan_options(folder: str | os.PathLike[str], flags: dict[str, Any] | None = None,
+                 config: str | os.PathLike[str] | None = None, sets: Sequence[str] | None = None) -> dict[str, Any]:
+    """The XSeg options of a run from plain values: defaults < the model's stored options < config file < ``--set``
+    items < flags (name -> value, None = not given), each checked once; errors name their source."""
+    stored: dict[str, Any] = {}
+    if (Path(folder) / checkpoint.MODEL_JSON).is_file():
+        found = checkpoint.read_meta(folder).get("options", {})
+        stored = found if isinstance(found, dict) else {}
+    values = load_config(config) if config else None
+    return resolve(XSEG_OPTIONS, flags, stored=stored, config=values, overrides=parse_set(sets),
+                   config_name=str(config or "config"))

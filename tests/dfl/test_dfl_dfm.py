@@ -36,7 +36,7 @@ def dfl_dfm(samples, tmp_path_factory):
 
 
 def test_dfm_loads_with_defaults_and_reproduces_dfl(dfl_dfm, caplog):
-    from engine.swap.session import FaceSwapModel
+    from engine.swap.onnx_model import FaceSwapModel
 
     path, ref = dfl_dfm
     with caplog.at_level(logging.INFO, logger="facecomp"):
@@ -50,7 +50,7 @@ def test_dfm_loads_with_defaults_and_reproduces_dfl(dfl_dfm, caplog):
 
 
 def test_dfm_face_type_from_the_caller(dfl_dfm):
-    from engine.swap.session import FaceSwapModel
+    from engine.swap.onnx_model import FaceSwapModel
 
     assert FaceSwapModel(dfl_dfm[0], provider="cpu", face_type="f").face_type == FaceType.FULL
     assert FaceSwapModel(dfl_dfm[0], provider="cpu", face_type="head").face_type == FaceType.HEAD

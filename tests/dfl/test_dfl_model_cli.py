@@ -136,7 +136,7 @@ def imported_models(samples, tmp_path_factory):
 def test_sample_model_checkpoint(samples, imported_models, name):
     from engine.dfl.safe_unpickle import read_dfl_data
     from engine.training.checkpoint import load_model
-    from engine.training.session import read_existing
+    from engine.training.run_plan import read_existing
 
     out, summaries = imported_models
     assert summaries[name]["iteration"] == 10 and summaries[name]["optimizer"] is False

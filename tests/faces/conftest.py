@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.faces.extract import FaceExtractor, extract_faces
+from engine.faces.extract_faceset import FaceExtractor, extract_faces
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from engine.faces.align import ALIGN_POINTS, MEAN_FACE, transform_points, umeyama
-from engine.faces.extract import extract_faces
+from engine.faces.extract_faceset import extract_faces
 from engine.faces.faceset import list_faces, read_face, read_meta
 from engine.faces.facetype import FaceType
 from engine.media.image_io import write_exr

@@ -52,7 +52,7 @@ def test_restore_names_after_sort(src_faces, tmp_path):
 def test_faceset_report_flags_the_faces_to_look_at_first(src_faces, multi_faces, data, tmp_path):
     import cv2
 
-    from engine.faces.extract import extract_faces
+    from engine.faces.extract_faceset import extract_faces
     from engine.faces.faceset import read_face, write_face
 
     folder = tmp_path / "aligned"

@@ -93,7 +93,7 @@ def test_hello_publishes_the_option_tables(worker):
     ({"op": "render", "plate": "p.%04d.exr", "frames": [1], "out": "x.%04d.exr", "overrides": 3}, "overrides"),
     ({"op": "explode"}, "unknown op 'explode'"),
     ({"op": "render", "plate": "p.%04d.exr", "frames": [1], "out": "x.%04d.exr", "passes": "face,beauty"},
-     "unknown pass\(es\) beauty"),
+     r"unknown pass\(es\) beauty"),
 ])
 def test_bad_requests_are_answered_with_errors(worker, request_, message):
     with pytest.raises(fc.WorkerError, match=message) as info:

@@ -106,7 +106,7 @@ def _loss_rows(model: Path) -> int:
 def _check_checkpoint(model: Path, last: int) -> int:
     """The folder loads as a complete checkpoint whose iteration did not go back; returns the iteration."""
     from engine.training.checkpoint import load_model, recover
-    from engine.training.session import read_existing
+    from engine.training.run_plan import read_existing
 
     meta = read_existing(model)  # what the trainer does first: finish or discard an interrupted save
     loaded_model, loaded = load_model(model)

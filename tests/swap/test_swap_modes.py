@@ -11,10 +11,10 @@ import pytest
 from engine.errors import FacecompError
 from engine.faces.faceset import encode_mask, list_faces, read_meta, update_meta
 from engine.media.image_io import read_image
-from engine.swap.face_merge import FaceInput
+from engine.swap.onnx_model import FaceSwapModel
 from engine.swap.outputs import patch_matrix, patch_roi
+from engine.swap.paste_face import FaceInput
 from engine.swap.pipeline import FrameSwapper
-from engine.swap.session import FaceSwapModel
 from engine.swap.settings import MASK_MODES, MODES, MergeSettings
 from engine.swap.track import build_track
 from engine.xseg.apply import XSegApplier

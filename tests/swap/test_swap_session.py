@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine.errors import FacecompError
-from engine.swap.session import FaceSwapModel, choose_providers
+from engine.swap.onnx_model import FaceSwapModel, choose_providers
 from tests.conftest import assert_clean_error, run_facecomp
 
 

@@ -24,7 +24,7 @@ def _rows(model: Path) -> int:
 
 def test_sigkill_at_random_moments_resumes(tiny_copy: Path):
     from engine.training.checkpoint import load_model
-    from engine.training.session import read_existing
+    from engine.training.run_plan import read_existing
 
     rng = random.Random(int(os.environ.get("FACECOMP_TRAIN_KILL_SEED", "5")))
     cmd = [sys.executable, "-m", "engine", "train", "--model", str(tiny_copy), "--resume", "--target-iter", "0",
@@ -62,7 +62,7 @@ def test_ctrl_c_saves(tiny_copy: Path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err.decode()[-2000:]
-    from engine.training.session import read_existing
+    from engine.training.run_plan import read_existing
 
     saved = read_existing(tiny_copy)["iteration"]
     assert saved >= 42 and saved == loss_rows(tiny_copy)[-1]["iteration"]

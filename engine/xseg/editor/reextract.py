@@ -89,7 +89,7 @@ def _u8(img: np.ndarray) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=1)
-def _extractor():  # noqa: ANN202 - engine.faces.extract.FaceExtractor, imported lazily (loads ONNX models)
-    from engine.faces.extract import FaceExtractor
+def _extractor():  # noqa: ANN202 - engine.faces.extract_faceset.FaceExtractor, imported lazily (loads ONNX models)
+    from engine.faces.extract_faceset import FaceExtractor
 
     return FaceExtractor(max_faces=1)

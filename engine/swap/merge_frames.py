@@ -76,7 +76,7 @@ class MergeReport:
     providers: list[str] = field(default_factory=list)
 
 
-class _Session:
+class _ResumeLog:
     """The append-only log of finished frames (a torn last line is ignored)."""
 
     def __init__(self, path: Path, model_key: str, restart: bool):
@@ -185,10 +185,10 @@ class Merger:
         key = f"{fingerprint}|{self.job.face_select}|{','.join(self.job.passes)}"
         return hashlib.sha1(key.encode()).hexdigest()[:16]
 
-    def _finished(self, session: _Session, number: int, name: str, key: str) -> bool:
+    def _finished(self, session: _ResumeLog, number: int, name: str, key: str) -> bool:
         return session.done.get(name) == key and all(p.exists() for p in self._outputs(number, name).values())
 
-    def _todo(self, session: _Session, report: MergeReport) -> Iterator[tuple[int, str, np.ndarray, str]]:
+    def _todo(self, session: _ResumeLog, report: MergeReport) -> Iterator[tuple[int, str, np.ndarray, str]]:
         """(number, name, image, settings key) of the frames still to merge; finished ones are counted."""
         if hasattr(self.source, "files"):
             for number in self.source.numbers:
@@ -209,7 +209,7 @@ class Merger:
         """Merge every frame not finished yet; returns counts and timing."""
         start = time.perf_counter()
         j = self.job
-        session = _Session(j.out.with_name(j.out.name + ".session.jsonl"), self.renderer.model.fingerprint, j.restart)
+        session = _ResumeLog(j.out.with_name(j.out.name + ".session.jsonl"), self.renderer.model.fingerprint, j.restart)
         self._remove_leftovers()
         report = MergeReport(frames=len(self.source), providers=list(self.renderer.providers))
         pending: dict[cf.Future[int], str] = {}

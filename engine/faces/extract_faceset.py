@@ -1,6 +1,6 @@
 """Face extraction into a faceset: DeepFaceLab's extractor (dfl.md §2) with packaged ONNX models.
 
-Faces of each frame come from :class:`engine.faces.extractor.FaceExtractor` (detection, landmarks, second
+Faces of each frame come from :class:`engine.faces.face_finder.FaceExtractor` (detection, landmarks, second
 pass), or from given boxes/landmarks (``--manual``, ``--import-alignments``). They are sorted largest first,
 ``max_faces`` kept, aligned with DFL's geometry (:mod:`engine.faces.align`) and written as
 ``<frame stem>_<i>.jpg`` with JSON metadata (:mod:`engine.faces.faceset`). Frames without a face are
@@ -18,7 +18,7 @@ import numpy as np
 
 from engine.errors import FacecompError
 from engine.faces.align import transform_mat, transform_points, warp_face
-from engine.faces.extractor import DetectedFace, FaceExtractor
+from engine.faces.face_finder import DetectedFace, FaceExtractor
 from engine.faces.facetype import FaceType
 from engine.faces.manual import GivenFace
 from engine.media.plate_space import plate_space

