@@ -43,7 +43,7 @@ def run_chore(args: argparse.Namespace) -> int:
         rep = pack_faceset(args.dir, args.out, remove=args.remove)
         print(f"{rep.faces} faces packed -> {rep.path} ({rep.bytes / 2**20:.1f} MiB)")
     elif args.action == "unpack":
-        from engine.faces.faceset_pack import unpack_faceset
+        from engine.dfl.faceset_pak import unpack_faceset
 
         out = args.out or args.pack.parent
         print(f"{unpack_faceset(args.pack, out, args.overwrite)} faces -> {out}")
