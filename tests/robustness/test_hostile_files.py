@@ -94,6 +94,21 @@ def test_recovery_refuses_symlinks_in_the_plan(tmp_path, caplog):
     assert {p.name: p.read_bytes() for p in (tmp_path / "outside").iterdir()} == before
 
 
+def test_recovery_still_finishes_an_interrupted_roll_forward(tmp_path):
+    """The checks must not refuse the trainer's own save killed half-way through moving its files in."""
+    from engine.training import checkpoint
+
+    model = tmp_path / "model"
+    (model / ".pending").mkdir(parents=True)
+    (model / "model.safetensors").write_bytes(b"new weights, already moved")
+    newer = json.dumps({"format": "facecomp-model", "version": 1, "checkpoint_id": "2-new"})
+    (model / ".pending" / "model.json").write_text(newer)
+    (model / "model.json").write_text(json.dumps({"format": "facecomp-model", "version": 1, "checkpoint_id": "1"}))
+    (model / ".pending" / "COMPLETE").write_text(json.dumps({"files": ["model.safetensors", "model.json"]}))
+    checkpoint.recover(model)
+    assert (model / "model.json").read_text() == newer and not (model / ".pending").exists()
+
+
 # ---- 2. work bombs in the restricted unpickler -------------------------------------------------------------
 
 @pytest.mark.parametrize("make", [hostile.shared_key_bomb, hostile.empty_container_flood, hostile.to_plain_bomb,
