@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 
 from engine.errors import FacecompError
+from tests.conftest import DATA
 from tests.robustness import hostile
 from tests.robustness.conftest import assert_fails_cleanly, cli
 
-DFL_ALIGNED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "dfl_samples" / "aligned"
+DFL_ALIGNED = DATA / "dfl_samples" / "aligned"
 
 
 def _bounded(call, seconds: float = 10.0, megabytes: int = 64) -> FacecompError:
