@@ -368,6 +368,7 @@ class _Machine:
                 args = self.pop()
                 func = self.pop()
                 st.append(self.reduce(func, args))
+                self.budget.refund_object()  # the argument tuple is spent (numpy scalars: one per value)
             elif name == "BUILD":
                 state = self.resolve(self.pop())
                 obj = self.pop()

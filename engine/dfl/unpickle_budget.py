@@ -5,7 +5,8 @@ reused a million times, a million empty containers, the same big array rebuilt a
 is for the whole file and grows with its size, so a real DFL file (a few KB of face metadata, a loss history
 of millions of iterations, gigabytes of weights) passes, while a crafted one fails fast:
 
-- objects: containers and numpy objects created, at most ``OBJECTS_BASE + size / 16``;
+- objects: containers and numpy objects created (a call's argument tuple is given back once spent), at most
+  ``OBJECTS_BASE + size / 16``;
 - tree: values reachable from the result, shared ones counted each time (what :func:`to_plain` walks), at
   most ``TREE_BASE + size / 4``;
 - bytes: bytes of strings, byte strings and arrays made, at most ``BYTES_BASE + 4 * size``;
@@ -64,6 +65,9 @@ class Budget:
         self.objects -= 1
         if self.objects < 0:
             raise Refused("too many objects for the file's size (a crafted file?)")
+
+    def refund_object(self) -> None:
+        self.objects += 1
 
     def spend_bytes(self, n: int) -> None:
         self.bytes -= n

@@ -111,15 +111,18 @@ def _is_plain_file(path: Path) -> bool:
         return False
 
 
-def _rollable(d: Path, pending: Path, files: list[str]) -> bool:
-    """A pending save may be rolled forward only if it is this module's: plain files, no symbolic links in the
-    plan, and a facecomp model.json among them."""
+def _rollable(pending: Path, files: list[str]) -> bool:
+    """A pending save may be rolled forward only if it is this module's: its plan names model.json, every file
+    still in ``.pending`` is a regular file (no symbolic link, nothing followed), and a model.json still there
+    is a facecomp model. Files already moved by an earlier, interrupted roll-forward are simply absent."""
     if MODEL_JSON not in files:
         return False
-    links = [n for n in files if not _is_plain_file(pending / n) or (d / n).is_symlink()]
-    if links:
-        log.warning("%s: pending save refused (symbolic links or non-files: %s)", pending, ", ".join(links))
+    odd = [n for n in files if os.path.lexists(pending / n) and not _is_plain_file(pending / n)]
+    if odd:
+        log.warning("%s: pending save refused (symbolic links or non-files: %s)", pending, ", ".join(odd))
         return False
+    if not _is_plain_file(pending / MODEL_JSON):
+        return True
     try:
         read_versioned_json(pending / MODEL_JSON, FORMAT, VERSION, "a facecomp swap model", MAX_MODEL_JSON_BYTES)
     except FacecompError as exc:
@@ -142,7 +145,7 @@ def recover(folder: str | os.PathLike[str]) -> None:
         return
     if _is_plain_file(pending / COMPLETE):
         files, remove = _plan_names(pending)
-        if _rollable(d, pending, files):
+        if _rollable(pending, files):
             for name in files:
                 if _is_plain_file(pending / name):
                     os.replace(pending / name, d / name)

@@ -79,11 +79,11 @@ def app15_jpeg(jpeg: bytes, payload: bytes) -> bytes:
     return jpeg[:2] + b"\xff\xef" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
 
 
-def dfl_meta_pickle(meta: dict) -> bytes:
+def dfl_meta_pickle(meta: dict, protocol: int = 4) -> bytes:
     """A DFL metadata dict pickled the way DFL does (tests may use pickle to WRITE files; the engine never does)."""
     import pickle
 
-    return pickle.dumps(meta, protocol=4)
+    return pickle.dumps(meta, protocol=protocol)
 
 
 def jpeg_header_claiming(width: int, height: int) -> bytes:

@@ -17,13 +17,14 @@ import numpy as np
 import pytest
 
 from engine.errors import FacecompError
+from tests.conftest import DATA
 from tests.robustness import hostile
 from tests.robustness.conftest import assert_fails_cleanly, cli
 
-DFL_ALIGNED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "dfl_samples" / "aligned"
+DFL_ALIGNED = DATA / "dfl_samples" / "aligned"
 
 
-def _bounded(call, seconds: float = 5.0, megabytes: int = 64) -> FacecompError:
+def _bounded(call, seconds: float = 10.0, megabytes: int = 64) -> FacecompError:
     """Run ``call``; it must raise FacecompError within ``seconds`` and ``megabytes`` of Python allocations, with a
     one-line message of at most 400 characters."""
     tracemalloc.start()
@@ -94,6 +95,21 @@ def test_recovery_refuses_symlinks_in_the_plan(tmp_path, caplog):
     assert {p.name: p.read_bytes() for p in (tmp_path / "outside").iterdir()} == before
 
 
+def test_recovery_still_finishes_an_interrupted_roll_forward(tmp_path):
+    """The checks must not refuse the trainer's own save killed half-way through moving its files in."""
+    from engine.training import checkpoint
+
+    model = tmp_path / "model"
+    (model / ".pending").mkdir(parents=True)
+    (model / "model.safetensors").write_bytes(b"new weights, already moved")
+    newer = json.dumps({"format": "facecomp-model", "version": 1, "checkpoint_id": "2-new"})
+    (model / ".pending" / "model.json").write_text(newer)
+    (model / "model.json").write_text(json.dumps({"format": "facecomp-model", "version": 1, "checkpoint_id": "1"}))
+    (model / ".pending" / "COMPLETE").write_text(json.dumps({"files": ["model.safetensors", "model.json"]}))
+    checkpoint.recover(model)
+    assert (model / "model.json").read_text() == newer and not (model / ".pending").exists()
+
+
 # ---- 2. work bombs in the restricted unpickler -------------------------------------------------------------
 
 @pytest.mark.parametrize("make", [hostile.shared_key_bomb, hostile.empty_container_flood, hostile.to_plain_bomb,
@@ -104,6 +120,18 @@ def test_pickle_work_bombs_fail_fast(make):
     data = make()
     exc = _bounded(lambda: to_plain(loads_dfl_data(data, "crafted.dat")))
     assert "crafted.dat" in str(exc)
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4])
+def test_real_dfl_data_passes_the_budget(protocol):
+    """A DFL _data.dat as DFL writes it (a loss history of numpy float32 pairs: the densest real shape) loads."""
+    from engine.dfl.safe_unpickle import loads_dfl_data, to_plain
+
+    history = [[np.float32(i / 7), np.float32(i / 9)] for i in range(5000)]
+    data = {"iter": 5000, "options": {"resolution": 128, "archi": "df-ud"}, "loss_history": history}
+    loaded = to_plain(loads_dfl_data(hostile.dfl_meta_pickle(data, protocol), "model_data.dat"))
+    assert loaded["iter"] == 5000 and len(loaded["loss_history"]) == 5000
+    assert loaded["loss_history"][-1] == [float(np.float32(4999 / 7)), float(np.float32(4999 / 9))]
 
 
 def test_refusal_messages_are_short_and_keys_plain():
