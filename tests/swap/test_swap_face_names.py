@@ -115,3 +115,27 @@ def test_crowd_frames_write_one_matte_per_face(models, data, tmp_path):
     run_facecomp("merge", "--model", models["tiny"], "--frames", frames, "--track", tmp_path / "track.json",
                  "--out", tmp_path / "merged", "--passes-out", tmp_path / "passes", "--no-mask")
     _check_passes(tmp_path / "passes", frames, Renderer(models["tiny"]), track)
+
+
+def test_identity_clustering_rules():
+    """Runs join the nearest earlier identity under the threshold, never one on screen in the same frames, and
+    one-frame runs only when nearer still."""
+    from engine.swap.identities import SAME_PERSON_SINGLE, _Run, cluster
+
+    rng = np.random.default_rng(0)
+    a, b = (v / np.linalg.norm(v) for v in rng.normal(size=(2, 128)))
+
+    def near(v, d):  # a unit vector at distance ~d from v
+        n = rng.normal(size=128)
+        n -= n @ v * v
+        w = v + d * n / np.linalg.norm(n)
+        return w / np.linalg.norm(w)
+
+    runs = [_Run(0, {1, 2, 3}, 1, [near(a, 0.05) for _ in range(3)]),
+            _Run(1, {1, 2, 3}, 1, [near(a, 0.2) for _ in range(3)]),  # a lookalike on screen with run 0
+            _Run(2, {10, 11}, 10, [near(a, 0.05) for _ in range(2)]),  # run 0's person after a cut
+            _Run(3, {12}, 12, [near(b, 0.05)]),  # someone else
+            _Run(4, {20}, 20, [near(a, 0.3)]),  # one frame, too far for a one-frame join
+            _Run(5, {21}, 21, [near(a, SAME_PERSON_SINGLE * 0.5)])]  # one frame, near enough
+    people = cluster(runs, 0.35)
+    assert people[0] == people[2] == people[5] and len({people[0], people[1], people[3], people[4]}) == 4
