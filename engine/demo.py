@@ -139,7 +139,8 @@ def plan(ws: Path, data: Path, iterations: int) -> list[Step]:
                 "rct",
                 "--restart",
             ],
-            f"{dst / 'merged'}, {dst / 'merged_mask'}, {dst / 'passes'} (EXR: rgba, face.RGB, mask.A)",
+            f"{dst / 'merged'}, {dst / 'merged_mask'}, {dst / 'passes'} "
+            "(EXR: face, facemask, per-face mattes, Cryptomatte, STMap)",
         ),
         Step(
             "video result.mp4",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -164,10 +165,21 @@ def write_exr(path: str | os.PathLike[str], channels: dict[str, np.ndarray], hal
         if out is None or not out.open(str(tmp), spec):
             raise FacecompError(f"cannot write EXR ({oiio.geterror().strip()})", path)
         try:
-            if not out.write_image(data):
+            if not _write_pixels(out, data, spec.y, bool(wide)):
                 raise FacecompError(f"cannot write EXR ({out.geterror().strip()})", path)
         finally:
             out.close()
+
+
+def _write_pixels(out: Any, data: np.ndarray, y0: int, per_channel: bool) -> bool:
+    """Hand the pixels to OIIO. With per-channel formats OIIO converts every value on its way to the file;
+    16 scanlines at a time that stays in cache (on a 1332x540x20 window: 0.25 s, as fast as a native half
+    write, against 1.3 s for the whole image at once)."""
+    if not per_channel:
+        return bool(out.write_image(data))
+    step = 16
+    return all(out.write_scanlines(y0 + y, y0 + min(y + step, data.shape[0]), 0, data[y:y + step])
+               for y in range(0, data.shape[0], step))
 
 
 def read_exr_layers(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -189,15 +201,21 @@ def read_exr_layers(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray]
         inp.close()
     if data is None or not hasattr(data, "shape"):
         raise FacecompError("EXR pixel data is damaged", p)
-    data = np.asarray(data, np.float32).reshape(spec.height, spec.width, spec.nchannels)
-    full = np.zeros((spec.full_height, spec.full_width, spec.nchannels), np.float32)
+    full = in_display_window(np.asarray(data, np.float32).reshape(spec.height, spec.width, spec.nchannels), spec)
+    return {name: full[..., i] for i, name in enumerate(spec.channelnames)}, attrs
+
+
+def in_display_window(data: np.ndarray, spec: Any) -> np.ndarray:
+    """Pixels of an EXR's data window (HxW or HxWxC, as read) placed in its display window (zeros around)."""
+    if (spec.x, spec.y, spec.width, spec.height) == (spec.full_x, spec.full_y, spec.full_width, spec.full_height):
+        return data
+    full = np.zeros((spec.full_height, spec.full_width, *data.shape[2:]), data.dtype)
     x0, y0 = spec.x - spec.full_x, spec.y - spec.full_y
-    dx0, dy0 = max(0, -x0), max(0, -y0)
     fx0, fy0 = max(0, x0), max(0, y0)
     fx1, fy1 = min(spec.full_width, x0 + spec.width), min(spec.full_height, y0 + spec.height)
     if fx1 > fx0 and fy1 > fy0:
-        full[fy0:fy1, fx0:fx1] = data[dy0:dy0 + fy1 - fy0, dx0:dx0 + fx1 - fx0]
-    return {name: full[..., i] for i, name in enumerate(spec.channelnames)}, attrs
+        full[fy0:fy1, fx0:fx1] = data[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0]
+    return full
 
 
 def write_image(path: str | os.PathLike[str], img: np.ndarray, jpeg_quality: int = 95) -> None:

@@ -70,15 +70,16 @@ def encode(mattes: dict[str, np.ndarray], typename: str = TYPENAME, ranks: int =
     if not names:
         return {}
     shape = next(iter(mattes.values())).shape
-    cov = np.stack([np.clip(np.asarray(mattes[n], np.float32), 0.0, 1.0) for n in names])
+    out = {c: np.zeros(shape, np.float32) for c in channels}
+    cov = np.stack([np.asarray(mattes[n], np.float32).reshape(-1) for n in names])
+    where = np.flatnonzero(cov.max(axis=0) > 0)  # only pixels some face covers are ranked
+    if where.size == 0:
+        return out
+    cov = np.clip(cov[:, where], 0.0, 1.0)
     ids = np.array([name_id(n) for n in names], np.float32)
-    order = np.argsort(-cov, axis=0, kind="stable")[:ranks]  # ranks x H x W indices of the faces
+    order = np.argsort(-cov, axis=0, kind="stable")[:ranks]  # ranks x pixels: the faces, largest first
     top = np.take_along_axis(cov, order, axis=0)
-    top_ids = np.where(top > 0, ids[order], np.float32(0.0))
-    out: dict[str, np.ndarray] = {}
-    for k in range(ranks):
-        have = k < len(names)
-        out_id = top_ids[k] if have else np.zeros(shape, np.float32)
-        out_cov = top[k] if have else np.zeros(shape, np.float32)
-        out[channels[2 * k]], out[channels[2 * k + 1]] = out_id, out_cov
+    for k in range(min(ranks, len(names))):
+        out[channels[2 * k]].reshape(-1)[where] = np.where(top[k] > 0, ids[order[k]], np.float32(0.0))
+        out[channels[2 * k + 1]].reshape(-1)[where] = top[k]
     return out

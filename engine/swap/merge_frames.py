@@ -35,7 +35,7 @@ from engine.media.image_io import encode_image, to_uint8
 from engine.progress import progress
 from engine.swap import outputs
 from engine.swap.pipeline import FrameResult
-from engine.swap.render import FaceSelect, Renderer, check_xseg, default_working_space, shot_face_names
+from engine.swap.render import FaceSelect, Renderer, check_xseg, default_working_space, named, shot_face_names
 from engine.swap.settings import FrameSettings
 from engine.swap.track import Track, build_track
 
@@ -166,7 +166,8 @@ class Merger:
             outputs.write_mask(files["mask"], result)
         if "passes" in files:
             attrs = {"oiio:ColorSpace": ws or color.MODEL_SPACE, "facecomp:model": self.job.model.name}
-            outputs.write_passes(files["passes"], result, self.job.passes, attrs, self.face_names)
+            constant = self.face_names if named(self.job.face_select) else ()
+            outputs.write_passes(files["passes"], result, self.job.passes, attrs, self.face_names, constant)
             outputs.write_patches(files["patches"].parent, number, name, result, self.job.origin, ws)
         outputs.write_merged(files["merged"], result)
         return result.faces

@@ -6,9 +6,10 @@ brackets, for ``--passes`` and the worker's ``passes``):
 * ``face.R/G/B`` (face): the raw predicted faces in plate space, premultiplied by their blend masks.
 * ``facemask.A`` (facemask; ``mask`` is accepted as an alias): the blend mask of all selected faces. Not
   ``mask.A``: ``mask`` is a reserved Nuke layer; Nuke shows this one as ``facemask.alpha``.
-* ``facemask_<name>.A`` (mattes): one matte per face, ``<name>`` = the face's stable track name (``face0`` ...).
-  Every face of the shot that is selected gets its layer in every frame (zero where it is absent), so the
-  channel set is the same through the sequence.
+* ``facemask_<name>.A`` (mattes): one matte per face in the frame, ``<name>`` = the face's stable track name
+  (``face0`` ...). Faces named with ``--faces`` get their layer in every frame (zero where absent); with
+  ``all``/``largest`` a frame has the layers of its own faces only (a crowd shot would otherwise carry dozens of
+  empty layers in every frame). The Cryptomatte lists every face of the shot in every frame.
 * ``CryptoFace00.R/G/B/A``, ``CryptoFace01.R/G/B/A`` (crypto): Cryptomatte of the faces
   (:mod:`engine.swap.cryptomatte`), ids stored as 32-bit float, coverage = each face's matte.
 * ``stmap.R/G`` (stmap): plate -> face-patch coordinates (:mod:`engine.swap.stmap`), 32-bit float.
@@ -40,8 +41,11 @@ ALIASES = {"mask": "facemask"}
 # zips and gave the smallest file (3.5 MiB vs zips 4.7, piz 3.9); "none" is faster still but 32 MiB a frame.
 PASS_COMPRESSION = "zip"
 Window = tuple[int, int, int, int]
-# 32-bit in the half file: Cryptomatte ids (a half would change them) and the STMap (half steps of 1/2048
-# near 1.0 would move a 512 px patch lookup by a quarter pixel)
+# Channels that must be 32-bit: Cryptomatte ids (a half would change them) and the STMap (half steps of 1/2048
+# near 1.0 would move a 512 px patch lookup by a quarter pixel). A file holding any of them is written all
+# 32-bit float: OIIO's Python binding can only hand mixed half/float files through a per-value conversion that
+# made the write ~1.5x slower than all-float (bench/passes.py: 1.17x vs 0.78x the old layout's write), for a
+# file ~20 % smaller; without them (face, facemask, mattes, rgba) the file is half.
 FLOAT_CHANNELS = (*cryptomatte.layer_channels(), "stmap.R", "stmap.G")
 
 
@@ -69,8 +73,7 @@ def data_window(result: FrameResult, passes: tuple[str, ...]) -> Window:
 
 
 def face_mattes(result: FrameResult, window: Window, names: Iterable[str] = ()) -> dict[str, np.ndarray]:
-    """Each face's matte over ``window``: ``names`` (every face of the shot, zero when absent) and the faces
-    of the frame, in that order."""
+    """Each face's matte over ``window``: ``names`` (zero when absent) and the faces of the frame, in order."""
     wx, wy, wx1, wy1 = window
     mattes = {n: np.zeros((wy1 - wy, wx1 - wx), np.float32) for n in names}
     for layer in result.layers:
@@ -83,7 +86,8 @@ def face_mattes(result: FrameResult, window: Window, names: Iterable[str] = ()) 
 
 def exr_channels(result: FrameResult, passes: tuple[str, ...] = DEFAULT_PASSES, names: Iterable[str] = (),
                  window: Window | None = None) -> dict[str, np.ndarray]:
-    """The EXR channels of a frame over ``window`` (default :func:`data_window`), see the module docstring."""
+    """The EXR channels of a frame over ``window`` (default :func:`data_window`), see the module docstring.
+    ``names``: faces whose matte layer is written even when they are not in the frame."""
     x0, y0, x1, y1 = window or data_window(result, passes)
     sl = np.s_[y0:y1, x0:x1]
     ch: dict[str, np.ndarray] = {}
@@ -108,16 +112,20 @@ def exr_channels(result: FrameResult, passes: tuple[str, ...] = DEFAULT_PASSES, 
 
 
 def write_passes(path: str | os.PathLike[str], result: FrameResult, passes: tuple[str, ...] = DEFAULT_PASSES,
-                 attributes: dict[str, str] | None = None, names: Iterable[str] = ()) -> None:
-    """One half-float EXR of the chosen passes (:data:`PASS_COMPRESSION`), written atomically. ``names``: the
-    faces of the shot (stable names) that get a matte and a manifest entry in every frame."""
+                 attributes: dict[str, str] | None = None, names: Iterable[str] = (), matte_names: Iterable[str] = (),
+                 mixed: bool = False) -> None:
+    """One EXR of the chosen passes (:data:`PASS_COMPRESSION`), written atomically: 32-bit float when it holds
+    :data:`FLOAT_CHANNELS`, else half (``mixed``: half with only those channels 32-bit, slower to write).
+    ``names``: the faces of the shot (stable names) for the Cryptomatte manifest; ``matte_names``: those whose
+    matte layer is written in every frame."""
     window = data_window(result, passes)
-    ch = exr_channels(result, passes, names, window)
+    ch = exr_channels(result, passes, matte_names, window)
     all_names = list(dict.fromkeys([*names, *(layer.name for layer in result.layers)]))
     attrs = {**(attributes or {}), "facecomp:face_names": json.dumps(all_names),
              "facecomp:passes": ",".join(passes)}
     if "crypto" in passes:
         attrs.update(cryptomatte.metadata(all_names))
     h, w = result.plate.shape[:2]
-    write_exr(path, ch, half=True, attributes=attrs, compression=PASS_COMPRESSION,
-              float_channels=FLOAT_CHANNELS, data_origin=window[:2], display_size=(w, h))
+    wide = any(c in ch for c in FLOAT_CHANNELS)
+    write_exr(path, ch, half=mixed or not wide, attributes=attrs, compression=PASS_COMPRESSION,
+              float_channels=FLOAT_CHANNELS if mixed else (), data_origin=window[:2], display_size=(w, h))

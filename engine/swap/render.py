@@ -70,6 +70,11 @@ def select_faces(faces: list[FaceInput], select: FaceSelect = "all") -> list[Fac
     return [f for f in ordered if f.name in choice]
 
 
+def named(select: FaceSelect) -> bool:
+    """True when the selection names faces (their matte layers are then written in every frame)."""
+    return isinstance(parse_faces(select), tuple)
+
+
 def shot_face_names(track: Track | None, select: FaceSelect = "all") -> list[str]:
     """The faces of the shot that get a matte layer and a Cryptomatte manifest entry in every frame: the
     track's names (those selected); without a track, none beyond each frame's own faces. Names not in the
@@ -225,7 +230,8 @@ class Renderer:
         attrs = {"oiio:ColorSpace": ws or color.MODEL_SPACE, "facecomp:version": __version__,
                  "facecomp:model": self.model.path.name, "facecomp:face_type": self.model.face_type.label,
                  "facecomp:ocio_config": color.CONFIG_URI, "facecomp:faces": str(result.faces)}
-        write_passes(out_path, result, passes, attrs, shot_face_names(self.track(track), face_select))
+        names = shot_face_names(self.track(track), face_select)
+        write_passes(out_path, result, passes, attrs, names, names if named(face_select) else ())
         if patches_dir is not None:
             write_patches(patches_dir, frame, Path(out_path).name.split(".exr")[0], result, origin, ws)
         return FrameReport(frame, result.faces, Path(out_path))

@@ -23,7 +23,7 @@ import numpy as np
 from engine.errors import FacecompError
 from engine.faces.faceset import FaceMeta, update_meta
 from engine.media.frames import format_pattern, is_pattern, open_frames
-from engine.media.image_io import write_exr, write_image
+from engine.media.image_io import in_display_window, write_exr, write_image
 from engine.progress import progress
 from engine.xseg.faceset_ops import read_faceset
 from engine.xseg.labels import applied_mask, has_label, label_mask, set_label_mask, trace_polys
@@ -90,6 +90,7 @@ def _read_exr_channel(p: Path, channel: str | None) -> np.ndarray:
     if data is None:
         raise FacecompError("EXR pixel data is damaged", p)
     m = np.asarray(data, np.float32).reshape(spec.height, spec.width)
+    m = in_display_window(m, spec)  # facecomp's passes have a data window
     return np.clip(np.nan_to_num(m, nan=0.0, posinf=1.0, neginf=0.0), 0, 1)
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from engine.media.image_io import read_exr_layers, read_image
 from engine.swap import cryptomatte
+from engine.swap.passes import write_passes
 from engine.swap.render import Renderer, load_settings
 from engine.swap.stmap import lookup
 from tests.conftest import assert_clean_error, run_facecomp
@@ -83,8 +84,8 @@ def test_facecomp_cryptomatte_decodes_to_one_matte_per_face(two_faces):
     assert len(c.ranks) == 2 * len(cryptomatte.layer_channels()) // 4
     assert sorted(c.manifest) == ["face0", "face1"] and c.key == cryptomatte.metadata_key("CryptoFace")
     spec = oiio.ImageInput.open(str(path)).spec()
-    formats = dict(zip(spec.channelnames, (str(f) for f in spec.channelformats), strict=True))
-    assert {formats[n] for n in cryptomatte.layer_channels()} == {"float"} and formats["face.R"] == "half"
+    formats = [str(f) for f in spec.channelformats] or [str(spec.format)] * spec.nchannels
+    assert set(formats) == {"float"}  # the ids must be 32-bit: the whole file is (docs/merge.md "Sample type")
     x0, y0 = spec.x, spec.y
     h, w = spec.height, spec.width
     layers, attrs = read_exr_layers(path)
@@ -112,6 +113,9 @@ def test_data_window_is_the_union_of_the_faces(two_faces):
     assert (spec.full_width, spec.full_height) == (result.plate.shape[1], result.plate.shape[0])
     layers, _ = read_exr_layers(folder / "o.0001.exr")
     assert layers["facemask.A"].sum() == pytest.approx(result.face_mask.sum(), rel=1e-3)
+    write_passes(folder / "half.exr", result, ("face", "facemask", "mattes"))  # no 32-bit layer: a half file
+    spec = oiio.ImageInput.open(str(folder / "half.exr")).spec()
+    assert str(spec.format) == "half" and not spec.channelformats and spec.width < result.plate.shape[1]
 
 
 def test_stmap_reprojects_the_aligned_face_onto_the_plate(two_faces):
