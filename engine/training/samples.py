@@ -11,7 +11,6 @@ release the GIL) so that the training step never waits.
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from engine.faces.facetype import FaceType
 from engine.faces.masks import eyes_mouth_mask, hull_mask
 from engine.media.image_io import read_image, to_uint8
 from engine.training.augment import apply_warp, random_hsv, warp_params
+from engine.training.prefetch import Prefetcher
 
 log = logging.getLogger("facecomp")
 
@@ -112,9 +112,8 @@ class Faceset:
         if not todo or workers < 2 or len(todo) * self.resolution**2 * 5 > self._cache_left:
             return 0
         from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
-
         from concurrent.futures.process import BrokenProcessPool
+        from multiprocessing import get_context
 
         jobs = [(self.paths[i], self.metas[i], self.resolution, self.face_type) for i in todo]
         try:
@@ -272,12 +271,12 @@ def make_raw_batch(faceset: Faceset, sampler: IndexSampler, spec: SideSpec, batc
     return out
 
 
-class BatchFeeder:
+class BatchFeeder(Prefetcher):
     """Background threads that keep ``prefetch`` complete batches (src and dst) ready.
 
     ``get()`` returns ``{"src": {...}, "dst": {...}}`` of NHWC float32 arrays (``raw``: the uint8 faces and
-    drawn parameters of :func:`make_raw_batch`, augmented later on the training device); an error in a worker is raised
-    in the caller. ``close()`` stops the threads.
+    drawn parameters of :func:`make_raw_batch`, augmented later on the training device); an error in a worker
+    is raised in the caller. ``close()`` stops the threads.
     """
 
     def __init__(self, src: Faceset, dst: Faceset, src_spec: SideSpec, dst_spec: SideSpec, batch: int,
@@ -285,52 +284,18 @@ class BatchFeeder:
                  transform: Callable[[dict[str, Any]], Any] | None = None, raw: bool = False):
         self.src, self.dst, self.src_spec, self.dst_spec, self.batch = src, dst, src_spec, dst_spec, batch
         self.raw = raw
-        self.transform = transform
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, prefetch))
-        self._stop = threading.Event()
-        self._threads = []
-        for i in range(max(1, workers)):
-            rng = np.random.default_rng([seed, i])
-            t = threading.Thread(target=self._work, args=(rng,), name=f"facecomp-samples-{i}", daemon=True)
-            self._threads.append(t)
-        for t in self._threads:
-            t.start()
+        super().__init__(self._start, seed, workers, prefetch, transform)
 
-    def _work(self, rng: np.random.Generator) -> None:
-        cv2.setNumThreads(1)
+    def _start(self, rng: np.random.Generator) -> Callable[[], dict[str, Any]]:
         src_idx = IndexSampler(len(self.src), rng, self.src.yaws if self.src_spec.uniform_yaw else None)
         dst_idx = IndexSampler(len(self.dst), rng, self.dst.yaws if self.dst_spec.uniform_yaw else None)
         ct_set = self.dst if self.src_spec.ct_mode not in (None, "none") else None
-        try:
-            while not self._stop.is_set():
-                if self.raw:
-                    item: Any = {"src": make_raw_batch(self.src, src_idx, self.src_spec, self.batch, rng),
-                                 "dst": make_raw_batch(self.dst, dst_idx, self.dst_spec, self.batch, rng)}
-                else:
-                    item = {"src": make_batch(self.src, src_idx, self.src_spec, self.batch, rng, ct_set),
-                            "dst": make_batch(self.dst, dst_idx, self.dst_spec, self.batch, rng)}
-                if self.transform is not None:
-                    item = self.transform(item)
-                self._put(item)
-        except BaseException as exc:  # noqa: BLE001 - handed to the training thread, which raises it
-            self._put(exc)
 
-    def _put(self, item: Any) -> None:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
+        def make() -> dict[str, Any]:
+            if self.raw:
+                return {"src": make_raw_batch(self.src, src_idx, self.src_spec, self.batch, rng),
+                        "dst": make_raw_batch(self.dst, dst_idx, self.dst_spec, self.batch, rng)}
+            return {"src": make_batch(self.src, src_idx, self.src_spec, self.batch, rng, ct_set),
+                    "dst": make_batch(self.dst, dst_idx, self.dst_spec, self.batch, rng)}
 
-    def get(self) -> Any:
-        item = self._queue.get()
-        if isinstance(item, BaseException):
-            self.close()
-            raise item
-        return item
-
-    def close(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=5)
+        return make

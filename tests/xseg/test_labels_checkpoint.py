@@ -64,8 +64,8 @@ def test_checkpoint_round_trip_backups_and_errors(tmp_path) -> None:
                                    {"conv01.conv.weight.a": torch.ones(32, 3, 3, 3)})
     meta = checkpoint.read_meta(folder)
     assert meta["format"] == "facecomp-xseg" and meta["iteration"] == 3 and meta["resolution"] == 64
-    assert sorted(p.name for p in (folder / "backups").iterdir()) == ["1", "2"]
-    assert checkpoint.read_meta(folder / "backups" / "1")["iteration"] == 2
+    assert sorted(p.name for p in (folder / "backups").iterdir()) == ["01", "02"]
+    assert checkpoint.read_meta(folder / "backups" / "01")["iteration"] == 2
     loaded, _ = checkpoint.load_model(folder)
     for k, v in net.state_dict().items():
         assert torch.equal(loaded.state_dict()[k], v)
