@@ -45,7 +45,7 @@ class GraphedStep:
         self.lr = torch.zeros((), dtype=torch.float32, device=dev)
         self.gscale = torch.ones((), dtype=torch.float32, device=dev)
         self.morph: torch.Tensor | None = None
-        self.stream = torch.cuda.Stream(dev)
+        self.stream: torch.cuda.Stream | None = None
         self.forward = trainer.model
         if os.environ.get("FACECOMP_COMPILE_MODEL", "0") == "1":  # inductor kernels inside the graph (measured)
             self.forward = torch.compile(trainer.model)
@@ -60,7 +60,7 @@ class GraphedStep:
         kw = t.recipe.forward_kwargs()
         if self.morph is not None:
             kw["morph_mask"] = self.morph
-        with torch.autocast("cuda", dtype=p.dtype, enabled=p.autocast, cache_enabled=False):
+        with torch.autocast(t.device.type, dtype=p.dtype, enabled=p.autocast, cache_enabled=False):
             out = self.forward(batch["src"]["warped"], batch["dst"]["warped"], **kw)
             terms = t.recipe.generator(out, batch, None)
         terms.g_loss.backward()
@@ -100,6 +100,8 @@ class GraphedStep:
         self._load(batch)
         self.lr.fill_(t.opt.current_lr())
         if self.calls < self.warmup:
+            if self.stream is None:
+                self.stream = torch.cuda.Stream(t.device)
             self.stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(self.stream):
                 self._body()
