@@ -40,6 +40,7 @@ class GraphedStep:
         self.warmup = warmup
         self.calls = 0
         self.graph: torch.cuda.CUDAGraph | None = None
+        self.failed = False
         self.static: dict[str, dict[str, torch.Tensor]] | None = None
         dev = trainer.device
         self.lr = torch.zeros((), dtype=torch.float32, device=dev)
@@ -85,15 +86,23 @@ class GraphedStep:
             else:
                 self.morph.copy_(mask, non_blocking=True)
 
-    def _capture(self) -> None:
+    def _capture(self) -> bool:
+        """Capture the step; False (and the eager body from then on) where something in it cannot be captured."""
         graph = torch.cuda.CUDAGraph()
         if self.t.opt.lr_dropout:
             graph.register_generator_state(self.t.opt.generator)
         torch.cuda.synchronize(self.t.device)
-        with torch.cuda.graph(graph):
-            self._body()
+        try:
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):  # the feeder threads pin memory
+                self._body()
+        except RuntimeError as exc:
+            log.warning("the training step cannot run as a CUDA graph (%s); it runs eagerly", str(exc)[:200])
+            torch.cuda.synchronize(self.t.device)
+            self.failed = True
+            return False
         self.graph = graph
         log.info("training step captured as a CUDA graph")
+        return True
 
     def __call__(self, batch: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
         t = self.t
@@ -106,9 +115,9 @@ class GraphedStep:
             with torch.cuda.stream(self.stream):
                 self._body()
             torch.cuda.current_stream().wait_stream(self.stream)
+        elif self.failed or (self.graph is None and not self._capture()):
+            self._body()
         else:
-            if self.graph is None:
-                self._capture()
             assert self.graph is not None
             self.graph.replay()
         self.calls += 1
