@@ -1,11 +1,13 @@
 """DeepFaceLab's training sample generator (dfl.md §9) for the swap models.
 
 A :class:`Faceset` reads the metadata of every face up front (a damaged file is a clear error naming it) and
-decodes images on demand, re-aligned to the model's face type and resolution and cached in memory (within a
-budget). A :class:`SideSpec` says what one side (src or dst) of a batch gets; :func:`make_batch` draws one
-side's batch: per sample one seed drives the warped input, the target and the masks (same affine and flip,
-only the input warped). :class:`BatchFeeder` keeps batches coming from background threads (OpenCV and NumPy
-release the GIL) so that the training step never waits.
+decodes images on demand (or all up front in worker processes, :meth:`Faceset.preload`), re-aligned to the
+model's face type and resolution and cached in memory as uint8 (within a budget sized from the machine). A
+:class:`SideSpec` says what one side (src or dst) of a batch gets; :func:`make_batch` draws one side's batch:
+per sample one seed drives the warped input, the target and the masks (same affine and flip, only the input
+warped); :func:`make_raw_batch` draws the same but leaves the augmentation to the training device
+(engine.training.device_augment). :class:`BatchFeeder` keeps batches coming from background threads (OpenCV
+and NumPy release the GIL) so that the training step never waits.
 """
 
 from __future__ import annotations
@@ -34,6 +36,20 @@ log = logging.getLogger("facecomp")
 YAW_BINS = 128
 YAW_RANGE = 1.2
 DEFAULT_CACHE_BYTES = 1 << 30
+MAX_CACHE_BYTES = 16 << 30
+
+
+def cache_budget() -> int:
+    """Bytes of decoded faces a faceset may keep: a quarter of the available memory, 1 to 16 GiB (1 GiB where
+    /proc/meminfo is missing)."""
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(min(MAX_CACHE_BYTES, max(DEFAULT_CACHE_BYTES, int(line.split()[1]) * 1024 // 4)))
+    except (OSError, ValueError):
+        pass
+    return DEFAULT_CACHE_BYTES
 
 
 @dataclass
@@ -76,7 +92,7 @@ class Faceset:
     """The faces of one faceset folder, served at ``resolution`` in ``face_type`` (re-aligned when needed)."""
 
     def __init__(self, folder: str | Path, resolution: int, face_type: str,
-                 cache_bytes: int = DEFAULT_CACHE_BYTES, with_yaw: bool = False):
+                 cache_bytes: int | None = None, with_yaw: bool = False):
         self.folder = Path(folder)
         self.paths = list_faces(self.folder)
         if not self.paths:
@@ -85,7 +101,7 @@ class Faceset:
         self.resolution = int(resolution)
         self.face_type = FaceType.parse(face_type)
         self._cache: dict[int, FaceSample] = {}
-        self._cache_left = int(cache_bytes)
+        self._cache_left = int(cache_budget() if cache_bytes is None else cache_bytes)
         self._lock = threading.Lock()
         self.yaws = np.array([_yaw(m) for m in self.metas], np.float32) if with_yaw else None
 
