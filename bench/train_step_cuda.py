@@ -51,8 +51,12 @@ def _sync() -> None:
 
 
 def _reset_peak() -> None:
+    """Free what earlier runs left (trainer <-> graph step cycles hold CUDA graphs and their memory pools)."""
+    import gc
+
     import torch
 
+    gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
