@@ -107,6 +107,8 @@ class Trainer:
         dd.init(self.dist, self.device)
         if self.device.type == "cpu":
             torch.set_flush_denormal(True)  # tiny optimizer moments must not fall into slow denormal math
+        elif self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: cuDNN times its algorithms once, at warm-up
         torch.manual_seed(self.s.seed + 1000 * self.dist.rank)
         self.model = build_model(self.kind, self.options)
         folder = self.s.model_dir
