@@ -273,14 +273,17 @@ def make_raw_batch(faceset: Faceset, sampler: IndexSampler, spec: SideSpec, batc
     :func:`make_batch` makes with the same seed."""
     from engine.training.device_augment import draw_sample
 
-    faces, inv, fine, hsv = [], [], [], []
-    for _ in range(batch):
-        faces.append(faceset.load(sampler.next()).packed())
+    res = faceset.resolution
+    faces = np.empty((batch, res, res, 5), np.uint8)
+    inv, fine, hsv = [], [], []
+    for i in range(batch):
+        face = faceset.load(sampler.next())
+        faces[i, ..., :3], faces[i, ..., 3], faces[i, ..., 4] = face.image, face.mask, face.em_mask
         a, b, c = draw_sample(rng, spec.resolution, spec.flip, spec.scale_range, spec.hsv_power)
         inv.append(a)
         fine.append(b)
         hsv.append(c)
-    out = {"faces": np.stack(faces), "inverse": np.stack(inv).astype(np.float32),
+    out = {"faces": faces, "inverse": np.stack(inv).astype(np.float32),
            "fine": np.stack(fine).astype(np.float32)}
     if spec.hsv_power > 0:
         out["hsv"] = np.array(hsv, np.float32)

@@ -157,3 +157,18 @@ def test_graph_step_body_is_the_eager_step(src_faces: Path, dst_faces: Path, tmp
     step._body()
     assert float(graph.flat.extra[0]) == pytest.approx(stats["loss_src"], rel=1e-5)
     assert torch.allclose(eager.flat.data, graph.flat.data, atol=1e-7, rtol=0)
+
+
+def test_raw_batch_draws_what_make_batch_draws(src_faces: Path) -> None:
+    """make_raw_batch + the device augmentation = make_batch for one seed (faces, affines, flips, order)."""
+    from engine.training.samples import Faceset, IndexSampler, SideSpec, make_batch, make_raw_batch
+
+    faces = Faceset(src_faces, 64, "wf")
+    spec = SideSpec(64, random_warp=False, flip=True)
+    rng = np.random.default_rng(5)
+    raw = make_raw_batch(faces, IndexSampler(len(faces), rng), spec, 6, rng)
+    rng = np.random.default_rng(5)
+    ref = make_batch(faces, IndexSampler(len(faces), rng), spec, 6, rng)
+    out = augment_side(*(torch.from_numpy(raw[k]) for k in ("faces", "inverse", "fine")), None, False)
+    for key in ("target", "mask", "em_mask"):
+        assert np.abs(out[key].permute(0, 2, 3, 1).numpy() - ref[key]).max() < 2e-3, key
