@@ -224,7 +224,7 @@ class Trainer:
         self.device_augment = {"src": src_spec.random_warp, "dst": dst_spec.random_warp} if on_device else None
         if pin:  # decode the facesets up front in processes (those that fit the cache)
             for faceset in {id(src_set): src_set, id(dst_set): dst_set}.values():
-                faceset.preload(max(1, (os.cpu_count() or 2) - 1))
+                faceset.preload(max(1, ((os.cpu_count() or 2) - 1) // self.dist.world))
         self.feeder = BatchFeeder(src_set, dst_set, src_spec, dst_spec, self.batch,
                                   seed=self.s.seed * 7919 + self.dist.rank + 1, workers=workers,
                                   transform=lambda item: _batch_to_torch(item, pin, on_device), raw=on_device)
