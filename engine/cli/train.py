@@ -87,6 +87,9 @@ def add_arguments(p: argparse.ArgumentParser, argv: list[str] | None = None) -> 
                    help="compute threads (torch.set_num_threads; 0 = PyTorch's default, one per core)")
     p.add_argument("--workers", type=int, default=0,
                    help="sample-generator threads (0 = auto: 1 on CPU, up to 4 feeding a GPU)")
+    p.add_argument("--sample-pipeline", choices=("auto", "device", "host"), default="auto",
+                   help="where samples are augmented: on the training device (uint8 faces sent, warped there) or "
+                        "on the host; auto: device on CUDA, host on CPU (ct_mode always on the host)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the sample generator")
     p.add_argument("--quiet", action="store_true", help="no per-iteration console line")
     p.add_argument("--schedule", metavar="FILE|PRESET",
@@ -222,7 +225,7 @@ def _train(args: argparse.Namespace, folder: Path, info: Any, device: Any) -> tu
                 model_dir=folder, kind=p.kind, options=p.options, src=p.src, dst=p.dst, device=args.device,
                 precision=args.precision, save_every_min=args.save_every_min, save_every_iter=args.save_every_iter,
                 preview_every=args.preview_every, max_iterations=args.iterations, workers=args.workers,
-                seed=args.seed, reset_parts=p.reset_parts, reset_iteration=p.reset_iteration, reset_gan=p.reset_gan,
+                pipeline=args.sample_pipeline, seed=args.seed, reset_parts=p.reset_parts, reset_iteration=p.reset_iteration, reset_gan=p.reset_gan,
                 quiet=args.quiet, save_at_start=bool(p.changed or p.reset_parts), tensorboard=args.tensorboard,
                 extra_meta=provenance(stored))
             schedule_hooks(settings, rp)

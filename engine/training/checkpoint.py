@@ -167,8 +167,9 @@ def _resolve(folder: Path, name: str) -> Path:
 
 def save_checkpoint(folder: str | os.PathLike[str], model: torch.nn.Module, iteration: int,
                     extra_state: dict[str, dict[str, torch.Tensor]] | None = None,
-                    meta: dict[str, Any] | None = None) -> dict[str, Any]:
+                    meta: dict[str, Any] | None = None, fmt: str = FORMAT) -> dict[str, Any]:
     """Write a complete checkpoint of ``model`` at ``iteration`` (see the module doc); returns model.json's data.
+    ``fmt``: model.json's format (XSeg folders, engine.xseg.checkpoint, are written here too).
 
     ``extra_state`` maps ``"optimizer"`` / ``"discriminators"`` to tensors; ``meta`` adds or overrides model.json
     fields (``options``, ``training_seconds``, ``training``, ``loss``, ``created`` ...).
@@ -178,19 +179,19 @@ def save_checkpoint(folder: str | os.PathLike[str], model: torch.nn.Module, iter
     recover(d)
     old: dict[str, Any] = {}
     with contextlib.suppress(FacecompError):
-        old = read_model_json(d) if (d / MODEL_JSON).is_file() else {}
+        old = read_model_json(d) if fmt == FORMAT and (d / MODEL_JSON).is_file() else {}
     checkpoint_id = f"{int(iteration)}-{uuid.uuid4().hex[:12]}"
     kind = str(getattr(model, "kind", (meta or {}).get("kind", "")))
     info: dict[str, Any] = {
-        "format": FORMAT, "version": VERSION, "kind": kind,
+        "format": fmt, "version": VERSION, "kind": kind,
         "options": dict(getattr(model, "options", {})),
         "iteration": int(iteration), "training_seconds": float(old.get("training_seconds", 0.0)),
         "facecomp_version": __version__, "created": old.get("created", _now()), "updated": _now(),
     }
     info.update(meta or {})
-    info.update({"format": FORMAT, "version": VERSION, "iteration": int(iteration), "checkpoint_id": checkpoint_id,
+    info.update({"format": fmt, "version": VERSION, "iteration": int(iteration), "checkpoint_id": checkpoint_id,
                  "updated": _now()})
-    st_meta = {"format": FORMAT, "kind": kind, "checkpoint_id": checkpoint_id, "iteration": str(int(iteration))}
+    st_meta = {"format": fmt, "kind": kind, "checkpoint_id": checkpoint_id, "iteration": str(int(iteration))}
 
     pending = d / PENDING
     shutil.rmtree(pending, ignore_errors=True)

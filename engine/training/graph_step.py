@@ -40,12 +40,13 @@ class GraphedStep:
         self.warmup = warmup
         self.calls = 0
         self.graph: torch.cuda.CUDAGraph | None = None
+        self.failed = False
         self.static: dict[str, dict[str, torch.Tensor]] | None = None
         dev = trainer.device
         self.lr = torch.zeros((), dtype=torch.float32, device=dev)
         self.gscale = torch.ones((), dtype=torch.float32, device=dev)
         self.morph: torch.Tensor | None = None
-        self.stream = torch.cuda.Stream(dev)
+        self.stream: torch.cuda.Stream | None = None
         self.forward = trainer.model
         if os.environ.get("FACECOMP_COMPILE_MODEL", "0") == "1":  # inductor kernels inside the graph (measured)
             self.forward = torch.compile(trainer.model)
@@ -60,7 +61,7 @@ class GraphedStep:
         kw = t.recipe.forward_kwargs()
         if self.morph is not None:
             kw["morph_mask"] = self.morph
-        with torch.autocast("cuda", dtype=p.dtype, enabled=p.autocast, cache_enabled=False):
+        with torch.autocast(t.device.type, dtype=p.dtype, enabled=p.autocast, cache_enabled=False):
             out = self.forward(batch["src"]["warped"], batch["dst"]["warped"], **kw)
             terms = t.recipe.generator(out, batch, None)
         terms.g_loss.backward()
@@ -85,28 +86,38 @@ class GraphedStep:
             else:
                 self.morph.copy_(mask, non_blocking=True)
 
-    def _capture(self) -> None:
+    def _capture(self) -> bool:
+        """Capture the step; False (and the eager body from then on) where something in it cannot be captured."""
         graph = torch.cuda.CUDAGraph()
         if self.t.opt.lr_dropout:
             graph.register_generator_state(self.t.opt.generator)
         torch.cuda.synchronize(self.t.device)
-        with torch.cuda.graph(graph):
-            self._body()
+        try:
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):  # the feeder threads pin memory
+                self._body()
+        except RuntimeError as exc:
+            log.warning("the training step cannot run as a CUDA graph (%s); it runs eagerly", str(exc)[:200])
+            torch.cuda.synchronize(self.t.device)
+            self.failed = True
+            return False
         self.graph = graph
         log.info("training step captured as a CUDA graph")
+        return True
 
     def __call__(self, batch: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
         t = self.t
         self._load(batch)
         self.lr.fill_(t.opt.current_lr())
         if self.calls < self.warmup:
+            if self.stream is None:
+                self.stream = torch.cuda.Stream(t.device)
             self.stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(self.stream):
                 self._body()
             torch.cuda.current_stream().wait_stream(self.stream)
+        elif self.failed or (self.graph is None and not self._capture()):
+            self._body()
         else:
-            if self.graph is None:
-                self._capture()
             assert self.graph is not None
             self.graph.replay()
         self.calls += 1

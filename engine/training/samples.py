@@ -1,17 +1,18 @@
 """DeepFaceLab's training sample generator (dfl.md §9) for the swap models.
 
 A :class:`Faceset` reads the metadata of every face up front (a damaged file is a clear error naming it) and
-decodes images on demand, re-aligned to the model's face type and resolution and cached in memory (within a
-budget). A :class:`SideSpec` says what one side (src or dst) of a batch gets; :func:`make_batch` draws one
-side's batch: per sample one seed drives the warped input, the target and the masks (same affine and flip,
-only the input warped). :class:`BatchFeeder` keeps batches coming from background threads (OpenCV and NumPy
-release the GIL) so that the training step never waits.
+decodes images on demand (or all up front in worker processes, :meth:`Faceset.preload`), re-aligned to the
+model's face type and resolution and cached in memory as uint8 (within a budget sized from the machine). A
+:class:`SideSpec` says what one side (src or dst) of a batch gets; :func:`make_batch` draws one side's batch:
+per sample one seed drives the warped input, the target and the masks (same affine and flip, only the input
+warped); :func:`make_raw_batch` draws the same but leaves the augmentation to the training device
+(engine.training.device_augment). :class:`BatchFeeder` keeps batches coming from background threads (OpenCV
+and NumPy release the GIL) so that the training step never waits.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,12 +29,27 @@ from engine.faces.facetype import FaceType
 from engine.faces.masks import eyes_mouth_mask, hull_mask
 from engine.media.image_io import read_image, to_uint8
 from engine.training.augment import apply_warp, random_hsv, warp_params
+from engine.training.prefetch import Prefetcher
 
 log = logging.getLogger("facecomp")
 
 YAW_BINS = 128
 YAW_RANGE = 1.2
 DEFAULT_CACHE_BYTES = 1 << 30
+MAX_CACHE_BYTES = 16 << 30
+
+
+def cache_budget() -> int:
+    """Bytes of decoded faces a faceset may keep: a quarter of the available memory, 1 to 16 GiB (1 GiB where
+    /proc/meminfo is missing)."""
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(min(MAX_CACHE_BYTES, max(DEFAULT_CACHE_BYTES, int(line.split()[1]) * 1024 // 4)))
+    except (OSError, ValueError):
+        pass
+    return DEFAULT_CACHE_BYTES
 
 
 @dataclass
@@ -76,7 +92,7 @@ class Faceset:
     """The faces of one faceset folder, served at ``resolution`` in ``face_type`` (re-aligned when needed)."""
 
     def __init__(self, folder: str | Path, resolution: int, face_type: str,
-                 cache_bytes: int = DEFAULT_CACHE_BYTES, with_yaw: bool = False):
+                 cache_bytes: int | None = None, with_yaw: bool = False):
         self.folder = Path(folder)
         self.paths = list_faces(self.folder)
         if not self.paths:
@@ -85,7 +101,7 @@ class Faceset:
         self.resolution = int(resolution)
         self.face_type = FaceType.parse(face_type)
         self._cache: dict[int, FaceSample] = {}
-        self._cache_left = int(cache_bytes)
+        self._cache_left = int(cache_budget() if cache_bytes is None else cache_bytes)
         self._lock = threading.Lock()
         self.yaws = np.array([_yaw(m) for m in self.metas], np.float32) if with_yaw else None
 
@@ -257,26 +273,29 @@ def make_raw_batch(faceset: Faceset, sampler: IndexSampler, spec: SideSpec, batc
     :func:`make_batch` makes with the same seed."""
     from engine.training.device_augment import draw_sample
 
-    faces, inv, fine, hsv = [], [], [], []
-    for _ in range(batch):
-        faces.append(faceset.load(sampler.next()).packed())
+    res = faceset.resolution
+    faces = np.empty((batch, res, res, 5), np.uint8)
+    inv, fine, hsv = [], [], []
+    for i in range(batch):
+        face = faceset.load(sampler.next())
+        faces[i, ..., :3], faces[i, ..., 3], faces[i, ..., 4] = face.image, face.mask, face.em_mask
         a, b, c = draw_sample(rng, spec.resolution, spec.flip, spec.scale_range, spec.hsv_power)
         inv.append(a)
         fine.append(b)
         hsv.append(c)
-    out = {"faces": np.stack(faces), "inverse": np.stack(inv).astype(np.float32),
+    out = {"faces": faces, "inverse": np.stack(inv).astype(np.float32),
            "fine": np.stack(fine).astype(np.float32)}
     if spec.hsv_power > 0:
         out["hsv"] = np.array(hsv, np.float32)
     return out
 
 
-class BatchFeeder:
+class BatchFeeder(Prefetcher):
     """Background threads that keep ``prefetch`` complete batches (src and dst) ready.
 
     ``get()`` returns ``{"src": {...}, "dst": {...}}`` of NHWC float32 arrays (``raw``: the uint8 faces and
-    drawn parameters of :func:`make_raw_batch`, augmented later on the training device); an error in a worker is raised
-    in the caller. ``close()`` stops the threads.
+    drawn parameters of :func:`make_raw_batch`, augmented later on the training device); an error in a worker
+    is raised in the caller. ``close()`` stops the threads.
     """
 
     def __init__(self, src: Faceset, dst: Faceset, src_spec: SideSpec, dst_spec: SideSpec, batch: int,
@@ -284,52 +303,18 @@ class BatchFeeder:
                  transform: Callable[[dict[str, Any]], Any] | None = None, raw: bool = False):
         self.src, self.dst, self.src_spec, self.dst_spec, self.batch = src, dst, src_spec, dst_spec, batch
         self.raw = raw
-        self.transform = transform
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, prefetch))
-        self._stop = threading.Event()
-        self._threads = []
-        for i in range(max(1, workers)):
-            rng = np.random.default_rng([seed, i])
-            t = threading.Thread(target=self._work, args=(rng,), name=f"facecomp-samples-{i}", daemon=True)
-            self._threads.append(t)
-        for t in self._threads:
-            t.start()
+        super().__init__(self._start, seed, workers, prefetch, transform)
 
-    def _work(self, rng: np.random.Generator) -> None:
-        cv2.setNumThreads(1)
+    def _start(self, rng: np.random.Generator) -> Callable[[], dict[str, Any]]:
         src_idx = IndexSampler(len(self.src), rng, self.src.yaws if self.src_spec.uniform_yaw else None)
         dst_idx = IndexSampler(len(self.dst), rng, self.dst.yaws if self.dst_spec.uniform_yaw else None)
         ct_set = self.dst if self.src_spec.ct_mode not in (None, "none") else None
-        try:
-            while not self._stop.is_set():
-                if self.raw:
-                    item: Any = {"src": make_raw_batch(self.src, src_idx, self.src_spec, self.batch, rng),
-                                 "dst": make_raw_batch(self.dst, dst_idx, self.dst_spec, self.batch, rng)}
-                else:
-                    item = {"src": make_batch(self.src, src_idx, self.src_spec, self.batch, rng, ct_set),
-                            "dst": make_batch(self.dst, dst_idx, self.dst_spec, self.batch, rng)}
-                if self.transform is not None:
-                    item = self.transform(item)
-                self._put(item)
-        except BaseException as exc:  # noqa: BLE001 - handed to the training thread, which raises it
-            self._put(exc)
 
-    def _put(self, item: Any) -> None:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
+        def make() -> dict[str, Any]:
+            if self.raw:
+                return {"src": make_raw_batch(self.src, src_idx, self.src_spec, self.batch, rng),
+                        "dst": make_raw_batch(self.dst, dst_idx, self.dst_spec, self.batch, rng)}
+            return {"src": make_batch(self.src, src_idx, self.src_spec, self.batch, rng, ct_set),
+                    "dst": make_batch(self.dst, dst_idx, self.dst_spec, self.batch, rng)}
 
-    def get(self) -> Any:
-        item = self._queue.get()
-        if isinstance(item, BaseException):
-            self.close()
-            raise item
-        return item
-
-    def close(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=5)
+        return make

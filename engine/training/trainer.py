@@ -113,6 +113,8 @@ class Trainer:
         dd.init(self.dist, self.device)
         if self.device.type == "cpu":
             torch.set_flush_denormal(True)  # tiny optimizer moments must not fall into slow denormal math
+        elif self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: cuDNN times its algorithms once, at warm-up
         torch.manual_seed(self.s.seed + 1000 * self.dist.rank)
         self.model = spec(self.kind).build(self.options)  # options were completed and checked by the run plan
         folder = self.s.model_dir
@@ -231,7 +233,7 @@ class Trainer:
         self.device_augment = {"src": src_spec.random_warp, "dst": dst_spec.random_warp} if on_device else None
         if pin:  # decode the facesets up front in processes (those that fit the cache)
             for faceset in {id(src_set): src_set, id(dst_set): dst_set}.values():
-                faceset.preload(max(1, (os.cpu_count() or 2) - 1))
+                faceset.preload(max(1, ((os.cpu_count() or 2) - 1) // self.dist.world))
         self.feeder = BatchFeeder(src_set, dst_set, src_spec, dst_spec, self.batch,
                                   seed=self.s.seed * 7919 + self.dist.rank + 1, workers=workers,
                                   transform=lambda item: _batch_to_torch(item, pin, on_device), raw=on_device)

@@ -8,16 +8,16 @@ Layout of a folder (e.g. ``workspace/xseg``)::
     optimizer.safetensors RMSprop accumulators ``xseg_opt.acc.<param>`` and ``xseg_opt.iters``
                           (engine.training.optimizers; older folders' ``<param>.a`` still load)
     loss.jsonl  preview.png
-    backups/1 .. backups/N   the previous checkpoints, newest first (rolling)
+    backups/01 .. backups/N  the previous checkpoints, newest first (rolling)
 
-Every file is written atomically; ``model.json`` is written last, so an interrupted save leaves the previous
-complete checkpoint (or the newest backup) to resume from.
+Saves go through the swap trainer's writer (engine.training.checkpoint: files staged in ``.pending/``, moved
+in place once complete, model.json last), so an interrupted save leaves the previous complete checkpoint (or
+the newest backup, ``backups/01``) to resume from.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 from datetime import UTC, datetime
@@ -26,11 +26,12 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from engine import __version__, atomic
+from engine import atomic
 from engine.errors import FacecompError
 from engine.model_json import read_versioned_json
+from engine.training import checkpoint as train_ckpt
 from engine.xseg.model import XSegNet
 
 FORMAT = "facecomp-xseg"
@@ -39,8 +40,6 @@ MODEL_JSON = "model.json"
 WEIGHTS = "model.safetensors"
 OPTIMIZER = "optimizer.safetensors"
 KEEP_BACKUPS = 3
-MAX_RESOLUTION = 1024  # the training option's upper bound
-MAX_BASE_CH = 128  # DFL uses 32
 OPTIMIZER_NAME = "xseg_opt"  # slots as the swap trainer writes them: xseg_opt.acc.<param>, xseg_opt.iters
 
 
@@ -63,28 +62,16 @@ def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise FacecompError(f"damaged weights file ({exc})", path) from None
 
 
-def _bounded(meta: dict[str, Any], key: str, default: int, low: int, high: int, path: Path | None) -> int:
-    value = meta.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise FacecompError(f"damaged model.json ({key} {str(value)[:40]} is not a whole number in {low}..{high})",
-                            path)
-    return value
-
-
-def build_model(meta: dict[str, Any], path: Path | None = None) -> XSegNet:
-    """An untrained network with the resolution stored in ``meta`` (sizes bounded, so a crafted model.json
-    cannot ask for a huge allocation; ``path`` names the file in errors)."""
-    resolution = _bounded(meta, "resolution", 256, 64, MAX_RESOLUTION, path)
-    if resolution % 64:
-        raise FacecompError(f"damaged model.json (resolution {resolution} is not a multiple of 64)", path)
-    return XSegNet(resolution, _bounded(meta, "base_ch", 32, 1, MAX_BASE_CH, path))
+def build_model(meta: dict[str, Any]) -> XSegNet:
+    """An untrained network with the resolution stored in ``meta``."""
+    return XSegNet(int(meta.get("resolution", 256)), int(meta.get("base_ch", 32)))
 
 
 def load_model(folder: str | os.PathLike[str], map_location: str = "cpu") -> tuple[XSegNet, dict[str, Any]]:
     """Load the network of an XSeg folder (eval mode) and its model.json; clear errors naming the file."""
     folder = Path(folder)
     meta = read_meta(folder)
-    model = build_model(meta, folder / MODEL_JSON)
+    model = build_model(meta)
     path = folder / WEIGHTS
     if not path.is_file():
         raise FacecompError("weights file missing", path)
@@ -113,50 +100,26 @@ def optimizer_tensors(tensors: dict[str, torch.Tensor], name: str = OPTIMIZER_NA
             if k.startswith(prefix) or k.endswith(".a")}
 
 
-def _rotate_backups(folder: Path, keep: int) -> None:
-    """Move the current checkpoint into backups/1 (shifting older ones up, dropping the oldest)."""
-    if keep <= 0 or not (folder / MODEL_JSON).is_file() or not (folder / WEIGHTS).is_file():
-        return
-    root = folder / "backups"
-    root.mkdir(exist_ok=True)
-    oldest = root / str(keep)
-    if oldest.exists():
-        shutil.rmtree(oldest)
-    for i in range(keep - 1, 0, -1):
-        if (root / str(i)).exists():
-            os.replace(root / str(i), root / str(i + 1))
-    dest = root / "1"
-    dest.mkdir()
-    for name in (MODEL_JSON, WEIGHTS, OPTIMIZER):
-        if (folder / name).is_file():
-            shutil.copy2(folder / name, dest / name)
-
-
 def save_checkpoint(folder: str | os.PathLike[str], model: XSegNet, iteration: int, options: dict[str, Any],
                     optimizer_state: dict[str, torch.Tensor] | None = None, extra: dict[str, Any] | None = None,
                     keep_backups: int = KEEP_BACKUPS) -> Path:
-    """Write weights, optimizer state and model.json atomically (json last); rotate the previous into backups/."""
+    """Copy the previous checkpoint into backups/01 (rolling), then write weights, optimizer state and model.json
+    with the swap trainer's all-or-nothing writer (engine.training.checkpoint)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    train_ckpt.recover(folder)
     created = _now()
     if (folder / MODEL_JSON).is_file():
         with contextlib.suppress(FacecompError):
             created = read_meta(folder).get("created", created)
-    _rotate_backups(folder, keep_backups)
-    weights = {k: v.detach().float().contiguous().cpu() for k, v in model.state_dict().items()}
-    info = {"format": FORMAT, "iteration": str(int(iteration))}
-    with atomic.atomic_path(folder / WEIGHTS) as tmp:
-        save_file(weights, str(tmp), metadata=info)
-    if optimizer_state:
-        with atomic.atomic_path(folder / OPTIMIZER) as tmp:
-            save_file({k: v.contiguous().cpu() for k, v in optimizer_state.items()}, str(tmp), metadata=info)
+        if keep_backups > 0 and (folder / WEIGHTS).is_file():
+            train_ckpt.write_backup(folder, keep_backups)
     meta = {
-        "format": FORMAT, "version": VERSION, "iteration": int(iteration), "resolution": model.resolution,
-        "base_ch": model.base_ch, "face_type": options.get("face_type", "whole_face"), "options": dict(options),
-        "facecomp_version": __version__, "created": created, "updated": _now(),
+        "kind": "xseg", "resolution": model.resolution, "base_ch": model.base_ch,
+        "face_type": options.get("face_type", "whole_face"), "options": dict(options), "created": created,
     }
     meta.update(extra or {})
-    atomic.write_text(folder / MODEL_JSON, json.dumps(meta, indent=1))
+    train_ckpt.save_checkpoint(folder, model, iteration, {"optimizer": optimizer_state or {}}, meta, fmt=FORMAT)
     return folder
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +26,7 @@ from engine.faces.facetype import FaceType, face_type_option
 from engine.media.image_io import write_image
 from engine.options import Option, fixed_at_creation, load_config, parse_set, resolve
 from engine.training.optimizers import DFLOptimizer, FlatParams
+from engine.training.prefetch import Prefetcher
 from engine.xseg import checkpoint
 from engine.xseg.augment import augment
 from engine.xseg.data import FaceLoader, FaceSample, scan_facesets, select_training
@@ -65,24 +64,18 @@ def _device(name: str | None) -> torch.device:
     return torch.device(name)
 
 
-class BatchMaker:
-    """Builds augmented batches in a background thread (numpy/OpenCV release the GIL)."""
+class BatchMaker(Prefetcher):
+    """Augmented batches built in a background thread (the swap trainer's engine.training.prefetch)."""
 
     def __init__(self, samples: list[FaceSample], loader: FaceLoader, batch_size: int, seed: int,
                  bank: OccluderBank | None = None, prefetch: int = 2):
         self.samples, self.loader, self.batch_size, self.bank = samples, loader, batch_size, bank
-        self.rng = np.random.default_rng(seed)
-        self.queue: queue.Queue = queue.Queue(maxsize=prefetch)
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        super().__init__(lambda rng: lambda: self.make(rng), seed, 1, prefetch, name="facecomp-xseg-samples")
 
     def other_face(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         return self.loader.load(self.samples[int(rng.integers(len(self.samples)))])
 
-    def make(self) -> tuple[np.ndarray, np.ndarray]:
-        rng = self.rng
+    def make(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         imgs, masks = [], []
         for _ in range(self.batch_size):
             img, mask = self.loader.load(self.samples[int(rng.integers(len(self.samples)))])
@@ -94,30 +87,8 @@ class BatchMaker:
             masks.append(mask)
         return np.stack(imgs).transpose(0, 3, 1, 2), np.stack(masks)[:, None]
 
-    def _run(self) -> None:
-        try:
-            while not self.stop.is_set():
-                batch = self.make()
-                while not self.stop.is_set():
-                    try:
-                        self.queue.put(batch, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-        except BaseException as exc:  # noqa: BLE001 - handed to the training thread
-            self.error = exc
-            self.queue.put(None)
-
     def next(self) -> tuple[np.ndarray, np.ndarray]:
-        item = self.queue.get()
-        if item is None:
-            assert self.error is not None
-            raise self.error
-        return item
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=5)
+        return self.get()
 
 
 def make_optimizer(model: XSegNet, lr: float, lr_dropout: bool, seed: int) -> DFLOptimizer:
@@ -148,6 +119,9 @@ def bench_step(faceset: str | os.PathLike[str], res: int, batch: int, bf16: bool
     maker = BatchMaker(samples, FaceLoader(res, "whole_face"), batch, 0)
     model = XSegNet(res).to(device).train()
     opt = make_optimizer(model, 1e-4, True, 0)
+    compiled = opt.compile_now()  # long runs switch to the fused update after 100 steps: measure that
+    if compiled is not None:
+        compiled.wait()
 
     def step(b: tuple[np.ndarray, np.ndarray], eager: bool = True) -> torch.Tensor:
         return train_step(model, opt, b, device, bf16)

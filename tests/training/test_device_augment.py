@@ -120,3 +120,55 @@ def test_trainer_batches_from_the_device_pipeline(src_faces: Path, dst_faces: Pa
         assert np.isfinite(stats["loss_src"]) and np.isfinite(stats["loss_dst"])
     finally:
         t.feeder.close()
+
+
+def test_graph_step_body_is_the_eager_step(src_faces: Path, dst_faces: Path, tmp_path: Path) -> None:
+    """What the CUDA graph captures (GraphedStep._body: tensor learning rate, clipping on the device) updates the
+    weights exactly as the eager Trainer.step does (run here on the CPU device, without capture)."""
+    from engine.models import normalize_options
+    from engine.training.graph_step import GraphedStep
+    from engine.training.trainer import Trainer, TrainSettings
+
+    opts = normalize_options("saehd", {"resolution": 64, "archi": "liae-ud", "ae_dims": 32, "e_dims": 16,
+                                       "d_dims": 16, "d_mask_dims": 16, "batch_size": 2, "face_type": "wf",
+                                       "clipgrad": True})
+    trainers = []
+    for name in ("eager", "graph"):
+        t = Trainer(TrainSettings(model_dir=tmp_path / name, kind="saehd", options=opts, src=src_faces,
+                                  dst=dst_faces, device="cpu", precision="fp32", preview_every=0, quiet=True))
+        t.setup()
+        t.feeder.close()
+        trainers.append(t)
+    eager, graph = trainers
+    assert torch.equal(eager.flat.data, graph.flat.data)
+    from engine.training.samples import IndexSampler, make_batch
+
+    rng = np.random.default_rng(3)
+    raw = {s: make_batch(eager.feeder.src, IndexSampler(len(eager.feeder.src), rng), eager.feeder.src_spec, 2, rng)
+           for s in ("src", "dst")}
+    batch = {s: {k: torch.from_numpy(v).permute(0, 3, 1, 2).contiguous() for k, v in d.items()}
+             for s, d in raw.items()}
+    before = eager.flat.data.clone()
+    stats = eager.step(batch)
+    assert not torch.equal(before, eager.flat.data)
+    step = GraphedStep(graph)
+    step._load(batch)
+    step.lr.fill_(graph.opt.current_lr())
+    step._body()
+    assert float(graph.flat.extra[0]) == pytest.approx(stats["loss_src"], rel=1e-5)
+    assert torch.allclose(eager.flat.data, graph.flat.data, atol=1e-7, rtol=0)
+
+
+def test_raw_batch_draws_what_make_batch_draws(src_faces: Path) -> None:
+    """make_raw_batch + the device augmentation = make_batch for one seed (faces, affines, flips, order)."""
+    from engine.training.samples import Faceset, IndexSampler, SideSpec, make_batch, make_raw_batch
+
+    faces = Faceset(src_faces, 64, "wf")
+    spec = SideSpec(64, random_warp=False, flip=True)
+    rng = np.random.default_rng(5)
+    raw = make_raw_batch(faces, IndexSampler(len(faces), rng), spec, 6, rng)
+    rng = np.random.default_rng(5)
+    ref = make_batch(faces, IndexSampler(len(faces), rng), spec, 6, rng)
+    out = augment_side(*(torch.from_numpy(raw[k]) for k in ("faces", "inverse", "fine")), None, False)
+    for key in ("target", "mask", "em_mask"):
+        assert np.abs(out[key].permute(0, 2, 3, 1).numpy() - ref[key]).max() < 2e-3, key

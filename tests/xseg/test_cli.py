@@ -139,7 +139,7 @@ def test_auto_training_runs_without_labels(dst_faces: Path, data: Path, tmp_path
     run_facecomp("xseg", "train", "--model", model, "--facesets", faces, "--target-iter", 2, "--preview-every", 0)
     meta = json.loads((model / "model.json").read_text())  # resumed: stored options (auto, 64 px) kept
     assert meta["iteration"] == 2 and meta["options"]["auto"] is True and meta["resolution"] == 64
-    assert (model / "backups" / "1" / "model.json").is_file()
+    assert (model / "backups" / "01" / "model.json").is_file()
 
 
 def _damage(path: Path, change) -> None:  # noqa: ANN001 - change(meta_dict) edits in place

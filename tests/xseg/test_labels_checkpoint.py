@@ -64,12 +64,18 @@ def test_checkpoint_round_trip_backups_and_errors(tmp_path) -> None:
                                    {"conv01.conv.weight.a": torch.ones(32, 3, 3, 3)})
     meta = checkpoint.read_meta(folder)
     assert meta["format"] == "facecomp-xseg" and meta["iteration"] == 3 and meta["resolution"] == 64
-    assert sorted(p.name for p in (folder / "backups").iterdir()) == ["1", "2"]
-    assert checkpoint.read_meta(folder / "backups" / "1")["iteration"] == 2
+    assert sorted(p.name for p in (folder / "backups").iterdir()) == ["01", "02"]
+    assert checkpoint.read_meta(folder / "backups" / "01")["iteration"] == 2
     loaded, _ = checkpoint.load_model(folder)
     for k, v in net.state_dict().items():
         assert torch.equal(loaded.state_dict()[k], v)
     assert "conv01.conv.weight.a" in checkpoint.load_optimizer_state(folder)
+    # a folder of the first version (accumulators ``<param>.a``) resumes into the shared optimizer
+    from engine.xseg.train import make_optimizer
+
+    opt = make_optimizer(loaded, 1e-4, True, 0)
+    assert opt.load_state_tensors(checkpoint.optimizer_tensors(checkpoint.load_optimizer_state(folder))) == 1
+    assert float(opt.state["acc"][: 32 * 27].min()) == 1.0 and float(opt.state["acc"][32 * 27:].abs().max()) == 0.0
     (folder / checkpoint.WEIGHTS).write_bytes(b"garbage")
     with pytest.raises(FacecompError, match="model.safetensors"):
         checkpoint.load_model(folder)
