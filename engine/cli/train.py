@@ -225,7 +225,8 @@ def _train(args: argparse.Namespace, folder: Path, info: Any, device: Any) -> tu
                 model_dir=folder, kind=p.kind, options=p.options, src=p.src, dst=p.dst, device=args.device,
                 precision=args.precision, save_every_min=args.save_every_min, save_every_iter=args.save_every_iter,
                 preview_every=args.preview_every, max_iterations=args.iterations, workers=args.workers,
-                pipeline=args.sample_pipeline, seed=args.seed, reset_parts=p.reset_parts, reset_iteration=p.reset_iteration, reset_gan=p.reset_gan,
+                pipeline=args.sample_pipeline, seed=args.seed, reset_parts=p.reset_parts,
+                reset_iteration=p.reset_iteration, reset_gan=p.reset_gan,
                 quiet=args.quiet, save_at_start=bool(p.changed or p.reset_parts), tensorboard=args.tensorboard,
                 extra_meta=provenance(stored))
             schedule_hooks(settings, rp)
