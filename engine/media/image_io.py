@@ -35,8 +35,8 @@ def _read_exr(path: Path) -> np.ndarray:
         raise FacecompError(f"not a readable EXR ({oiio.geterror().strip() or 'unknown format'})", path)
     try:
         spec = inp.spec()
-        if spec.width * spec.height > MAX_PIXELS:
-            raise FacecompError(f"image too large ({spec.width}x{spec.height})", path)
+        if max(spec.width * spec.height, spec.full_width * spec.full_height) > MAX_PIXELS:
+            raise FacecompError(f"image too large ({spec.full_width}x{spec.full_height})", path)
         names = list(spec.channelnames)
         # all-half files (the usual plate) are read as stored and widened by OpenCV: faster than OIIO's conversion
         half = str(spec.format) == "half" and all(str(f) == "half" for f in spec.channelformats)
@@ -46,6 +46,7 @@ def _read_exr(path: Path) -> np.ndarray:
     if data is None or not hasattr(data, "shape"):
         raise FacecompError("EXR pixel data is damaged", path)
     data = np.asarray(data, np.float16 if half else np.float32).reshape(spec.height, spec.width, spec.nchannels)
+    data = in_display_window(data, spec)  # a data window smaller than the frame (renders, facecomp's passes)
     idx = [names.index(c) for c in ("B", "G", "R") if c in names]
     if len(idx) == 3:
         img = data[..., idx]

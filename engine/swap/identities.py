@@ -44,12 +44,13 @@ def default_name(identity: int) -> str:
 
 
 def check_names(names: dict[int, str], where: str | None = None) -> None:
-    """Face names must be unique and usable in a layer name (letters, digits, _; not starting with a digit)."""
+    """Face names must be unique, usable in a layer name (letters, digits, _; not starting with a digit) and not
+    the selection words ``all`` / ``largest``."""
     seen: dict[str, int] = {}
     for identity, name in names.items():
-        if not isinstance(name, str) or not NAME_PATTERN.match(name):
-            raise FacecompError(f"face name {name!r} (identity {identity}): use letters, digits and _ "
-                                "(it becomes the EXR layer facemask_<name>)", where)
+        if not isinstance(name, str) or not NAME_PATTERN.match(name) or name in ("all", "largest"):
+            raise FacecompError(f"face name {name!r} (identity {identity}): use letters, digits and _, not all or "
+                                "largest (it becomes the EXR layer facemask_<name>)", where)
         if name in seen:
             raise FacecompError(f"face name {name!r} is given to identities {seen[name]} and {identity}", where)
         seen[name] = identity

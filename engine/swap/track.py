@@ -166,9 +166,11 @@ class Track:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise FacecompError(f"damaged track ({exc})", p) from None
         check_names(names, str(p))
-        return cls(frames, str(data.get("source", "")), data.get("aligned"), size,  # type: ignore[arg-type]
-                   float(data.get("fps", 30.0)), data.get("smoothing"), [int(c) for c in data.get("cuts", [])], str(p),
-                   names)
+        track = cls(frames, str(data.get("source", "")), data.get("aligned"), size,  # type: ignore[arg-type]
+                    float(data.get("fps", 30.0)), data.get("smoothing"), [int(c) for c in data.get("cuts", [])],
+                    str(p), names)
+        check_names({int(k): v for k, v in track._names_table().items()}, str(p))  # with the default names too
+        return track
 
     def _names_table(self) -> dict[str, str]:
         """identity -> name of every face of the track (written in full so that renaming is one edit)."""

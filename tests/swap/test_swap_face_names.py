@@ -95,10 +95,11 @@ def test_a_person_keeps_the_name_across_cuts_and_passes_decode(models, data, tmp
     bad = run_facecomp("render", "--model", models["tiny"], "--plate", frames, "--track", tmp_path / "track.json",
                        "--faces", "nobody", "--out", tmp_path / "x" / "s.%05d.exr", check=False)
     assert_clean_error(bad, "nobody")
-    data_["names"][identity] = "two words"
-    (tmp_path / "track.json").write_text(json.dumps(data_))
-    with pytest.raises(FacecompError, match="two words"):
-        Track.load(tmp_path / "track.json")
+    for bad_name in ("two words", "all", "face1" if before[0] != "face1" else "face2"):  # not a layer / a keyword /
+        data_["names"][identity] = bad_name  # another face's name
+        (tmp_path / "track.json").write_text(json.dumps(data_))
+        with pytest.raises(FacecompError, match=bad_name):
+            Track.load(tmp_path / "track.json")
 
 
 def test_crowd_frames_write_one_matte_per_face(models, data, tmp_path):

@@ -76,3 +76,24 @@ def test_data_window_and_float_channels_in_a_half_file(tmp_path):
     assert got[:5].max() == 0 and got[:, :11].max() == 0 and got[42:].max() == 0
     with np.errstate(over="ignore"):
         np.testing.assert_array_equal(layers["face.R"][5:42, 11:64], ch["R"].astype(np.float16).astype(np.float32))
+
+
+def test_read_image_places_a_data_window_in_the_frame(data, tmp_path):
+    """An EXR whose data window is part of the frame reads as the whole frame (zeros around): ours and a
+    renderer's."""
+    ch = _channels()
+    write_exr(tmp_path / "w.exr", {"R": ch["R"], "G": ch["G"], "B": ch["B"]}, data_origin=(11, 5),
+              display_size=(100, 60))
+    img = read_image(tmp_path / "w.exr")
+    with np.errstate(over="ignore"):
+        want = np.stack([ch[c] for c in "BGR"], axis=-1).astype(np.float16).astype(np.float32)
+    want[~np.isfinite(want)] = 0.0
+    assert img.shape == (60, 100, 3) and img[:5].max() == 0 and img[:, :11].max() == 0 and img[42:].max() == 0
+    np.testing.assert_array_equal(img[5:42, 11:64], want)
+    path = data / "cryptomatte" / "cornellBox_CryptoWildcard.0001.exr"  # 626x540 data window at x=167 of 960x540
+    img = read_image(path)
+    layers, _ = read_exr_layers(path)
+    coverage = layers["uCryptoWildcard00.G"]  # the beauty of this file is black: place by a layer with content
+    assert img.shape == (540, 960, 3) and coverage.shape == (540, 960)
+    assert coverage[:, :167].max() == 0 and coverage[:, 793:].max() == 0 and coverage[:, 167:793].max() > 0.99
+    np.testing.assert_array_equal(img[..., 2], layers["R"])
