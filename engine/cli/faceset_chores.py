@@ -13,7 +13,7 @@ CHORES = ("pack", "unpack", "restore-names", "report", "debug-landmarks")
 
 def add_chores(sub: Any) -> None:
     """Add the chores to ``facecomp faceset``'s sub-parsers."""
-    pk = sub.add_parser("pack", help="one file for a whole faceset (uncompressed zip + index; no pickle)")
+    pk = sub.add_parser("pack", help="one file for a whole faceset (uncompressed zip + JSON index, a safe format)")
     pk.add_argument("dir", type=Path, help="faceset folder")
     pk.add_argument("--out", type=Path, default=None, help="pack file (default DIR/faceset.zip)")
     pk.add_argument("--remove", action="store_true", help="delete the packed face files afterwards (as DFL does)")

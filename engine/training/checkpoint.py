@@ -111,7 +111,7 @@ def _is_plain_file(path: Path) -> bool:
         return False
 
 
-def _rollable(pending: Path, files: list[str]) -> bool:
+def _rollable(pending: Path, files: list[str], fmt: str = FORMAT) -> bool:
     """A pending save may be rolled forward only if it is this module's: its plan names model.json, every file
     still in ``.pending`` is a regular file (no symbolic link, nothing followed), and a model.json still there
     is a facecomp model. Files already moved by an earlier, interrupted roll-forward are simply absent."""
@@ -124,15 +124,16 @@ def _rollable(pending: Path, files: list[str]) -> bool:
     if not _is_plain_file(pending / MODEL_JSON):
         return True
     try:
-        read_versioned_json(pending / MODEL_JSON, FORMAT, VERSION, "a facecomp swap model", MAX_MODEL_JSON_BYTES)
+        read_versioned_json(pending / MODEL_JSON, fmt, VERSION, f"a {fmt} model folder", MAX_MODEL_JSON_BYTES)
     except FacecompError as exc:
         log.warning("%s: pending save refused (%s)", pending, exc.message)
         return False
     return True
 
 
-def recover(folder: str | os.PathLike[str]) -> None:
+def recover(folder: str | os.PathLike[str], fmt: str = FORMAT) -> None:
     """Finish a save that was complete but not yet moved in place; discard an incomplete one (trainer only).
+    ``fmt``: the model.json format the folder holds (XSeg folders are written by this module too).
 
     Only the checkpoint's own file names are moved or removed, and only inside ``folder``: a ``.pending``
     that is a symbolic link, or a plan naming other paths, never touches anything outside the folder.
@@ -145,7 +146,7 @@ def recover(folder: str | os.PathLike[str]) -> None:
         return
     if _is_plain_file(pending / COMPLETE):
         files, remove = _plan_names(pending)
-        if _rollable(pending, files):
+        if _rollable(pending, files, fmt):
             for name in files:
                 if _is_plain_file(pending / name):
                     os.replace(pending / name, d / name)
@@ -176,7 +177,7 @@ def save_checkpoint(folder: str | os.PathLike[str], model: torch.nn.Module, iter
     """
     d = Path(folder)
     d.mkdir(parents=True, exist_ok=True)
-    recover(d)
+    recover(d, fmt)
     old: dict[str, Any] = {}
     with contextlib.suppress(FacecompError):
         old = read_model_json(d) if fmt == FORMAT and (d / MODEL_JSON).is_file() else {}
@@ -213,7 +214,7 @@ def save_checkpoint(folder: str | os.PathLike[str], model: torch.nn.Module, iter
     atomic.fsync_dir(pending)
     atomic.write_text(pending / COMPLETE, json.dumps({"files": files, "remove": remove}))
     atomic.fsync_dir(pending)
-    recover(d)
+    recover(d, fmt)
     return info
 
 

@@ -40,6 +40,8 @@ MODEL_JSON = "model.json"
 WEIGHTS = "model.safetensors"
 OPTIMIZER = "optimizer.safetensors"
 KEEP_BACKUPS = 3
+MAX_RESOLUTION = 1024  # the training option's upper bound
+MAX_BASE_CH = 128  # DFL uses 32
 OPTIMIZER_NAME = "xseg_opt"  # slots as the swap trainer writes them: xseg_opt.acc.<param>, xseg_opt.iters
 
 
@@ -62,16 +64,28 @@ def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise FacecompError(f"damaged weights file ({exc})", path) from None
 
 
-def build_model(meta: dict[str, Any]) -> XSegNet:
-    """An untrained network with the resolution stored in ``meta``."""
-    return XSegNet(int(meta.get("resolution", 256)), int(meta.get("base_ch", 32)))
+def _bounded(meta: dict[str, Any], key: str, default: int, low: int, high: int, path: Path | None) -> int:
+    value = meta.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise FacecompError(f"damaged model.json ({key} {str(value)[:40]} is not a whole number in {low}..{high})",
+                            path)
+    return value
+
+
+def build_model(meta: dict[str, Any], path: Path | None = None) -> XSegNet:
+    """An untrained network with the resolution stored in ``meta`` (sizes bounded, so a crafted model.json
+    cannot ask for a huge allocation; ``path`` names the file in errors)."""
+    resolution = _bounded(meta, "resolution", 256, 64, MAX_RESOLUTION, path)
+    if resolution % 64:
+        raise FacecompError(f"damaged model.json (resolution {resolution} is not a multiple of 64)", path)
+    return XSegNet(resolution, _bounded(meta, "base_ch", 32, 1, MAX_BASE_CH, path))
 
 
 def load_model(folder: str | os.PathLike[str], map_location: str = "cpu") -> tuple[XSegNet, dict[str, Any]]:
     """Load the network of an XSeg folder (eval mode) and its model.json; clear errors naming the file."""
     folder = Path(folder)
     meta = read_meta(folder)
-    model = build_model(meta)
+    model = build_model(meta, folder / MODEL_JSON)
     path = folder / WEIGHTS
     if not path.is_file():
         raise FacecompError("weights file missing", path)
@@ -107,7 +121,7 @@ def save_checkpoint(folder: str | os.PathLike[str], model: XSegNet, iteration: i
     with the swap trainer's all-or-nothing writer (engine.training.checkpoint)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    train_ckpt.recover(folder)
+    train_ckpt.recover(folder, FORMAT)
     created = _now()
     if (folder / MODEL_JSON).is_file():
         with contextlib.suppress(FacecompError):
