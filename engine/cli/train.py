@@ -232,7 +232,8 @@ def _train(args: argparse.Namespace, folder: Path, info: Any, device: Any) -> tu
             schedule_hooks(settings, rp)
             trainer = Trainer(settings, stored)
             if info.is_main:
-                log.info("%s", options_box(training_facts(folder, p.kind, p.options, stored)))
+                box = options_box(training_facts(folder, p.kind, p.options, stored))
+                trainer.on_ready = lambda box=box: log.info("%s", box)  # once the model loaded: errors stay short
                 target = int(p.options.get("target_iter", 0) or 0)
                 log.info("training %s %s at %d px on %s / %s%s; Ctrl-C saves and stops", p.kind,
                          p.options.get("archi", ""), p.options["resolution"], p.src, p.dst,

@@ -13,6 +13,7 @@ import math
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,7 @@ class Trainer:
         self.graphed: Any = None
         self.device_augment: dict[str, bool] | None = None  # per side: random warp, when augmenting on the device
         self.tb: Any = None
+        self.on_ready: Callable[[], None] | None = None  # called once the model and data are set up (rank 0)
 
     # ---- set-up -----------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -173,6 +175,8 @@ class Trainer:
             self.console = Console(self.iteration, int(o.get("target_iter", 0) or 0), quiet=self.s.quiet)
             if self.s.tensorboard:
                 self.tb = open_tensorboard(folder, self.iteration, self.device)
+            if self.on_ready is not None:
+                self.on_ready()
 
     def _sync_ranks(self) -> None:
         """Every rank starts from rank 0's weights, optimizer state and iteration."""
