@@ -105,7 +105,7 @@ def _reuse_decoded_faces() -> None:
 
 def _env(graph: bool, fused: bool, compile_model: bool = False, main_thread_augment: bool = False) -> None:
     os.environ["FACECOMP_CUDA_GRAPH"] = "1" if graph else "0"
-    os.environ["FACECOMP_COMPILE_MODEL"] = "1" if compile_model else "0"
+    os.environ["FACECOMP_COMPILE_MODEL"] = "1" if compile_model else "0"  # graph: uncompiled; compile: compiled
     os.environ["FACECOMP_AUGMENT_STREAM"] = "0" if main_thread_augment else "1"
     os.environ["FACECOMP_COMPILE_OPTIMIZER"] = "auto" if fused else "0"
 
