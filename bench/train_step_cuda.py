@@ -6,8 +6,8 @@ For every config and variant, in one process (one CUDA context; memory freed bet
   full/compute, TFLOP/s (FLOPs of one eager step from torch.utils.flop_counter / compute time), peak GPU GiB.
 Variants: ``today`` (host augmentation, eager step, no fused update: the code before issue 14), ``eager``
 (device augmentation, eager step), ``graph`` (device augmentation, step as a CUDA graph with the fused update),
-``nofuse`` (graph without the fused update), ``compile`` (graph of the torch.compile'd model), and fp32
-beside bf16.
+``nofuse`` (graph without the fused update), ``compile`` (graph of the torch.compile'd model), ``mainaug``
+(graph, augmentation in the training thread instead of the sample threads' streams), and fp32 beside bf16.
 
     PYTHONPATH=$PWD python3 bench/train_step.py --device cuda --faces gpu_faces [--configs ...] [--variants ...]
 """
@@ -33,7 +33,7 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 # variant: (pipeline, cuda graph, fused update)
 VARIANTS = {"today": ("host", False, False), "eager": ("device", False, True), "graph": ("device", True, True),
-            "nofuse": ("device", True, False), "compile": ("device", True, True)}
+            "nofuse": ("device", True, False), "compile": ("device", True, True), "mainaug": ("device", True, True)}
 
 
 def _device() -> str:
@@ -103,9 +103,10 @@ def _reuse_decoded_faces() -> None:
     Faceset.preload = preload  # type: ignore[method-assign]
 
 
-def _env(graph: bool, fused: bool, compile_model: bool = False) -> None:
+def _env(graph: bool, fused: bool, compile_model: bool = False, main_thread_augment: bool = False) -> None:
     os.environ["FACECOMP_CUDA_GRAPH"] = "1" if graph else "0"
-    os.environ["FACECOMP_COMPILE_MODEL"] = "1" if compile_model else "0"
+    os.environ["FACECOMP_COMPILE_MODEL"] = "1" if compile_model else "0"  # graph: uncompiled; compile: compiled
+    os.environ["FACECOMP_AUGMENT_STREAM"] = "0" if main_thread_augment else "1"
     os.environ["FACECOMP_COMPILE_OPTIMIZER"] = "auto" if fused else "0"
 
 
@@ -133,7 +134,7 @@ def measure_swap(config: str, variant: str, precision: str, faces: Path, iters: 
 
     kind, opts = _config(config)
     pipeline, graph, fused = VARIANTS[variant]
-    _env(graph, fused, variant == "compile")
+    _env(graph, fused, variant == "compile", variant == "mainaug")
     options = normalize_options(kind, {"face_type": "wf", **opts})
     _reset_peak()
     with tempfile.TemporaryDirectory() as tmp:

@@ -13,6 +13,7 @@ on CPU and CUDA tensors.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -164,3 +165,38 @@ def augment_batch(raw: dict[str, dict[str, torch.Tensor]], warp: dict[str, bool]
     the trainer's batch; ``warp[side]``: whether that side's input gets the random warp."""
     return {side: augment_side(r["faces"], r["inverse"], r["fine"], r.get("hsv"), warp[side])
             for side, r in raw.items()}
+
+
+class StreamAugmenter:
+    """Device-side augmentation done by the sample threads on their own CUDA streams (``FACECOMP_AUGMENT_STREAM=0``
+    leaves it to the training thread): ``__call__`` (in a sample thread) copies a raw batch of numpy arrays to
+    the GPU through pinned memory and augments it there, returning the batch and an event; ``ready`` (in the
+    training thread) makes the current stream wait for that event and marks the tensors as used by it."""
+
+    def __init__(self, device: torch.device, warp: dict[str, bool]):
+        import threading
+
+        self.device, self.warp = device, warp
+        self._local = threading.local()
+
+    def __call__(self, item: dict[str, dict[str, np.ndarray]]) -> tuple[dict[str, dict[str, torch.Tensor]], Any]:
+        stream = getattr(self._local, "stream", None)
+        if stream is None:
+            stream = self._local.stream = torch.cuda.Stream(self.device)
+        with torch.cuda.stream(stream):
+            raw = {side: {k: torch.from_numpy(a).pin_memory().to(self.device, non_blocking=True)
+                          for k, a in arrays.items()} for side, arrays in item.items()}
+            batch = augment_batch(raw, self.warp)
+            done = torch.cuda.Event()
+            done.record(stream)
+        return batch, done
+
+    @staticmethod
+    def ready(item: tuple[dict[str, dict[str, torch.Tensor]], Any]) -> dict[str, dict[str, torch.Tensor]]:
+        batch, done = item
+        current = torch.cuda.current_stream()
+        current.wait_event(done)
+        for arrays in batch.values():
+            for t in arrays.values():
+                t.record_stream(current)
+        return batch

@@ -107,6 +107,7 @@ class Trainer:
         self.device_augment: dict[str, bool] | None = None  # per side: random warp, when augmenting on the device
         self.tb: Any = None
         self.on_ready: Callable[[], None] | None = None  # called once the model and data are set up (rank 0)
+        self.stream_augment: Any = None
 
     # ---- set-up -----------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -238,9 +239,15 @@ class Trainer:
         if pin:  # decode the facesets up front in processes (those that fit the cache)
             for faceset in {id(src_set): src_set, id(dst_set): dst_set}.values():
                 faceset.preload(max(1, ((os.cpu_count() or 2) - 1) // self.dist.world))
+        transform: Any = lambda item: _batch_to_torch(item, pin, on_device)  # noqa: E731
+        self.stream_augment = None
+        if on_device and pin and os.environ.get("FACECOMP_AUGMENT_STREAM", "1") != "0":
+            from engine.training.device_augment import StreamAugmenter
+
+            transform = self.stream_augment = StreamAugmenter(self.device, self.device_augment)
         self.feeder = BatchFeeder(src_set, dst_set, src_spec, dst_spec, self.batch,
                                   seed=self.s.seed * 7919 + self.dist.rank + 1, workers=workers,
-                                  transform=lambda item: _batch_to_torch(item, pin, on_device), raw=on_device)
+                                  transform=transform, raw=on_device)
         n = preview_rows(self.batch, self.res)
         self.preview_src = self._faces(src_set, n)
         self.preview_dst = self._faces(dst_set, n)
@@ -270,6 +277,9 @@ class Trainer:
             return b
         assert self.feeder is not None
         raw = self.feeder.get()
+        if self.stream_augment is not None:  # augmented by the sample threads on their streams
+            self.last_batch = self.stream_augment.ready(raw)
+            return self.last_batch
         b = {side: {k: v.to(self.device, non_blocking=True) for k, v in arrays.items()}
              for side, arrays in raw.items()}
         if self.device_augment is not None:

@@ -68,17 +68,25 @@ class BatchMaker(Prefetcher):
     """Augmented batches built in a background thread (the swap trainer's engine.training.prefetch)."""
 
     def __init__(self, samples: list[FaceSample], loader: FaceLoader, batch_size: int, seed: int,
-                 bank: OccluderBank | None = None, prefetch: int = 2):
+                 bank: OccluderBank | None = None, prefetch: int = 2, workers: int = 1):
+        import threading
+
         self.samples, self.loader, self.batch_size, self.bank = samples, loader, batch_size, bank
-        super().__init__(lambda rng: lambda: self.make(rng), seed, 1, prefetch, name="facecomp-xseg-samples")
+        self._load_lock = threading.Lock()  # the loader's cache is shared by the threads
+        super().__init__(lambda rng: lambda: self.make(rng), seed, workers, max(prefetch, workers),
+                         name="facecomp-xseg-samples")
+
+    def _load(self, sample: FaceSample) -> tuple[np.ndarray, np.ndarray]:
+        with self._load_lock:
+            return self.loader.load(sample)
 
     def other_face(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        return self.loader.load(self.samples[int(rng.integers(len(self.samples)))])
+        return self._load(self.samples[int(rng.integers(len(self.samples)))])
 
     def make(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         imgs, masks = [], []
         for _ in range(self.batch_size):
-            img, mask = self.loader.load(self.samples[int(rng.integers(len(self.samples)))])
+            img, mask = self._load(self.samples[int(rng.integers(len(self.samples)))])
             bg = self.other_face(rng) if len(self.samples) > 1 else None
             if self.bank is not None:
                 img, mask = occlude(img, mask, self.bank, rng)
@@ -89,6 +97,11 @@ class BatchMaker(Prefetcher):
 
     def next(self) -> tuple[np.ndarray, np.ndarray]:
         return self.get()
+
+
+def sample_workers(device: torch.device) -> int:
+    """Sample threads: one on CPU (the step needs the cores), up to 8 feeding a GPU (OpenCV releases the GIL)."""
+    return max(1, min(8, (os.cpu_count() or 2) // 2)) if device.type == "cuda" else 1
 
 
 def make_optimizer(model: XSegNet, lr: float, lr_dropout: bool, seed: int) -> DFLOptimizer:
@@ -116,7 +129,7 @@ def bench_step(faceset: str | os.PathLike[str], res: int, batch: int, bf16: bool
     """bench/train_step.py's XSeg row: a step function over fresh weights and the batch maker of ``faceset``
     (every face trains, geometric targets, as ``--auto`` without occluders)."""
     samples = select_training(scan_facesets([faceset]), auto=True)
-    maker = BatchMaker(samples, FaceLoader(res, "whole_face"), batch, 0)
+    maker = BatchMaker(samples, FaceLoader(res, "whole_face"), batch, 0, workers=sample_workers(device))
     model = XSegNet(res).to(device).train()
     opt = make_optimizer(model, 1e-4, True, 0)
     compiled = opt.compile_now()  # long runs switch to the fused update after 100 steps: measure that
@@ -213,7 +226,8 @@ def train_xseg(folder: str | os.PathLike[str], facesets: Sequence[str | os.PathL
         textures += _faceset_backgrounds(loader, training, 16)
         bank = OccluderBank(textures, faces_fn)
     preview = _preview_samples(all_samples, training)
-    maker = BatchMaker(training, loader, int(options["batch_size"]), (seed or 0) + iteration * 7919, bank)
+    maker = BatchMaker(training, loader, int(options["batch_size"]), (seed or 0) + iteration * 7919, bank,
+                       workers=sample_workers(dev))
     bf16 = bool(options["bf16"])
     log.info("XSeg %s: %d training faces (%s), %d px %s, batch %d, from iteration %d", folder, len(training),
              "auto" if options["auto"] else "labelled", res, ft, options["batch_size"], iteration)
