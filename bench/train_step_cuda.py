@@ -162,7 +162,7 @@ def measure_swap(config: str, variant: str, precision: str, faces: Path, iters: 
 
 
 def measure_xseg(variant: str, precision: str, faces: Path, iters: int, warmup: int) -> dict:
-    """XSeg 256 training step (engine.xseg.train's loop pieces): full (augmented batches) and compute."""
+    """XSeg 256 training step (engine.training.xseg_trainer's loop pieces): full (augmented batches) and compute."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 

@@ -47,8 +47,8 @@ def measure_speed(res: int, iters: int) -> dict[str, float]:
     """Median training ms/iter (batch 4) and apply ms/face, fp32 and bf16 (and ONNX Runtime fp32 apply)."""
     import torch
 
+    from engine.training.xseg_trainer import make_optimizer, train_step
     from engine.xseg.model import XSegNet
-    from engine.xseg.train import make_optimizer, train_step
 
     torch.manual_seed(0)
     x = torch.rand(4, 3, res, res).numpy()
@@ -155,9 +155,9 @@ def quality(args: argparse.Namespace) -> None:
     import torch
 
     from engine.faces.masks import hull_mask
+    from engine.training.xseg_trainer import XSEG_OPTIONS, train_xseg
     from engine.xseg.apply import XSegApplier
     from engine.xseg.generic import generic_mask
-    from engine.xseg.train import XSEG_OPTIONS, train_xseg
 
     torch.set_num_threads(args.threads)
     print(f"CPU: {cpu_name()}; torch {torch.get_num_threads()} threads (machine shared with other jobs: timings "
@@ -205,10 +205,10 @@ def quality(args: argparse.Namespace) -> None:
 
 def _occlusions(args: argparse.Namespace, work: Path) -> None:
     from engine.faces.extract_faceset import extract_faces
+    from engine.training.xseg_trainer import XSEG_OPTIONS, train_xseg
     from engine.xseg.apply import XSegApplier
     from engine.xseg.generic import generic_mask
     from engine.xseg.mattes import import_frame_polygons
-    from engine.xseg.train import XSEG_OPTIONS, train_xseg
 
     doc = json.loads((LABELS / "wild_occlusion_labels.json").read_text())
     wild = work / "wild"

@@ -21,7 +21,7 @@ log = logging.getLogger("facecomp")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from engine.xseg.train import XSEG_OPTIONS
+    from engine.training.xseg_trainer import XSEG_OPTIONS
 
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     fmt = argparse.ArgumentDefaultsHelpFormatter
@@ -112,7 +112,7 @@ def _train(args: argparse.Namespace) -> int:
     import torch
 
     from engine.training.folder_lock import writer_lock
-    from engine.xseg.train import XSEG_OPTIONS, plan_options, train_xseg
+    from engine.training.xseg_trainer import XSEG_OPTIONS, plan_options, train_xseg
 
     if args.threads:
         torch.set_num_threads(args.threads)

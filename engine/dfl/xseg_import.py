@@ -20,7 +20,7 @@ from engine.dfl.safe_unpickle import read_dfl_data
 from engine.errors import FacecompError
 from engine.faces.facetype import FaceType
 from engine.options import resolve
-from engine.xseg import checkpoint
+from engine.training import xseg_checkpoint
 from engine.xseg.model import XSegNet
 from engine.xseg.naming import dfl_array_to_torch, dfl_key_to_ours, state_dict_from_dfl
 
@@ -66,7 +66,7 @@ def _param_name(model: XSegNet) -> Any:
 
 
 def _options(dfl: DflModel, resolution: int) -> tuple[dict[str, Any], list[str]]:
-    from engine.xseg.train import XSEG_OPTIONS
+    from engine.training.xseg_trainer import XSEG_OPTIONS
 
     notes = []
     given: dict[str, Any] = {"resolution": resolution}
@@ -104,7 +104,7 @@ def import_xseg(dfl: DflModel, stage: Path) -> dict[str, Any]:
         notes.append(f"no {opt_path.name}: the optimizer starts fresh, as DFL does without it")
     rows = [{"iteration": i, "loss": row[0]} for i, row in dfl.numbered_losses()]
     atomic.write_text(stage / "loss.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-    checkpoint.save_checkpoint(stage, model, dfl.iteration, options, opt_state or None,
+    xseg_checkpoint.save_checkpoint(stage, model, dfl.iteration, options, opt_state or None,
                                {"imported_from": {"deepfacelab": dfl.prefix, "folder": str(dfl.folder)}},
                                keep_backups=0)
     return {"kind": "xseg", "resolution": res, "options": options, "optimizer": bool(opt_state),

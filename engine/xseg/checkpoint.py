@@ -17,7 +17,6 @@ the newest backup, ``backups/01``) to resume from.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 from datetime import UTC, datetime
@@ -31,7 +30,6 @@ from safetensors.torch import load_file
 from engine import atomic
 from engine.errors import FacecompError
 from engine.model_json import read_versioned_json
-from engine.training import checkpoint as train_ckpt
 from engine.xseg.model import XSegNet
 
 FORMAT = "facecomp-xseg"
@@ -112,29 +110,6 @@ def optimizer_tensors(tensors: dict[str, torch.Tensor], name: str = OPTIMIZER_NA
     prefix = name + "."
     return {k if k.startswith(prefix) else f"{prefix}acc.{k[:-2]}": v for k, v in tensors.items()
             if k.startswith(prefix) or k.endswith(".a")}
-
-
-def save_checkpoint(folder: str | os.PathLike[str], model: XSegNet, iteration: int, options: dict[str, Any],
-                    optimizer_state: dict[str, torch.Tensor] | None = None, extra: dict[str, Any] | None = None,
-                    keep_backups: int = KEEP_BACKUPS) -> Path:
-    """Copy the previous checkpoint into backups/01 (rolling), then write weights, optimizer state and model.json
-    with the swap trainer's all-or-nothing writer (engine.training.checkpoint)."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    train_ckpt.recover(folder, FORMAT)
-    created = _now()
-    if (folder / MODEL_JSON).is_file():
-        with contextlib.suppress(FacecompError):
-            created = read_meta(folder).get("created", created)
-        if keep_backups > 0 and (folder / WEIGHTS).is_file():
-            train_ckpt.write_backup(folder, keep_backups)
-    meta = {
-        "kind": "xseg", "resolution": model.resolution, "base_ch": model.base_ch,
-        "face_type": options.get("face_type", "whole_face"), "options": dict(options), "created": created,
-    }
-    meta.update(extra or {})
-    train_ckpt.save_checkpoint(folder, model, iteration, {"optimizer": optimizer_state or {}}, meta, fmt=FORMAT)
-    return folder
 
 
 def restore_from_backup(folder: str | os.PathLike[str]) -> bool:

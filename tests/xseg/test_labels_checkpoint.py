@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from engine.errors import FacecompError
+from engine.training import xseg_checkpoint
 from engine.xseg import checkpoint
 from engine.xseg.augment import augment
 from engine.xseg.labels import iou, polys_to_mask, trace_polys, transform_polys
@@ -60,7 +61,7 @@ def test_checkpoint_round_trip_backups_and_errors(tmp_path) -> None:
     net = XSegNet(64)
     folder = tmp_path / "xseg"
     for it in (1, 2, 3):
-        checkpoint.save_checkpoint(folder, net, it, {"resolution": 64, "face_type": "whole_face"},
+        xseg_checkpoint.save_checkpoint(folder, net, it, {"resolution": 64, "face_type": "whole_face"},
                                    {"conv01.conv.weight.a": torch.ones(32, 3, 3, 3)})
     meta = checkpoint.read_meta(folder)
     assert meta["format"] == "facecomp-xseg" and meta["iteration"] == 3 and meta["resolution"] == 64
@@ -71,7 +72,7 @@ def test_checkpoint_round_trip_backups_and_errors(tmp_path) -> None:
         assert torch.equal(loaded.state_dict()[k], v)
     assert "conv01.conv.weight.a" in checkpoint.load_optimizer_state(folder)
     # a folder of the first version (accumulators ``<param>.a``) resumes into the shared optimizer
-    from engine.xseg.train import make_optimizer
+    from engine.training.xseg_trainer import make_optimizer
 
     opt = make_optimizer(loaded, 1e-4, True, 0)
     assert opt.load_state_tensors(checkpoint.optimizer_tensors(checkpoint.load_optimizer_state(folder))) == 1

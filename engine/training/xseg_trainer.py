@@ -25,6 +25,7 @@ from engine.errors import FacecompError
 from engine.faces.facetype import FaceType, face_type_option
 from engine.media.image_io import write_image
 from engine.options import Option, fixed_at_creation, load_config, parse_set, resolve
+from engine.training import xseg_checkpoint
 from engine.training.optimizers import DFLOptimizer, FlatParams
 from engine.training.prefetch import Prefetcher
 from engine.xseg import checkpoint
@@ -243,7 +244,7 @@ def train_xseg(folder: str | os.PathLike[str], facesets: Sequence[str | os.PathL
     def save() -> None:
         nonlocal last_save
         elapsed = base_seconds + time.monotonic() - start
-        checkpoint.save_checkpoint(folder, model, iteration, options, opt.state_tensors(),
+        xseg_checkpoint.save_checkpoint(folder, model, iteration, options, opt.state_tensors(),
                                    {"training_seconds": round(elapsed, 1), "samples": len(training),
                                     "loss": round(float(np.mean(losses[-50:])), 5) if losses else None})
         with open(folder / "loss.jsonl", "a", encoding="utf-8") as f:
