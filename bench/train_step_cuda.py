@@ -166,7 +166,7 @@ def measure_xseg(variant: str, precision: str, faces: Path, iters: int, warmup: 
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from engine.xseg import train as xt
+    from engine.training import xseg_trainer as xt
 
     opts = _config("xseg256_b8")[1]
     _env(VARIANTS[variant][1], VARIANTS[variant][2])
