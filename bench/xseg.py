@@ -105,12 +105,12 @@ def speed(args: argparse.Namespace) -> None:
 
 
 def _onnx_apply(net, res: int, iters: int) -> float:
-    from engine.xseg import checkpoint
+    from engine.training import xseg_checkpoint
     from engine.xseg.apply import XSegApplier
     from engine.xseg.export import export_onnx
 
     with tempfile.TemporaryDirectory() as tmp:
-        checkpoint.save_checkpoint(Path(tmp) / "m", net, 0, {"resolution": res})
+        xseg_checkpoint.save_checkpoint(Path(tmp) / "m", net, 0, {"resolution": res})
         export_onnx(Path(tmp) / "m", Path(tmp) / "m.onnx")
         applier = XSegApplier(Path(tmp) / "m.onnx", providers="cpu")
         faces = np.random.rand(8, res, res, 3).astype(np.float32)

@@ -66,7 +66,9 @@ def test_render_writes_exr_passes_and_is_stateless(worker, media, tmp_path):
     assert full["__format__"] == "half"
     for ch in ("R", "G", "B", "face.R", "facemask.A"):
         np.testing.assert_array_equal(full[ch], alone[ch])
-    np.testing.assert_array_equal(full["facemask.A"], default["facemask.A"])
+    # the default file is 32-bit (Cryptomatte ids and STMap, docs/merge.md), the rgba one half: the same mask
+    assert default["__format__"] == "float"
+    np.testing.assert_allclose(full["facemask.A"], default["facemask.A"], atol=1e-3)
     plate = read_exr(str(media["plate"]) % 1003)
     inside = full["facemask.A"] > 0.99
     assert inside.sum() > 500 and np.abs(full["R"][inside] - plate["R"][inside]).mean() > 0.02
