@@ -75,6 +75,13 @@ class _Mark:
 _MARK = _Mark()
 
 
+def _operand(arg: Any | None, name: str) -> Any:
+    """The operand genops decoded for opcode ``name`` (one that takes an operand: it is never None)."""
+    if arg is None:
+        raise _Refused(f"{name} without its operand")
+    return arg
+
+
 def read_limited(path: str | os.PathLike[str], max_bytes: int, what: str = "DeepFaceLab data") -> bytes:
     """The bytes of ``path``, refusing files over ``max_bytes``; FacecompError naming the file."""
     p = Path(path)
@@ -262,7 +269,7 @@ class _Machine:
             spend()
             name = op.name
             if name in ("PROTO", "FRAME"):
-                if name == "PROTO" and not 2 <= arg <= 4:
+                if name == "PROTO" and not 2 <= _operand(arg, name) <= 4:
                     raise _Refused(f"protocol {arg} (DeepFaceLab writes 2-4)")
             elif name == "STOP":
                 if len(st) != 1 or self.marks:
@@ -288,19 +295,22 @@ class _Machine:
             elif name in ("NEWTRUE", "NEWFALSE"):
                 st.append(name == "NEWTRUE")
             elif name in ("BININT", "BININT1", "BININT2"):
-                st.append(int(arg))
+                st.append(int(_operand(arg, name)))
             elif name in ("LONG1", "LONG4"):
-                if abs(arg).bit_length() > 8 * MAX_LONG_BYTES:
+                value = _operand(arg, name)
+                if abs(value).bit_length() > 8 * MAX_LONG_BYTES:
                     raise _Refused("integer too large")
-                st.append(int(arg))
+                st.append(int(value))
             elif name == "BINFLOAT":
-                st.append(float(arg))
+                st.append(float(_operand(arg, name)))
             elif name in ("BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8"):
-                self.budget.spend_bytes(len(arg))
-                st.append(str(arg))
+                text = _operand(arg, name)
+                self.budget.spend_bytes(len(text))
+                st.append(str(text))
             elif name in ("BINBYTES", "SHORT_BINBYTES", "BINBYTES8"):
-                self.budget.spend_bytes(len(arg))
-                st.append(bytes(arg))
+                raw = _operand(arg, name)
+                self.budget.spend_bytes(len(raw))
+                st.append(bytes(raw))
             elif name == "EMPTY_LIST":
                 st.append(self.new_container([]))
             elif name == "EMPTY_DICT":
@@ -346,12 +356,13 @@ class _Machine:
             elif name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
                 if not st or st[-1] is _MARK:
                     raise _Refused("memo store of nothing")
-                idx = len(self.memo) if name == "MEMOIZE" else int(arg)
+                idx = len(self.memo) if name == "MEMOIZE" else int(_operand(arg, name))
                 self.memo[idx] = st[-1]
             elif name in ("GET", "BINGET", "LONG_BINGET"):
-                if int(arg) not in self.memo:
+                idx = int(_operand(arg, name))
+                if idx not in self.memo:
                     raise _Refused(f"memo {arg} read before it was written")
-                st.append(self.memo[int(arg)])  # resolved where it is used
+                st.append(self.memo[idx])  # resolved where it is used
             elif name in ("GLOBAL", "STACK_GLOBAL"):
                 if name == "GLOBAL":
                     module, _, attr = str(arg).partition(" ")

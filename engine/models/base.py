@@ -62,6 +62,11 @@ class SwapModel(nn.Module, abc.ABC):
         init_dfl_(self)
         return self
 
+    @property
+    @abc.abstractmethod
+    def code_res(self) -> int:
+        """Side of the inter's output (the true-face discriminator's input)."""
+
     @abc.abstractmethod
     def forward(self, warped_src: torch.Tensor, warped_dst: torch.Tensor,
                 morph_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:

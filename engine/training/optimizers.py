@@ -131,9 +131,9 @@ class _CompiledUpdate:
         try:
             fn = torch.compile(_UPDATES[method], dynamic=True)
             n = 4096
-            bufs = [torch.zeros(n, device=device) for _ in range(4)]
+            p, g, s1, s2 = (torch.zeros(n, device=device) for _ in range(4))
             rnd = torch.zeros(n, dtype=torch.uint8, device=device) if dropout else None
-            fn(*bufs, torch.tensor(1e-5, device=device), torch.tensor(1.0, device=device), rnd, _KEEP_BYTE)
+            fn(p, g, s1, s2, torch.tensor(1e-5, device=device), torch.tensor(1.0, device=device), rnd, _KEEP_BYTE)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             self.fn = fn
@@ -267,9 +267,10 @@ class DFLOptimizer:
         shapes = dict(zip(self.flat.names, (p.shape for p in self.flat.params), strict=True))
         for pname, a, b in self.flat.slices():
             found = [tensors.get(f"{prefix}{slot}.{pname}") for slot in self.slots]
-            if any(t is None or tuple(t.shape) != tuple(shapes[pname]) for t in found):
+            fits = [t for t in found if t is not None and tuple(t.shape) == tuple(shapes[pname])]
+            if len(fits) != len(found):
                 continue
-            for slot, t in zip(self.slots, found, strict=True):
+            for slot, t in zip(self.slots, fits, strict=True):
                 self.state[slot][a:b].copy_(t.reshape(-1))
             restored += 1
         return restored

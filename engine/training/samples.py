@@ -228,7 +228,8 @@ def color_transfer_fn(mode: str | None) -> Callable[[np.ndarray, np.ndarray], np
         return None
     from engine.swap import color_transfer as ct
 
-    table = {"rct": ct.rct, "lct": ct.lct, "mkl": ct.mkl, "idt": ct.idt, "sot": ct.sot}
+    table: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+        "rct": ct.rct, "lct": ct.lct, "mkl": ct.mkl, "idt": ct.idt, "sot": ct.sot}
     if mode not in table:
         raise FacecompError(f"ct_mode {mode!r}: use one of none, {', '.join(table)}")
     return table[mode]
@@ -283,8 +284,8 @@ def make_raw_batch(faceset: Faceset, sampler: IndexSampler, spec: SideSpec, batc
         inv.append(a)
         fine.append(b)
         hsv.append(c)
-    out = {"faces": faces, "inverse": np.stack(inv).astype(np.float32),
-           "fine": np.stack(fine).astype(np.float32)}
+    out: dict[str, np.ndarray] = {"faces": faces, "inverse": np.stack(inv).astype(np.float32),
+                                  "fine": np.stack(fine).astype(np.float32)}
     if spec.hsv_power > 0:
         out["hsv"] = np.array(hsv, np.float32)
     return out

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 import torch
@@ -36,8 +36,21 @@ from engine.training.recipes import Recipe
 from engine.training.samples import BatchFeeder, Faceset, SideSpec
 from engine.training.tensorboard_log import current_lr, open_tensorboard
 
+if TYPE_CHECKING:
+    from engine.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator
+
 log = logging.getLogger("facecomp")
 
+
+class _OptArgs(TypedDict):
+    """DFLOptimizer's settings shared by the generator's and the discriminators' optimizers."""
+
+    method: str
+    lr: float
+    lr_dropout: bool
+    lr_cos: int
+    clipnorm: float
+    seed: int
 
 
 @dataclass
@@ -70,7 +83,7 @@ class TrainSettings:
 
 def _batch_to_torch(item: dict[str, dict[str, Any]], pin: bool, raw: bool = False,
                     ) -> dict[str, dict[str, torch.Tensor]]:
-    out = {}
+    out: dict[str, dict[str, torch.Tensor]] = {}
     for side, arrays in item.items():
         out[side] = {}
         for k, a in arrays.items():
@@ -100,8 +113,10 @@ class Trainer:
         self.console: Console | None = None
         self.loss_log: LossLog | None = None
         self.feeder: BatchFeeder | None = None
-        self.gan = self.code_d = None
-        self.gan_opt = self.code_opt = None
+        self.gan: UNetPatchDiscriminator | None = None
+        self.code_d: CodeDiscriminator | None = None
+        self.gan_opt: DFLOptimizer | None = None
+        self.code_opt: DFLOptimizer | None = None
         self.last_batch: dict[str, dict[str, torch.Tensor]] | None = None
         self.graphed: Any = None
         self.device_augment: dict[str, bool] | None = None  # per side: random warp, when augmenting on the device
@@ -134,29 +149,29 @@ class Trainer:
             self.model.reset_part(part)
         self.model.to(self.device).train()
         trainable = self.model.trainable_parts()
-        for name, part in self.model.parts().items():
-            part.requires_grad_(name in trainable)
+        for name, module in self.model.parts().items():
+            module.requires_grad_(name in trainable)
         named = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
         self.flat = FlatParams(named, extra=3)  # + loss_src, loss_dst, stop flag for the all-reduce
         o = self.options
         use_dropout = o.get("lr_dropout", "n") in ("y", "cpu") and not self.recipe.pretrain
         facts = self.facts
+        clip = 1.0 if o.get("clipgrad", False) else 0.0
         if facts.fixed_optimizer:
-            opt_kw = dict(method=facts.fixed_optimizer, lr=facts.learning_rate, lr_dropout=True,
-                          lr_cos=facts.lr_cos_period)
+            opt_kw = _OptArgs(method=facts.fixed_optimizer, lr=facts.learning_rate, lr_dropout=True,
+                              lr_cos=facts.lr_cos_period, clipnorm=clip, seed=self.s.seed)
         else:
             method = "adabelief" if o.get("adabelief", True) else "rmsprop"
-            opt_kw = dict(method=method, lr=facts.learning_rate, lr_dropout=use_dropout,
-                          lr_cos=facts.lr_cos_period if use_dropout else 0)
-        clip = 1.0 if o.get("clipgrad", False) else 0.0
-        self.opt = DFLOptimizer(self.flat, clipnorm=clip, name="src_dst_opt", seed=self.s.seed, **opt_kw)
+            opt_kw = _OptArgs(method=method, lr=facts.learning_rate, lr_dropout=use_dropout,
+                              lr_cos=facts.lr_cos_period if use_dropout else 0, clipnorm=clip, seed=self.s.seed)
+        self.opt = DFLOptimizer(self.flat, name="src_dst_opt", **opt_kw)
         restored = self.opt.load_state_tensors(opt_state) if opt_state else 0
         reset_names = {n for n, _ in named if n.split(".")[0] in self._reset_part_names()}
         self.opt.reset_params(reset_names)
         if self.stored and not restored and opt_state:
             log.info("optimizer state does not fit (other optimizer or parts); starting it fresh")
-        d_kw = dict(method=opt_kw["method"], lr=opt_kw["lr"], lr_dropout=opt_kw["lr_dropout"],
-                    lr_cos=opt_kw["lr_cos"], clipnorm=clip, seed=self.s.seed + 1)
+        d_kw = opt_kw.copy()
+        d_kw["seed"] = self.s.seed + 1
         if self.recipe.true_face > 0:
             # DFL sizes it by the inter's output side (Inter.get_out_res: 2 x the dense side, the dense side with t)
             self.code_d = CodeDiscriminator(int(o["ae_dims"]), int(self.model.code_res)).to(self.device)
@@ -200,7 +215,7 @@ class Trainer:
         return {n for part in self.s.reset_parts for n in aliases.get(part, (part,))}
 
     def _disc_optimizer(self, module: torch.nn.Module, prefix: str, opt_name: str, disc_state: dict[str, Any],
-                        opt_state: dict[str, Any], kw: dict[str, Any], reset: bool) -> DFLOptimizer:
+                        opt_state: dict[str, Any], kw: _OptArgs, reset: bool) -> DFLOptimizer:
         own = {k[len(prefix) + 1:]: v for k, v in disc_state.items() if k.startswith(prefix + ".")}
         shapes_fit = own and all(k in own and tuple(own[k].shape) == tuple(v.shape)
                                  for k, v in module.state_dict().items())
@@ -212,7 +227,6 @@ class Trainer:
         opt = DFLOptimizer(flat, name=opt_name, **kw)
         if shapes_fit and not reset:
             opt.load_state_tensors(opt_state)
-        opt.module = module  # type: ignore[attr-defined]
         return opt
 
     def _setup_data(self) -> None:
@@ -235,7 +249,8 @@ class Trainer:
         pin = self.device.type == "cuda"
         workers = self.s.workers or (min(4, max(1, (os.cpu_count() or 2) // 2)) if pin else 1)
         on_device = self._augment_on_device(src_spec)
-        self.device_augment = {"src": src_spec.random_warp, "dst": dst_spec.random_warp} if on_device else None
+        augment = {"src": src_spec.random_warp, "dst": dst_spec.random_warp}
+        self.device_augment = augment if on_device else None
         if pin:  # decode the facesets up front in processes (those that fit the cache)
             for faceset in {id(src_set): src_set, id(dst_set): dst_set}.values():
                 faceset.preload(max(1, ((os.cpu_count() or 2) - 1) // self.dist.world))
@@ -244,7 +259,7 @@ class Trainer:
         if on_device and pin and os.environ.get("FACECOMP_AUGMENT_STREAM", "1") != "0":
             from engine.training.device_augment import StreamAugmenter
 
-            transform = self.stream_augment = StreamAugmenter(self.device, self.device_augment)
+            transform = self.stream_augment = StreamAugmenter(self.device, augment)
         self.feeder = BatchFeeder(src_set, dst_set, src_spec, dst_spec, self.batch,
                                   seed=self.s.seed * 7919 + self.dist.rank + 1, workers=workers,
                                   transform=transform, raw=on_device)
@@ -315,16 +330,18 @@ class Trainer:
         stats = {"loss_src": float(extra[0]), "loss_dst": float(extra[1]), "stop": float(extra[2]) > 0}
         if p.step_ok(self.flat.grad):
             self.opt.step(grad_scale=p.unscale)
-        if self.code_d is not None and terms.codes is not None:
-            stats["loss_code_d"] = self._disc_step(self.code_opt, lambda: self.recipe.code_discriminator_loss(
-                self.code_d, terms))
-        if self.gan is not None:
-            stats["loss_gan_d"] = self._disc_step(self.gan_opt, lambda: self.recipe.gan_discriminator_loss(
-                self.gan, terms))
+        code_d, gan = self.code_d, self.gan
+        if code_d is not None and terms.codes is not None:
+            assert self.code_opt is not None  # set up with code_d
+            stats["loss_code_d"] = self._disc_step(code_d, self.code_opt, lambda: self.recipe.code_discriminator_loss(
+                code_d, terms))
+        if gan is not None:
+            assert self.gan_opt is not None  # set up with gan
+            stats["loss_gan_d"] = self._disc_step(gan, self.gan_opt, lambda: self.recipe.gan_discriminator_loss(
+                gan, terms))
         return stats
 
-    def _disc_step(self, opt: Any, loss_fn: Any) -> float:
-        module = opt.module
+    def _disc_step(self, module: torch.nn.Module, opt: DFLOptimizer, loss_fn: Callable[[], torch.Tensor]) -> float:
         module.requires_grad_(True)
         opt.flat.zero_grad()
         p = self.precision
@@ -340,10 +357,10 @@ class Trainer:
     def extra_state(self) -> dict[str, dict[str, torch.Tensor]]:
         opt = self.opt.state_tensors()
         disc: dict[str, torch.Tensor] = {}
-        for prefix, o in (("gan", self.gan_opt), ("code_discriminator", self.code_opt)):
-            if o is not None:
+        for prefix, module, o in (("gan", self.gan, self.gan_opt), ("code_discriminator", self.code_d, self.code_opt)):
+            if module is not None and o is not None:
                 opt.update(o.state_tensors())
-                disc.update({f"{prefix}.{k}": v for k, v in o.module.state_dict().items()})
+                disc.update({f"{prefix}.{k}": v for k, v in module.state_dict().items()})
         return {"optimizer": opt, "discriminators": disc}
 
     def save(self) -> None:
@@ -408,6 +425,7 @@ class Trainer:
                 times.append(ms)
                 self.training_seconds += ms / 1000.0
                 if self.dist.is_main:
+                    assert self.loss_log is not None and self.console is not None  # set up on rank 0
                     self.loss_log.append(self.iteration, ms, stats)
                     self.console.iteration(self.iteration, ms, stats["loss_src"], stats["loss_dst"])
                     if self.tb is not None:
@@ -420,7 +438,7 @@ class Trainer:
                 stop = stats["stop"] or (target and self.iteration >= target)
                 stop = stop or bool(stop_at and self.iteration >= stop_at)
                 due = (time.monotonic() - last_save) >= self.s.save_every_min * 60.0
-                due = due or (self.s.save_every_iter and self.iteration % self.s.save_every_iter == 0)
+                due = due or bool(self.s.save_every_iter and self.iteration % self.s.save_every_iter == 0)
                 if stop or due or (self.s.max_iterations and done >= self.s.max_iterations):
                     self.save()
                     last_save = time.monotonic()
