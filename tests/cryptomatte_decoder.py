@@ -61,14 +61,21 @@ class Cryptomatte:
 
 
 def _channels(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Channels and string attributes of every part of the file (a Cryptomatte may sit in any part)."""
     inp = oiio.ImageInput.open(str(path))
     assert inp is not None, oiio.geterror()
-    spec = inp.spec()
-    px = np.asarray(inp.read_image(0, 0, 0, spec.nchannels, "float"), np.float32)
+    channels: dict[str, np.ndarray] = {}
+    attrs: dict[str, str] = {}
+    part = 0
+    while inp.seek_subimage(part, 0):
+        spec = inp.spec()
+        px = np.asarray(inp.read_image(part, 0, 0, spec.nchannels, "float"), np.float32)
+        px = px.reshape(spec.height, spec.width, spec.nchannels)
+        channels.update({n: px[..., i] for i, n in enumerate(spec.channelnames)})
+        attrs.update({a.name: a.value for a in spec.extra_attribs if isinstance(a.value, str)})
+        part += 1
     inp.close()
-    px = px.reshape(spec.height, spec.width, spec.nchannels)
-    attrs = {a.name: a.value for a in spec.extra_attribs if isinstance(a.value, str)}
-    return {n: px[..., i] for i, n in enumerate(spec.channelnames)}, attrs
+    return channels, attrs
 
 
 def decode(path: str | Path) -> dict[str, Cryptomatte]:

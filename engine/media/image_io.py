@@ -142,25 +142,13 @@ def write_exr(path: str | os.PathLike[str], channels: dict[str, np.ndarray], hal
     display window of ``display_size`` (w, h; default: the arrays' size), y down as in OpenEXR."""
     import OpenImageIO as oiio
 
-    if compression not in EXR_COMPRESSIONS:
-        raise ValueError(f"EXR compression must be one of {', '.join(EXR_COMPRESSIONS)} (lossless), "
-                         f"not {compression!r}")
     names = list(channels)
     wide = [n for n in names if n in float_channels] if half else []
     data = _interleave(channels, half and not wide)
     h, w = data.shape[:2]
-    spec = oiio.ImageSpec(w, h, len(names), "half" if half else "float")
-    spec.channelnames = tuple(names)
+    spec = exr_spec(names, (w, h), half, attributes, compression, data_origin, display_size)
     if wide:  # OIIO converts the float buffer to each channel's format
         spec.channelformats = tuple(oiio.TypeDesc("float" if n in wide else "half") for n in names)
-    spec.x, spec.y = data_origin
-    spec.full_x, spec.full_y = 0, 0
-    spec.full_width, spec.full_height = display_size or (w, h)
-    if "A" in names:
-        spec.alpha_channel = names.index("A")
-    spec.attribute("compression", compression)
-    for key, value in (attributes or {}).items():
-        spec.attribute(key, value)
     with atomic.atomic_path(path) as tmp:
         out = oiio.ImageOutput.create(str(tmp))
         if out is None or not out.open(str(tmp), spec):
@@ -170,6 +158,30 @@ def write_exr(path: str | os.PathLike[str], channels: dict[str, np.ndarray], hal
                 raise FacecompError(f"cannot write EXR ({out.geterror().strip()})", path)
         finally:
             out.close()
+
+
+def exr_spec(names: list[str], size: tuple[int, int], half: bool, attributes: dict[str, str] | None,
+             compression: str, data_origin: tuple[int, int] = (0, 0),
+             display_size: tuple[int, int] | None = None) -> Any:
+    """The OIIO ImageSpec of an EXR (part) holding ``names`` over a ``size`` (w, h) data window at
+    ``data_origin`` inside a display window of ``display_size`` (default: the data window)."""
+    import OpenImageIO as oiio
+
+    if compression not in EXR_COMPRESSIONS:
+        raise ValueError(f"EXR compression must be one of {', '.join(EXR_COMPRESSIONS)} (lossless), "
+                         f"not {compression!r}")
+    w, h = size
+    spec = oiio.ImageSpec(w, h, len(names), "half" if half else "float")
+    spec.channelnames = tuple(names)
+    spec.x, spec.y = data_origin
+    spec.full_x, spec.full_y = 0, 0
+    spec.full_width, spec.full_height = display_size or (w, h)
+    if "A" in names:
+        spec.alpha_channel = names.index("A")
+    spec.attribute("compression", compression)
+    for key, value in (attributes or {}).items():
+        spec.attribute(key, value)
+    return spec
 
 
 def _write_pixels(out: Any, data: np.ndarray, y0: int, per_channel: bool) -> bool:
@@ -184,26 +196,33 @@ def _write_pixels(out: Any, data: np.ndarray, y0: int, per_channel: bool) -> boo
 
 
 def read_exr_layers(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Every channel of an EXR as float32 HxW over the display window (zero outside the data window), and its
-    string attributes. Float channels keep their 32 bits (Cryptomatte ids)."""
+    """Every channel of an EXR (of every part) as float32 HxW over the display window (zero outside the data
+    window), and its string attributes. Float channels keep their 32 bits (Cryptomatte ids)."""
     import OpenImageIO as oiio
 
     p = Path(path)
     inp = oiio.ImageInput.open(str(p))
     if inp is None:
         raise FacecompError(f"not a readable EXR ({oiio.geterror().strip() or 'unknown format'})", p)
+    layers: dict[str, np.ndarray] = {}
+    attrs: dict[str, str] = {}
     try:
-        spec = inp.spec()
-        if spec.full_width * spec.full_height > MAX_PIXELS or spec.width * spec.height > MAX_PIXELS:
-            raise FacecompError(f"image too large ({spec.full_width}x{spec.full_height})", p)
-        data = inp.read_image(0, 0, 0, spec.nchannels, "float")
-        attrs = {a.name: str(a.value) for a in spec.extra_attribs if isinstance(a.value, str)}
+        part = 0
+        while inp.seek_subimage(part, 0):  # every part of a multi-part file (facecomp's 32-bit ids part)
+            spec = inp.spec()
+            if spec.full_width * spec.full_height > MAX_PIXELS or spec.width * spec.height > MAX_PIXELS:
+                raise FacecompError(f"image too large ({spec.full_width}x{spec.full_height})", p)
+            data = inp.read_image(part, 0, 0, spec.nchannels, "float")
+            if data is None or not hasattr(data, "shape"):
+                raise FacecompError("EXR pixel data is damaged", p)
+            full = in_display_window(np.asarray(data, np.float32).reshape(spec.height, spec.width, spec.nchannels),
+                                     spec)
+            layers.update({name: full[..., i] for i, name in enumerate(spec.channelnames)})
+            attrs.update({a.name: str(a.value) for a in spec.extra_attribs if isinstance(a.value, str)})
+            part += 1
     finally:
         inp.close()
-    if data is None or not hasattr(data, "shape"):
-        raise FacecompError("EXR pixel data is damaged", p)
-    full = in_display_window(np.asarray(data, np.float32).reshape(spec.height, spec.width, spec.nchannels), spec)
-    return {name: full[..., i] for i, name in enumerate(spec.channelnames)}, attrs
+    return layers, attrs
 
 
 def in_display_window(data: np.ndarray, spec: Any) -> np.ndarray:

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from engine.errors import FacecompError
+from engine.media.exr_parts import write_exr_parts
 from engine.media.image_io import write_exr
 from engine.swap import cryptomatte
 from engine.swap.pipeline import FrameResult, plate_to_float
@@ -42,10 +43,10 @@ ALIASES = {"mask": "facemask"}
 PASS_COMPRESSION = "zip"
 Window = tuple[int, int, int, int]
 # Channels that must be 32-bit: Cryptomatte ids (a half would change them) and the STMap (half steps of 1/2048
-# near 1.0 would move a 512 px patch lookup by a quarter pixel). A file holding any of them is written all
-# 32-bit float: OIIO's Python binding can only hand mixed half/float files through a per-value conversion that
-# made the write ~1.5x slower than all-float (bench/passes.py: 1.17x vs 0.78x the old layout's write), for a
-# file ~20 % smaller; without them (face, facemask, mattes, rgba) the file is half.
+# near 1.0 would move a 512 px patch lookup by a quarter pixel). They go into a second part of the file
+# (engine.media.exr_parts): the first part, the image passes, stays half. One part of mixed half/float channels
+# (``mixed``) is read as a float image by tools that ask for the file's pixel type, and OIIO's Python binding
+# writes it through a per-value conversion (bench/passes.py measures both).
 FLOAT_CHANNELS = (*cryptomatte.layer_channels(), "stmap.R", "stmap.G")
 
 
@@ -114,8 +115,9 @@ def exr_channels(result: FrameResult, passes: tuple[str, ...] = DEFAULT_PASSES, 
 def write_passes(path: str | os.PathLike[str], result: FrameResult, passes: tuple[str, ...] = DEFAULT_PASSES,
                  attributes: dict[str, str] | None = None, names: Iterable[str] = (), matte_names: Iterable[str] = (),
                  mixed: bool = False) -> None:
-    """One EXR of the chosen passes (:data:`PASS_COMPRESSION`), written atomically: 32-bit float when it holds
-    :data:`FLOAT_CHANNELS`, else half (``mixed``: half with only those channels 32-bit, slower to write).
+    """One EXR of the chosen passes (:data:`PASS_COMPRESSION`), written atomically: the image passes as half in
+    its first part, :data:`FLOAT_CHANNELS` as 32-bit float in a second part (``mixed``: one part, half with only
+    those channels 32-bit).
     ``names``: the faces of the shot (stable names) for the Cryptomatte manifest; ``matte_names``: those whose
     matte layer is written in every frame."""
     window = data_window(result, passes)
@@ -126,6 +128,9 @@ def write_passes(path: str | os.PathLike[str], result: FrameResult, passes: tupl
     if "crypto" in passes:
         attrs.update(cryptomatte.metadata(all_names))
     h, w = result.plate.shape[:2]
-    wide = any(c in ch for c in FLOAT_CHANNELS)
-    write_exr(path, ch, half=mixed or not wide, attributes=attrs, compression=PASS_COMPRESSION,
-              float_channels=FLOAT_CHANNELS if mixed else (), data_origin=window[:2], display_size=(w, h))
+    if mixed:
+        write_exr(path, ch, half=True, attributes=attrs, compression=PASS_COMPRESSION, float_channels=FLOAT_CHANNELS,
+                  data_origin=window[:2], display_size=(w, h))
+    else:
+        write_exr_parts(path, ch, FLOAT_CHANNELS, attrs, PASS_COMPRESSION, data_origin=window[:2],
+                        display_size=(w, h))

@@ -51,15 +51,18 @@ class PassesInfo:
         return asdict(self)
 
 
-def _spec(path: Path) -> Any:
+def _specs(path: Path) -> list[Any]:
+    """The ImageSpec of every part of the file (facecomp's pass files have a second, 32-bit part)."""
     import OpenImageIO as oiio
 
     inp = oiio.ImageInput.open(str(path))
     if inp is None:
         raise FacecompError(f"not a readable EXR ({oiio.geterror().strip() or 'unknown format'})", path)
-    spec = inp.spec()
+    specs = []
+    while inp.seek_subimage(len(specs), 0):
+        specs.append(inp.spec())
     inp.close()
-    return spec
+    return specs
 
 
 def _cryptomattes(attrs: dict[str, str], layers: dict[str, list[str]], path: Path) -> list[CryptoInfo]:
@@ -86,14 +89,15 @@ def passes_info(path: str | os.PathLike[str], coverage: bool = True) -> PassesIn
     p = Path(path)
     if not p.is_file():
         raise FacecompError("no such file", p)
-    spec = _spec(p)
-    names = list(spec.channelnames)
-    formats = [str(f) for f in spec.channelformats] or [str(spec.format)] * len(names)
+    specs = _specs(p)
+    spec = specs[0]
+    names = [n for sp in specs for n in sp.channelnames]
+    formats = [str(f) for sp in specs for f in (sp.channelformats or [sp.format] * sp.nchannels)]
     layers: dict[str, list[str]] = {}
     for ch in names:
         layer, _, suffix = ch.rpartition(".")
         layers.setdefault(layer, []).append(suffix)
-    attrs = {a.name: str(a.value) for a in spec.extra_attribs if isinstance(a.value, str)}
+    attrs = {a.name: str(a.value) for sp in specs for a in sp.extra_attribs if isinstance(a.value, str)}
     info = PassesInfo(str(p), (spec.full_width, spec.full_height), (spec.x, spec.y, spec.width, spec.height),
                       layers, dict(zip(names, formats, strict=True)),
                       attributes={k: v for k, v in attrs.items() if k.startswith("facecomp:")})

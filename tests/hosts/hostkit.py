@@ -61,22 +61,19 @@ def dfm_model(path: Path, res: int = 64) -> Path:
 
 
 def read_exr(path: str | os.PathLike[str]) -> dict[str, object]:
-    """Channels of an EXR by name over the display window (zero outside the data window), and in
-    ``__format__`` the sample format of the image passes (``face``/``facemask``; Cryptomatte ids and the STMap
-    are 32-bit in the same file). OpenImageIO in the test, never in host code."""
+    """Channels of an EXR (every part) by name over the display window (zero outside the data window), and in
+    ``__format__`` the pixel type of its first part, the image passes (Cryptomatte ids and the STMap are 32-bit
+    in a second part). OpenImageIO in the test, never in host code."""
     import OpenImageIO as oiio
 
     from engine.media.image_io import read_exr_layers
 
     inp = oiio.ImageInput.open(str(path))
     assert inp is not None, oiio.geterror()
-    spec = inp.spec()
-    formats = [str(f) for f in spec.channelformats] or [str(spec.format)] * spec.nchannels
+    fmt = str(inp.spec().format)
     inp.close()
-    by_name = dict(zip(spec.channelnames, formats, strict=True))
-    image = {by_name[n] for n in by_name if n.split(".")[0] in ("face", "facemask", "R", "G", "B", "A")}
     out: dict[str, object] = dict(read_exr_layers(path)[0])
-    out["__format__"] = image.pop() if len(image) == 1 else ",".join(sorted(image))
+    out["__format__"] = fmt
     return out
 
 

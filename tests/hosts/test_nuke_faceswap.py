@@ -75,7 +75,7 @@ def test_render_range_through_the_worker_gives_layers(nuke_session, media):
     for f in FRAMES:
         passes = read_exr(node["passes_file"].value() % f)
         assert {"face.R", "face.G", "face.B", "facemask.A"} <= set(passes) and "R" not in passes, "no rgba pass"
-        assert passes["__format__"] == "float"  # Cryptomatte ids and STMap make the default file 32-bit
+        assert passes["__format__"] == "half"  # the image passes; 32-bit ids and STMap are in a second part
         assert passes["facemask.A"].max() > 0.9, "the mask pass must cover the face"
     nuke.frame(1003)
     channels = node.channels()

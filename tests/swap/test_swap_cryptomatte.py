@@ -83,9 +83,14 @@ def test_facecomp_cryptomatte_decodes_to_one_matte_per_face(two_faces):
     c = decode(path)["CryptoFace"]
     assert len(c.ranks) == 2 * len(cryptomatte.layer_channels()) // 4
     assert sorted(c.manifest) == ["face0", "face1"] and c.key == cryptomatte.metadata_key("CryptoFace")
-    spec = oiio.ImageInput.open(str(path)).spec()
-    formats = [str(f) for f in spec.channelformats] or [str(spec.format)] * spec.nchannels
-    assert set(formats) == {"float"}  # the ids must be 32-bit: the whole file is (docs/merge.md "Sample type")
+    inp = oiio.ImageInput.open(str(path))
+    spec = inp.spec()  # part 0: the image passes, half (what a compositor and `str(spec.format)` expect)
+    assert str(spec.format) == "half" and "face.R" in spec.channelnames and "CryptoFace00.R" not in spec.channelnames
+    assert inp.seek_subimage(1, 0)  # part 1: the ids and the STMap, 32-bit (docs/merge.md "Sample type")
+    ids = inp.spec()
+    inp.close()
+    assert str(ids.format) == "float" and {"CryptoFace00.R", "stmap.R"} <= set(ids.channelnames)
+    assert (ids.x, ids.y, ids.width, ids.height) == (spec.x, spec.y, spec.width, spec.height)
     x0, y0 = spec.x, spec.y
     h, w = spec.height, spec.width
     layers, attrs = read_exr_layers(path)

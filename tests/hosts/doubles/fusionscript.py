@@ -242,24 +242,17 @@ class Tool:
         return out
 
     def _read(self, path: str) -> tuple[np.ndarray, list[str]]:
-        """The EXR's channels in the display window (the data window placed in it, zero outside)."""
-        import OpenImageIO as oiio
+        """The EXR's channels in the display window (the data window placed in it, zero outside), every part of a
+        multi-part file in one list. Designed around (Fusion's Loader lists the channels of every part): docs/hosts.md
+        asks a studio to check that the Loader offers CryptoFace00/stmap (the file's second part)."""
+        from engine.media.image_io import read_exr_layers
 
-        inp = oiio.ImageInput.open(path)
-        if inp is None:
-            raise RuntimeError(f"{self.Name}: cannot load {path}: {oiio.geterror()}")
         try:
-            spec = inp.spec()
-            names = list(spec.channelnames)
-            data = np.asarray(inp.read_image(0, 0, 0, spec.nchannels, "float"), np.float32).reshape(
-                spec.height, spec.width, spec.nchannels)
-        finally:
-            inp.close()
-        pixels = np.zeros((spec.full_height, spec.full_width, spec.nchannels), np.float32)
-        x0, y0 = spec.x - spec.full_x, spec.y - spec.full_y
-        pixels[max(y0, 0):y0 + spec.height, max(x0, 0):x0 + spec.width] = data[max(-y0, 0):, max(-x0, 0):][
-            :spec.full_height - max(y0, 0), :spec.full_width - max(x0, 0)]
-        return pixels, names
+            layers, _ = read_exr_layers(path)
+        except Exception as exc:  # noqa: BLE001 - the double reports any reader failure as a load error
+            raise RuntimeError(f"{self.Name}: cannot load {path}: {exc}") from None
+        names = list(layers)
+        return np.stack([layers[n] for n in names], axis=-1), names
 
 
 class Comp:

@@ -90,23 +90,16 @@ def read_exr(path: str) -> dict[str, np.ndarray]:
 
 
 def _read_exr(path: str) -> dict[str, np.ndarray]:
-    inp = oiio.ImageInput.open(path)
-    if inp is None:
-        raise RuntimeError(f"Read error: {path}: {oiio.geterror()}")
+    # Every part of a multi-part (OpenEXR 2.0) file in one channel set, the data window placed in the display
+    # window (zero outside), as Nuke's Read shows them. Designed around, not confirmed from a primary source
+    # here: docs/hosts.md asks a studio to check that the Read lists CryptoFace00/stmap (the file's second part).
+    from engine.media.image_io import read_exr_layers
+
     try:
-        spec = inp.spec()
-        pixels = inp.read_image(0, 0, 0, spec.nchannels, "float")
-    finally:
-        inp.close()
-    pixels = np.asarray(pixels, dtype=np.float32).reshape(spec.height, spec.width, spec.nchannels)
-    # the data window (spec.x/y, width/height) placed in the display window (full_*); zero outside, as Nuke reads
-    full = np.zeros((spec.full_height, spec.full_width, spec.nchannels), np.float32)
-    x0, y0 = spec.x - spec.full_x, spec.y - spec.full_y
-    xs, ys = slice(max(x0, 0), min(x0 + spec.width, spec.full_width)), slice(max(y0, 0), min(y0 + spec.height,
-                                                                                             spec.full_height))
-    if xs.start < xs.stop and ys.start < ys.stop:
-        full[ys, xs] = pixels[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0]
-    return {exr_to_nuke(n): np.ascontiguousarray(full[..., i]) for i, n in enumerate(spec.channelnames)}
+        layers, _ = read_exr_layers(path)
+    except Exception as exc:  # noqa: BLE001 - the double reports any reader failure as Nuke's Read error
+        raise RuntimeError(f"Read error: {path}: {exc}") from None
+    return {exr_to_nuke(n): np.ascontiguousarray(a) for n, a in layers.items()}
 
 
 def write_exr(path: str, image: dict[str, np.ndarray], half: bool = True) -> None:
