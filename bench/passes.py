@@ -10,7 +10,8 @@ alternating so that machine load hits both alike:
 * baseline: the layout before issue 16: the merged frame ``R,G,B,A``, ``face.R/G/B`` and the mask, whole plate,
   half float (``--passes rgba,face,mask``);
 * new default: ``face,facemask,mattes,crypto,stmap`` (per-face mattes, Cryptomatte with 32-bit ids, 32-bit
-  STMap) over the faces' data window, all 32-bit float (what facecomp writes);
+  STMap) over the faces' data window: image passes half in part 1, ids and STMap 32-bit in part 2 (what
+  facecomp writes);
 * new default, mixed: the same with only the ids and the STMap 32-bit, the rest half (OIIO converts per value);
 * everything: the new default plus ``rgba`` (whole plate).
 
