@@ -58,7 +58,7 @@ def _specs(path: Path) -> list[Any]:
     inp = oiio.ImageInput.open(str(path))
     if inp is None:
         raise FacecompError(f"not a readable EXR ({oiio.geterror().strip() or 'unknown format'})", path)
-    specs = []
+    specs: list[Any] = []
     while inp.seek_subimage(len(specs), 0):
         specs.append(inp.spec())
     inp.close()
