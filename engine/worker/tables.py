@@ -1,56 +1,52 @@
 """The option tables the worker publishes in ``hello``: what a host needs to build its controls.
 
-Each table is a list of ``{"name", "type", "default", "help", "choices"?, "min"?, "max"?}`` (JSON). ``merge``
-comes from the merge option table (engine/swap/settings.py, the one source of names, ranges and defaults);
-``render`` holds the render op's own choices (execution provider, faces, passes, face type of a .dfm).
+Each table is a list of ``{"name", "type", "default", "help", "choices"?, "min"?, "max"?}`` (JSON), made from
+engine :class:`~engine.options.Option` tables by :func:`engine.options.describe`. ``merge`` is the merge option
+table (engine/swap/settings.py, the one source of names, ranges and defaults); ``render`` holds the render op's
+own choices (execution provider, faces, passes, face type of a .dfm).
 Hosts read them through host_kit/options.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
+from engine.options import Option, describe
 from engine.swap.passes import DEFAULT_PASSES, PASSES
 
 FACES_DEFAULT = "all"
 
 
-def _entry(name: str, default: Any, help_: str, choices: Iterable[Any] | None = None, low: float | None = None,
-           high: float | None = None) -> dict[str, Any]:
-    entry: dict[str, Any] = {"name": name, "type": type(default).__name__, "default": default, "help": help_}
-    if choices is not None:
-        entry["choices"] = list(choices)
-    if low is not None:
-        entry["min"] = low
-    if high is not None:
-        entry["max"] = high
-    return entry
+def _published(entry: dict[str, Any]) -> dict[str, Any]:
+    """One :func:`engine.options.describe` entry in the shape ``hello`` carries (range as ``min``/``max``,
+    unset fields left out)."""
+    out = {k: entry[k] for k in ("name", "type", "default", "help")}
+    for key, name in (("choices", "choices"), ("low", "min"), ("high", "max")):
+        if entry[key] is not None:
+            out[name] = entry[key]
+    return out
 
 
-def merge_table() -> list[dict[str, Any]]:
-    """The merge options, as `facecomp merge` and the settings file name them."""
-    from engine.swap.settings import MERGE_OPTIONS
-
-    return [_entry(o.name, o.default, o.help, o.choices, o.low, o.high) for o in MERGE_OPTIONS]
-
-
-def render_table() -> list[dict[str, Any]]:
-    """The render op's own parameters a host shows."""
+def render_options() -> list[Option]:
+    """The render op's own parameters a host shows (execution provider, faces, passes, face type of a .dfm)."""
     from engine.faces.facetype import FaceType
     from engine.swap.onnx_model import PROVIDER_CHOICES
 
     face_types = [t.label for t in FaceType if t is not FaceType.MARK_ONLY]
     return [
-        _entry("provider", "auto", "ONNX Runtime execution provider (auto = best available)", PROVIDER_CHOICES),
-        _entry("faces", FACES_DEFAULT, "faces to replace: all, largest, or names from the track (face0,face1)",
-               ("all", "largest")),
-        _entry("passes", ",".join(DEFAULT_PASSES), "EXR passes to write", PASSES),
-        _entry("face_type", "auto", "face type of a .dfm without metadata (auto = from the model)",
-               ["auto", *face_types]),
+        Option("provider", "auto", "ONNX Runtime execution provider (auto = best available)",
+               choices=list(PROVIDER_CHOICES)),
+        Option("faces", FACES_DEFAULT, "faces to replace: all, largest, or names from the track (face0,face1)",
+               choices=["all", "largest"]),
+        Option("passes", ",".join(DEFAULT_PASSES), "EXR passes to write", choices=list(PASSES)),
+        Option("face_type", "auto", "face type of a .dfm without metadata (auto = from the model)",
+               choices=["auto", *face_types]),
     ]
 
 
 def option_tables() -> dict[str, list[dict[str, Any]]]:
     """Every table ``hello`` publishes."""
-    return {"merge": merge_table(), "render": render_table()}
+    from engine.swap.settings import MERGE_OPTIONS
+
+    return {name: [_published(d) for d in describe(table)]
+            for name, table in (("merge", MERGE_OPTIONS), ("render", render_options()))}
