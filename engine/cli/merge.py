@@ -11,10 +11,9 @@ import argparse
 import logging
 from pathlib import Path
 
-from engine.cli.options import add_options, option_type
+from engine.cli.options import add_face_selection, add_model_face_type, add_options
 from engine.errors import FacecompError
 from engine.export.model_path import resolve_model_path
-from engine.faces.facetype import face_type_option
 from engine.media.plate_space import HELP as WORKING_SPACE_HELP
 from engine.swap.contact_sheet import parse_wedge, preview_sheet, wedge_sheet
 from engine.swap.merge_frames import MergeJob, Merger, preview
@@ -50,10 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--xseg-model", type=Path, default=None, help="exported XSeg .onnx for the XSeg mask modes")
     p.add_argument("--working-space", default=None, help=WORKING_SPACE_HELP)
     p.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="ONNX Runtime execution provider")
-    p.add_argument("--face-type", default=None, type=option_type(face_type_option()), metavar="TYPE",
-                   help="face type for a .dfm without metadata (default whole_face; DFL's wf, f, head ... too)")
-    p.add_argument("--faces", "--face-select", dest="faces", default="all",
-                   help="faces to swap: all, largest, or face names from the track (face0,face1)")
+    add_model_face_type(p)
+    add_face_selection(p)
     p.add_argument("--passes", default=",".join(DEFAULT_PASSES),
                    help=f"EXR passes for --passes-out: {','.join(PASSES)} (mask = facemask)")
     p.add_argument("--origin", choices=ORIGINS, default="bottom-left", help="canvas origin of the patch matrices")

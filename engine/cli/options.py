@@ -74,3 +74,17 @@ def option_type(opt: Option) -> Any:
 
     convert.__name__ = opt.name
     return convert
+
+
+def add_model_face_type(parser: argparse.ArgumentParser) -> None:
+    """``--face-type`` of the verbs that run an exported model (merge, render, report): a .dfm's face type."""
+    from engine.faces.facetype import face_type_option
+
+    parser.add_argument("--face-type", default=None, type=option_type(face_type_option()), metavar="TYPE",
+                        help="face type for a .dfm without metadata (default whole_face; DFL's wf, f, head ... too)")
+
+
+def add_face_selection(parser: argparse.ArgumentParser) -> None:
+    """``--faces`` (``--face-select``) of merge and render: which faces of each frame are swapped."""
+    parser.add_argument("--faces", "--face-select", dest="faces", default="all",
+                        help="faces to swap: all, largest, or face names from the track (face0,face1)")

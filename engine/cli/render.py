@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.cli.options import add_options, option_type
-from engine.faces.facetype import face_type_option
+from engine.cli.options import add_face_selection, add_model_face_type, add_options
 from engine.media.plate_space import HELP as WORKING_SPACE_HELP
 from engine.swap.onnx_model import PROVIDER_CHOICES
 from engine.swap.outputs import DEFAULT_PASSES, ORIGINS, PASSES, parse_passes
@@ -25,10 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--settings", type=Path, default=None, help="merge settings file (TOML/JSON)")
     p.add_argument("--working-space", default=None, help=WORKING_SPACE_HELP)
     p.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="ONNX Runtime execution provider")
-    p.add_argument("--faces", "--face-select", dest="faces", default="all",
-                   help="faces to swap: all, largest, or face names from the track (face0,face1)")
-    p.add_argument("--face-type", default=None, type=option_type(face_type_option()), metavar="TYPE",
-                   help="face type for a .dfm without metadata (default whole_face; DFL's wf, f, head ... too)")
+    add_face_selection(p)
+    add_model_face_type(p)
     p.add_argument("--xseg-model", type=Path, default=None, help="exported XSeg .onnx for the XSeg mask modes")
     p.add_argument("--passes", default=",".join(DEFAULT_PASSES),
                    help=f"passes to write: {','.join(PASSES)} (mask = facemask; rgba = the merged frame)")

@@ -10,8 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from engine.cli.options import option_type
-from engine.faces.facetype import face_type_option
+from engine.cli.options import add_model_face_type
 from engine.media.plate_space import HELP as WORKING_SPACE_HELP
 from engine.swap.onnx_model import PROVIDER_CHOICES
 
@@ -35,8 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--settings", type=Path, default=None, help="merge settings file (TOML/JSON) used for the swaps")
     p.add_argument("--working-space", default=None, help=WORKING_SPACE_HELP)
     p.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="ONNX Runtime execution provider")
-    p.add_argument("--face-type", default=None, type=option_type(face_type_option()), metavar="TYPE",
-                   help="face type for a .dfm without metadata (default whole_face; DFL's wf, f, head ... too)")
+    add_model_face_type(p)
     p.add_argument("--recon-src", type=Path, default=None,
                    help="src faces for the reconstruction figures (default --src; use faces kept out of training)")
     p.add_argument("--recon-dst", type=Path, default=None,
