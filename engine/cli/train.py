@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -110,12 +112,29 @@ def add_arguments(p: argparse.ArgumentParser, argv: list[str] | None = None) -> 
                     "train --kind KIND --help shows one kind's)", defaults=_per_kind_defaults())
 
 
-def plan_from_args(args: argparse.Namespace, stored: dict | None) -> RunPlan:
-    """The run plan of parsed ``train`` arguments (plain values for engine.training.run_plan.plan)."""
+def plan_from_args(args: argparse.Namespace, stored: dict | None, extra_sets: Sequence[str] = (),
+                   extra_reset: Sequence[str] = ()) -> RunPlan:
+    """The run plan of parsed ``train`` arguments (plain values for engine.training.run_plan.plan); a schedule
+    action's ``extra_sets`` come first (the user's own --set wins) and its ``extra_reset`` parts are added."""
     from engine.training.run_plan import all_options, plan
 
+    reset = list(args.reset or [])
     return plan(args.model.expanduser().resolve(), stored, kind=args.kind, flags=flag_values(args, all_options()),
-                config=args.config, sets=args.set, src=args.src, dst=args.dst, reset=args.reset or ())
+                config=args.config, sets=[*extra_sets, *(args.set or [])], src=args.src, dst=args.dst,
+                reset=reset + [r for r in extra_reset if r not in reset])
+
+
+def _next_round_args(args: argparse.Namespace) -> argparse.Namespace:
+    """The arguments of a scheduled run's following round: the model folder's own state only (the flags were
+    applied by the first round)."""
+    from engine.training.run_plan import all_options
+
+    nxt = argparse.Namespace(**vars(args))
+    for opt in all_options():
+        setattr(nxt, opt.name, None)
+    nxt.config = nxt.set = nxt.reset = nxt.kind = nxt.src = nxt.dst = nxt.schedule = None
+    nxt.resume = True
+    return nxt
 
 
 def _print_summary(kind: str, options: dict, as_json: bool) -> None:
@@ -182,7 +201,6 @@ def _train(args: argparse.Namespace, folder: Path, info: Any, device: Any) -> tu
     from engine.training.pretrained import provenance
     from engine.training.run_plan import read_existing
     from engine.training.schedule_run import next_round, plan_round, schedule_hooks
-    from engine.training.schedule_run import round_args as next_round_args
     from engine.training.trainer import Trainer, TrainSettings
 
     dd.init(info, device)
@@ -202,7 +220,7 @@ def _train(args: argparse.Namespace, folder: Path, info: Any, device: Any) -> tu
             stored = dd.broadcast_json(stored, info, device)
             if round_args.resume and not stored:
                 raise FacecompError("no model to resume here (model.json missing)", folder)
-            rp = plan_round(round_args, stored, folder, plan_from_args)
+            rp = plan_round(stored, folder, round_args.schedule, functools.partial(plan_from_args, round_args, stored))
             p = rp.plan
             if rp.schedule is not None and rp.schedule_over:
                 log.info("schedule %s finished at iteration %s; --schedule none trains on without it",
@@ -242,7 +260,7 @@ def _train(args: argparse.Namespace, folder: Path, info: Any, device: Any) -> tu
             if not next_round(settings, result):
                 break
             args.iterations -= result["iterations_run"] if args.iterations else 0
-            round_args = next_round_args(args)
+            round_args = _next_round_args(args)
     finally:
         dd.shutdown()
     return result, p

@@ -6,15 +6,14 @@ holds for schedules too.
 
 from __future__ import annotations
 
-import argparse
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine.training import checkpoint as ckpt
-from engine.training.run_plan import RunPlan, all_options
+from engine.training.run_plan import RunPlan
 from engine.training.schedule import Schedule, choose, option_sets
 
 log = logging.getLogger("facecomp")
@@ -33,24 +32,23 @@ class RoundPlan:
         return self.schedule is not None and self.schedule.finished(self.start)
 
 
-PlanMaker = Callable[[Any, "dict[str, Any] | None"], RunPlan]
+# The session plan of this round with a schedule action's option changes and resets added to what the user
+# gave: plan(extra --set items, extra parts to reset) (the CLI wraps engine.training.run_plan.plan).
+PlanMaker = Callable[[Sequence[str], Sequence[str]], RunPlan]
 
 
-def plan_round(args: Any, stored: dict[str, Any] | None, folder: Path, plan: PlanMaker) -> RoundPlan:
-    """The plan of this round: ``args`` (the CLI's, or :func:`round_args`) plus the schedule's due actions;
-    ``plan`` turns such arguments into the session plan (the CLI's flags -> engine.training.run_plan.plan)."""
-    p = plan(args, stored)
+def plan_round(stored: dict[str, Any] | None, folder: Path, schedule: str | None, plan: PlanMaker) -> RoundPlan:
+    """The plan of this round: the run's own plan plus the schedule's due actions (``schedule``: the
+    ``--schedule`` given this round, None to keep the model's)."""
+    p = plan((), ())
     start = 0 if not stored or p.reset_iteration else int(stored["iteration"])
-    sched = choose(getattr(args, "schedule", None), stored, p.kind, start, folder / ckpt.MODEL_JSON)
+    sched = choose(schedule, stored, p.kind, start, folder / ckpt.MODEL_JSON)
     if sched is None:
         return RoundPlan(p, None, start)
     action = sched.due(start)
     if action is not None:
         if action.options or action.reset:
-            with_action = argparse.Namespace(**vars(args))
-            with_action.set = option_sets(action.options) + list(args.set or [])  # the user's own --set wins
-            with_action.reset = list(args.reset or []) + [r for r in action.reset if r not in (args.reset or [])]
-            p = plan(with_action, stored)
+            p = plan(option_sets(action.options), action.reset)
             log.info("schedule %s at iteration %d: %s", sched.name, start, action.describe(sched))
         sched.applied(action)
     return RoundPlan(p, sched, start)
@@ -74,13 +72,3 @@ def next_round(settings: Any, result: dict[str, Any]) -> bool:
     if target and result["iteration"] >= target:
         return False
     return not (settings.max_iterations and result["iterations_run"] >= settings.max_iterations)
-
-
-def round_args(args: argparse.Namespace) -> argparse.Namespace:
-    """The arguments of a following round: the model folder's own state only (flags were applied already)."""
-    nxt = argparse.Namespace(**vars(args))
-    for opt in all_options():
-        setattr(nxt, opt.name, None)
-    nxt.config = nxt.set = nxt.reset = nxt.kind = nxt.src = nxt.dst = nxt.schedule = None
-    nxt.resume = True
-    return nxt
