@@ -125,7 +125,7 @@ def measure(frames: int, res: int, width: int, height: int, provider: str, smoke
     from engine.media.image_io import read_image, write_exr
     from engine.swap.outputs import PASS_COMPRESSION
     from engine.swap.render import Renderer, load_settings
-    from engine.swap.track import build_track
+    from engine.swap.track_build import build_track
     from host_kit import client as fc
     from tests.hosts.hostkit import facecomp_exe
 

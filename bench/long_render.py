@@ -75,7 +75,8 @@ def make_model(path: Path, tiny: bool = False) -> Path:
 
 def make_track(plate: Path, frames: int, out: Path) -> Path:
     """A track for all frames: landmarks detected on the 100 real frames, repeated over the frame numbers."""
-    from engine.swap.track import Track, TrackFrame, build_track
+    from engine.swap.track import Track, TrackFrame
+    from engine.swap.track_build import build_track
 
     real = build_track(plate.parent / "real", None, smooth=False, detect_cut=False)
     numbers = sorted(real.frames)

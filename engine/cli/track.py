@@ -10,7 +10,7 @@ from engine.media.plate_space import HELP as WORKING_SPACE_HELP
 from engine.swap.onnx_model import PROVIDER_CHOICES
 from engine.swap.settings import parse_frames
 from engine.swap.smoothing import OneEuro
-from engine.swap.track import build_track, track_jitter
+from engine.swap.track_build import build_track, track_jitter
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

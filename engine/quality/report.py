@@ -77,7 +77,8 @@ def check_output(out: Path) -> None:
 
 def _faces_source(req: ReportRequest) -> tuple[Any, str]:
     """The landmarks the swaps use: --track, else the aligned faceset (as merge), else detection."""
-    from engine.swap.track import Track, build_track
+    from engine.swap.track import Track
+    from engine.swap.track_build import build_track
 
     if req.track is not None:
         return Track.load(req.track), f"track {req.track}"

@@ -37,7 +37,8 @@ from engine.swap import outputs
 from engine.swap.pipeline import FrameResult
 from engine.swap.render import FaceSelect, Renderer, check_xseg, default_working_space, named, shot_face_names
 from engine.swap.settings import FrameSettings
-from engine.swap.track import Track, build_track
+from engine.swap.track import Track
+from engine.swap.track_build import build_track
 
 log = logging.getLogger("facecomp")
 SESSION_FORMAT = "facecomp-merge-session"

@@ -19,7 +19,7 @@ import pytest
 from engine.media.image_io import read_exr_layers, read_image
 from engine.swap.outputs import PASS_COMPRESSION
 from engine.swap.render import render_range
-from engine.swap.track import build_track
+from engine.swap.track_build import build_track
 from tests.conftest import REPO, assert_clean_error, run_facecomp
 
 

@@ -16,7 +16,7 @@ from engine.swap.outputs import patch_matrix, patch_roi
 from engine.swap.paste_face import FaceInput
 from engine.swap.pipeline import FrameSwapper
 from engine.swap.settings import MASK_MODES, MODES, MergeSettings
-from engine.swap.track import build_track
+from engine.swap.track_build import build_track
 from engine.xseg.apply import XSegApplier
 
 FRAME = 3

@@ -11,17 +11,8 @@ from engine.errors import FacecompError
 from engine.faces.align import ALIGN_POINTS
 from engine.media.frames import open_frames
 from engine.swap.smoothing import OneEuro, jitter, smooth_landmarks
-from engine.swap.track import (
-    Track,
-    TrackFace,
-    TrackFrame,
-    _pixels,
-    _thumb,
-    assign_ids,
-    build_track,
-    detect_cuts,
-    track_jitter,
-)
+from engine.swap.track import Track, TrackFace, TrackFrame
+from engine.swap.track_build import _pixels, _thumb, assign_ids, build_track, detect_cuts, track_jitter
 from tests.conftest import assert_clean_error, run_facecomp
 
 
