@@ -31,7 +31,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="name each track id (face0, face1 ...) instead of joining the runs of one person across cuts")
     p.add_argument("--max-faces", type=int, default=0, help="keep at most N faces per frame, largest first (0 = all)")
     p.add_argument("--working-space", default=None, help=WORKING_SPACE_HELP)
-    p.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="provider for face detection")
+    p.add_argument("--xseg-model", type=Path, default=None,
+                   help="exported XSeg .onnx (or XSeg model folder): store every face's XSeg mask in the track, "
+                        "so the XSeg-dst mask mode needs no XSeg model at render time (replaces a faceset's masks)")
+    p.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto",
+                   help="provider for face detection and the XSeg model")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,11 +52,12 @@ def run(args: argparse.Namespace) -> int:
     track = build_track(args.frames, aligned, smooth=not args.no_smooth, min_cutoff=args.min_cutoff, beta=args.beta,
                         detect_cut=not args.no_cuts, max_faces=args.max_faces,
                         provider=args.provider, working_space=args.working_space, frames=numbers,
-                        identities=not args.no_identities)
+                        identities=not args.no_identities, xseg_model=args.xseg_model)
     track.save(out)
     raw, used = track_jitter(track)
     n_faces = sum(len(f.faces) for f in track.frames.values())
     ids = len({f.id for fr in track.frames.values() for f in fr.faces})
     print(f"{len(track.frames)} frames, {n_faces} faces ({ids} tracks), {len(track.cuts)} cuts; "
-          f"jitter {raw:.3f} px raw -> {used:.3f} px smoothed; faces: {', '.join(track.face_names) or '-'} -> {out}")
+          f"jitter {raw:.3f} px raw -> {used:.3f} px smoothed; faces: {', '.join(track.face_names) or '-'}"
+          f"{'; XSeg masks' if track.xseg else ''} -> {out}")
     return 0

@@ -12,7 +12,9 @@ the landmarks given: stateless.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -29,6 +31,8 @@ from engine.swap.paste_face import FaceInput, MergedFace, PreparedFace
 from engine.swap.settings import MergeSettings
 
 log = logging.getLogger("facecomp")
+
+XSEG_FIX = "--xseg-model xseg.onnx, or the node's XSeg model"  # where a user gives one, on the CLI or in a host
 
 
 @dataclass
@@ -60,6 +64,47 @@ class FaceLayer:
 def plate_to_float(plate: np.ndarray) -> np.ndarray:
     """The plate as float32 (8-bit divided by 255)."""
     return plate.astype(np.float32) / 255.0 if plate.dtype == np.uint8 else plate.astype(np.float32, copy=False)
+
+
+def differing_space(plate: np.ndarray, working_space: str | None, space: str) -> str | None:
+    """The plate's colour space when it must be converted to ``space`` (None: 8-bit, no space, or the same)."""
+    if plate.dtype == np.uint8 or not working_space:
+        return None
+    ws = color.resolve_name(working_space)
+    return None if ws == color.resolve_name(space) else ws
+
+
+def to_space(img: np.ndarray, ws: str | None, space: str) -> np.ndarray:
+    """Plate pixels as float32 0..1 in ``space`` (``ws`` from differing_space: None = no conversion)."""
+    f = plate_to_float(img)
+    return np.clip(f if ws is None else color.convert(f, ws, space), 0.0, 1.0)
+
+
+def open_xseg(path: str | os.PathLike[str] | None, provider: str | None = None) -> Any:
+    """An XSeg model (exported .onnx or a trained XSeg model folder) for the XSeg mask modes (None: none)."""
+    if path is None:
+        return None
+    from engine.xseg.apply import XSegApplier
+
+    if not Path(path).exists():
+        raise FacecompError("no such XSeg model", path)
+    return XSegApplier(path, providers=None if provider in (None, "auto") else provider)
+
+
+def plate_xseg(xseg: Any, plate: np.ndarray, ws: str | None, space: str,
+               landmarks: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """XSeg-dst on a plate: each face (``landmarks``, plate px) cut from the plate aligned as the XSeg model was
+    trained (its face type and resolution) in colour ``space``, and masked in one batch. Per face: (mask
+    float32 0..1 at the model's resolution, 2x3 matrix plate px -> mask square). The merger runs it live; the
+    track stores it (facecomp track --xseg-model)."""
+    size, ft = xseg.resolution, xseg.face_type
+    h, w = plate.shape[:2]
+    mats = [transform_mat(lm, size, ft) for lm in landmarks]
+    crops = []
+    for mat in mats:
+        x0, y0, x1, y1 = paste_face.square_roi(mat, size, w, h)
+        crops.append(paste_face.cut(to_space(plate[y0:y1, x0:x1], ws, space), (x0, y0, x1, y1), mat, size))
+    return list(zip(list(xseg.mask(np.stack(crops))), mats, strict=True))
 
 
 @dataclass
@@ -104,25 +149,15 @@ class FrameSwapper:
     # ---- colour -----------------------------------------------------------------------------------------
     def _space(self, plate: np.ndarray, working_space: str | None) -> str | None:
         """The plate's colour space when it differs from the model's (None: no conversion needed)."""
-        if plate.dtype == np.uint8 or not working_space:
-            return None
-        ws = color.resolve_name(working_space)
-        return None if ws == color.resolve_name(self.model.color_space) else ws
+        return differing_space(plate, working_space, self.model.color_space)
 
     def _to_model(self, img: np.ndarray, ws: str | None) -> np.ndarray:
-        f = plate_to_float(img)
-        return np.clip(f if ws is None else color.convert(f, ws, self.model.color_space), 0.0, 1.0)
+        return to_space(img, ws, self.model.color_space)
 
     def _from_model(self, img: np.ndarray, ws: str | None) -> np.ndarray:
         return img if ws is None else color.convert(img, self.model.color_space, ws)
 
     # ---- masks ------------------------------------------------------------------------------------------
-    def _cut(self, plate: np.ndarray, ws: str | None, mat: np.ndarray, size: int) -> np.ndarray:
-        """An aligned square (``mat``: frame -> square of ``size``) of the plate, in the model's space."""
-        roi = paste_face.square_roi(mat, size, plate.shape[1], plate.shape[0])
-        region = self._to_model(plate[roi[1]:roi[3], roi[0]:roi[2]], ws)
-        return paste_face.cut(region, roi, mat, size)
-
     def _xseg_masks(self, plate: np.ndarray, ws: str | None, preps: list[PreparedFace], faces_out: np.ndarray,
                     settings: MergeSettings) -> list[dict[str, np.ndarray]]:
         res = self.model.resolution
@@ -130,7 +165,7 @@ class FrameSwapper:
         extra: list[dict[str, np.ndarray]] = [{} for _ in preps]
         if "XSeg-prd" in needed:
             if self.xseg is None:
-                raise FacecompError(f"mask mode {settings.mask_mode} needs an XSeg model (--xseg-model xseg.onnx)")
+                raise FacecompError(f"mask mode {settings.mask_mode} needs an XSeg model ({XSEG_FIX})")
             for masks, m in zip(extra, self.xseg.mask(faces_out), strict=True):
                 masks["XSeg-prd"] = m
         if "XSeg-dst" not in needed:
@@ -143,14 +178,13 @@ class FrameSwapper:
             else:
                 todo.append(i)
         if todo and self.xseg is not None:  # XSeg on the dst face aligned as the XSeg model was trained
-            size, ft = self.xseg.resolution, self.xseg.face_type
-            mats = [transform_mat(preps[i].face.landmarks, size, ft) for i in todo]
-            crops = np.stack([self._cut(plate, ws, mat, size) for mat in mats])
-            for i, mat, m in zip(todo, mats, self.xseg.mask(crops), strict=True):
+            live = plate_xseg(self.xseg, plate, ws, self.model.color_space, [preps[i].face.landmarks for i in todo])
+            for i, (m, mat) in zip(todo, live, strict=True):
                 extra[i]["XSeg-dst"] = paste_face.into_face_square(m, mat, preps[i], res)
         elif todo:
-            self._warn_once("xseg-dst", "XSeg-dst: faces without a stored XSeg mask and no --xseg-model; "
-                                        "using the landmark hull for them")
+            self._warn_once("xseg-dst", "XSeg-dst: faces without a stored XSeg mask and no XSeg model; using the "
+                                        f"landmark hull for them (give {XSEG_FIX}, or build the track with "
+                                        "facecomp track --xseg-model)")
             for i in todo:
                 pts = transform_points(preps[i].face.landmarks, preps[i].face_mat)
                 extra[i]["XSeg-dst"] = hull_mask(pts, res, preps[i].face.eyebrows_expand_mod)

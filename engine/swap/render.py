@@ -25,7 +25,7 @@ from engine.progress import progress
 from engine.swap.onnx_model import FaceSwapModel
 from engine.swap.outputs import DEFAULT_PASSES, write_passes, write_patches
 from engine.swap.paste_face import FaceInput
-from engine.swap.pipeline import FrameResult, FrameSwapper
+from engine.swap.pipeline import XSEG_FIX, FrameResult, FrameSwapper, open_xseg
 from engine.swap.settings import FrameSettings
 from engine.swap.track import Track
 
@@ -116,7 +116,7 @@ def check_xseg(settings: FrameSettings, renderer: Renderer) -> None:
     for n in starts:
         mode = settings.for_frame(n).mask_mode
         if "XSeg-prd" in mode and renderer.xseg is None:
-            raise FacecompError(f"mask mode {mode} needs an XSeg model: give --xseg-model xseg.onnx")
+            raise FacecompError(f"mask mode {mode} needs an XSeg model ({XSEG_FIX})")
 
 
 @dataclass
@@ -143,24 +143,13 @@ class Renderer:
     def __init__(self, model_path: str | os.PathLike[str], provider: str | None = None, face_type: str | None = None,
                  xseg_model: str | os.PathLike[str] | None = None, threads: int | None = None):
         self.model = FaceSwapModel(model_path, provider, face_type, threads)
-        self.xseg = self._xseg(xseg_model, provider)
+        self.xseg = open_xseg(xseg_model, provider)
         self.swapper = FrameSwapper(self.model, self.xseg)
         self.provider = provider
         self._extractor: Any = None
         self._tracks: dict[str, tuple[float, Track]] = {}
         self._plates: dict[str, FrameSource] = {}
         log.info("%s", self.model.describe())
-
-    @staticmethod
-    def _xseg(path: str | os.PathLike[str] | None, provider: str | None) -> Any:
-        """An XSeg model (exported .onnx or a trained model folder) for the XSeg mask modes."""
-        if path is None:
-            return None
-        from engine.xseg.apply import XSegApplier
-
-        if not Path(path).exists():
-            raise FacecompError("no such XSeg model", path)
-        return XSegApplier(path, providers=None if provider in (None, "auto") else provider)
 
     @property
     def providers(self) -> list[str]:

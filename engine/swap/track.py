@@ -8,6 +8,7 @@ Sidecar format (JSON, ``facecomp track --out shot.track.json``)::
      "source": "<frames spec>", "aligned": "<faceset folder>" | null, "image_size": [w, h], "fps": 30.0,
      "smoothing": {"method": "one-euro-forward-backward", "min_cutoff": 1.0, "beta": 4.0, ...} | null,
      "cuts": [frame numbers that start a new shot],
+     "xseg": {"model": "<XSeg model path>", "face_type": "whole_face", "resolution": 256} | null,
      "names": {"0": "face0", "1": "face1"},   # identity -> the face's name (rename here: letters, digits, _)
      "frames": [{"frame": 1, "name": "00001", "faces": [
          {"id": 0,                      # track id: one continuous run of a face (new id at cuts and jumps)
@@ -18,6 +19,12 @@ Sidecar format (JSON, ``facecomp track --out shot.track.json``)::
           "score": 1.0, "file": "00001_0.jpg",                      # the faceset file, when built from one
           "xseg_mask": "<base64 PNG>", "xseg_mat": [[..] x 2]}]},  # the face's stored XSeg mask, if any
        ...]}
+
+``xseg_mask`` is an 8-bit PNG of the face's XSeg mask in its own aligned square, ``xseg_mat`` the 2x3 matrix
+frame px -> that square. They come from the faceset's applied masks, or, when the track was built with an XSeg
+model (``facecomp track --xseg-model``; the header's ``"xseg"`` names it, else null or absent), from that model
+run on every face at the final landmarks, in the model's face type and resolution. The XSeg-dst mask mode uses
+a face's stored mask first and runs a live XSeg model only for faces without one.
 
 Every frame of the source (or of the chosen ``frames``) is listed, also those without faces (``"faces": []``).
 Faces of a frame are ordered largest first. Tracks are cut where the picture changes abruptly (frame
@@ -45,6 +52,7 @@ from engine.swap.identities import check_names, default_name
 from engine.swap.paste_face import FaceInput
 
 FORMAT, VERSION = "facecomp-track", 1
+LANDMARK_DECIMALS = 3  # landmarks are stored rounded to this (the XSeg masks are computed on them as stored)
 MAX_TRACK_BYTES = 512 << 20
 
 
@@ -66,7 +74,8 @@ class TrackFace:
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, **({"identity": self.identity} if self.identity is not None else {}),
                              "rect": np.round(self.rect, 2).tolist(),
-                             "landmarks": np.round(self.landmarks, 3).tolist(), "raw": np.round(self.raw, 3).tolist(),
+                             "landmarks": np.round(self.landmarks, LANDMARK_DECIMALS).tolist(),
+                             "raw": np.round(self.raw, LANDMARK_DECIMALS).tolist(),
                              "score": round(float(self.score), 4)}
         if self.file:
             d["file"] = self.file
@@ -116,12 +125,13 @@ class Track:
     cuts: list[int] = field(default_factory=list)
     path: str | None = None
     names: dict[int, str] = field(default_factory=dict)  # identity -> name (missing: face<identity>)
+    xseg: dict[str, Any] | None = None  # what made the faces' XSeg masks (model, face_type, resolution), if a model
 
     # ---- file -------------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
         data = {"format": FORMAT, "version": VERSION, "source": self.source, "aligned": self.aligned,
                 "image_size": list(self.image_size), "fps": self.fps, "smoothing": self.smoothing,
-                "cuts": self.cuts, "names": self._names_table(),
+                "cuts": self.cuts, "xseg": self.xseg, "names": self._names_table(),
                 "frames": [{"frame": f.number, "name": f.name, "faces": [x.to_json() for x in f.faces]}
                            for f in self.frames.values()]}
         atomic.write_text(path, json.dumps(data, separators=(",", ":")))
@@ -151,12 +161,15 @@ class Track:
                                        [TrackFace.from_json(f, str(p)) for f in entry.get("faces", [])])
             size = tuple(int(v) for v in data.get("image_size", (0, 0)))
             names = {int(k): v for k, v in (data.get("names") or {}).items()}
+            xseg = data.get("xseg")  # absent in tracks written before masks could be computed: None
+            if xseg is not None and not isinstance(xseg, dict):
+                raise ValueError("xseg must be an object or null")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise FacecompError(f"damaged track ({exc})", p) from None
         check_names(names, str(p))
         track = cls(frames, str(data.get("source", "")), data.get("aligned"), size,  # type: ignore[arg-type]
                     float(data.get("fps", 30.0)), data.get("smoothing"), [int(c) for c in data.get("cuts", [])],
-                    str(p), names)
+                    str(p), names, xseg)
         check_names({int(k): v for k, v in track._names_table().items()}, str(p))  # with the default names too
         return track
 

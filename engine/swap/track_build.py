@@ -9,18 +9,21 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from engine.errors import FacecompError
-from engine.faces.faceset import decode_mask, list_faces, read_meta
+from engine.faces.faceset import decode_mask, encode_mask, list_faces, read_meta
+from engine.media.color import MODEL_SPACE
 from engine.media.frames import FrameSource, ImageSequence, open_frames
 from engine.media.plate_space import plate_space
 from engine.progress import progress
 from engine.swap.identities import assign_identities
+from engine.swap.pipeline import differing_space, open_xseg, plate_xseg
 from engine.swap.smoothing import OneEuro, jitter, smooth_landmarks
-from engine.swap.track import Track, TrackFace, TrackFrame
+from engine.swap.track import LANDMARK_DECIMALS, Track, TrackFace, TrackFrame
 
 log = logging.getLogger("facecomp")
 
@@ -159,10 +162,13 @@ def build_track(frames_spec: str | os.PathLike[str], aligned_dir: str | os.PathL
                 smooth: bool = True, min_cutoff: float = OneEuro.min_cutoff, beta: float = OneEuro.beta,
                 detect_cut: bool = True,
                 max_faces: int = 0, provider: str | None = None, working_space: str | None = None,
-                frames: list[int] | None = None, identities: bool = True) -> Track:
+                frames: list[int] | None = None, identities: bool = True,
+                xseg_model: str | os.PathLike[str] | None = None) -> Track:
     """Build the alignment track of a shot from its frames and either an aligned faceset (landmarks stored in
     the faces' metadata) or face detection on every frame (engine.faces.extract_faceset). ``frames``: only these frame
-    numbers (None: all). ``identities``: join the runs of one person across cuts (identity embedding)."""
+    numbers (None: all). ``identities``: join the runs of one person across cuts (identity embedding).
+    ``xseg_model`` (exported XSeg .onnx or XSeg model folder): store every face's XSeg mask, computed on the
+    final landmarks; it replaces the faceset's applied masks."""
     source = open_frames(frames_spec)
     numbers = list(source.numbers)
     names = {source.name(n): n for n in numbers}
@@ -172,6 +178,7 @@ def build_track(frames_spec: str | os.PathLike[str], aligned_dir: str | os.PathL
     if missing or frames == []:
         raise FacecompError(f"frame(s) {', '.join(map(str, missing[:5])) or '(none)'} not in the shot "
                             f"({min(numbers)}-{max(numbers)})", frames_spec)
+    xseg = open_xseg(xseg_model, provider)  # a bad model fails before any work
     stored = _faceset_faces(Path(aligned_dir), names, set(numbers)) if aligned_dir else None
     if frames is not None:  # faces of the whole faceset are matched to frames above, then only these are kept
         wanted = set(frames)
@@ -216,11 +223,33 @@ def build_track(frames_spec: str | os.PathLike[str], aligned_dir: str | os.PathL
         assign_identities(track_frames, lambda wanted: (_u8(img, working_space) for img in _pixels(source, wanted)))
     if smooth:
         smooth_track(track_frames, params)
+    if xseg is not None:
+        add_xseg_masks(track_frames, source, xseg, working_space)
     # (0, 0) = unknown (frames not read) or photos of mixed sizes: nothing to check a plate against
     size = sizes.pop() if len(sizes) == 1 else (0, 0)
     return Track({f.number: f for f in track_frames}, os.fspath(frames_spec),
                  str(Path(aligned_dir).resolve()) if aligned_dir else None, size, fps,
-                 params.to_dict() if smooth else None, cuts)
+                 params.to_dict() if smooth else None, cuts,
+                 xseg=None if xseg is None else {"model": str(Path(xseg_model).resolve()),  # type: ignore[arg-type]
+                                                 "face_type": xseg.face_type.label, "resolution": xseg.resolution})
+
+
+def add_xseg_masks(frames: list[TrackFrame], source: FrameSource, xseg: Any, working_space: str | None) -> None:
+    """Store each face's XSeg mask: the model (engine.xseg.apply.XSegApplier) run on the face cut at its final
+    landmarks (as the track file keeps them) in the model's face type and resolution, from the plate in the
+    model space (the merger's XSeg-dst, engine.swap.pipeline.plate_xseg). Replaces the faceset's masks."""
+    with_faces = [tf for tf in frames if tf.faces]
+    replaced = sum(1 for tf in with_faces for f in tf.faces if f.xseg_mask)
+    if replaced:
+        log.info("%d faces have an applied XSeg mask in the faceset; the XSeg model's masks replace them (%s)",
+                 replaced, xseg.source)
+    images = _pixels(source, [tf.number for tf in with_faces])
+    for tf, img in progress(zip(with_faces, images, strict=True), total=len(with_faces), desc="xseg", unit="frame"):
+        ws = plate_space(getattr(source, "files", {}).get(tf.number), img, working_space)  # the same rule as merge
+        landmarks = [np.round(f.landmarks, LANDMARK_DECIMALS) for f in tf.faces]
+        masks = plate_xseg(xseg, img, differing_space(img, ws, MODEL_SPACE), MODEL_SPACE, landmarks)
+        for f, (mask, mat) in zip(tf.faces, masks, strict=True):
+            f.xseg_mask, f.xseg_mat = encode_mask(mask), mat
 
 
 def _u8(img: np.ndarray, working_space: str | None) -> np.ndarray:
