@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -21,7 +22,7 @@ from engine.swap.settings import MergeSettings
 from engine.swap.track import Track
 from engine.swap.track_build import build_track
 from engine.xseg.apply import XSegApplier
-from tests.conftest import assert_clean_error, run_facecomp
+from tests.conftest import REPO, assert_clean_error, run_facecomp
 
 PNG_STEP = 0.5 / 255 + 1e-6  # an 8-bit PNG keeps a 0..1 mask to half a step
 
@@ -144,3 +145,27 @@ def test_bad_xseg_model_fails_before_writing_a_track(models, shot, tmp_path):
         assert_clean_error(res, mentions)
         assert len([line for line in res.err.splitlines() if line.strip()]) == 1, res.err
         assert not out.exists()
+
+
+def test_worker_renders_xseg_dst_from_the_track_without_a_model(models, masked_shot, xseg_track, tmp_path):
+    """What the hosts do: a worker with no XSeg model renders XSeg-dst from the masked track; XSeg-prd is refused
+    with a message that names both the CLI flag and the node's XSeg model."""
+    from host_kit import client as fc
+
+    worker = fc.WorkerClient([sys.executable, str(REPO / "tests" / "hosts" / "facecomp_here.py")])
+    worker.start()
+    try:
+        params = dict(plate=str(masked_shot / "%05d.png"), frames=[3], model=str(models["tiny"]),
+                      track=str(xseg_track[0]), overrides={"mask_mode": "XSeg-dst"})
+        reply = worker.render(out=str(tmp_path / "w.%04d.exr"), **params)
+        assert reply["faces"] == 1
+        mask = read_exr_layers(tmp_path / "w.0003.exr")[0]["facemask.A"]
+        local = render_range(models["tiny"], masked_shot, [3], str(tmp_path / "l.%04d.exr"), {"mask_mode": "XSeg-dst"},
+                             track=xseg_track[0])
+        assert local.faces == 1
+        np.testing.assert_array_equal(mask, read_exr_layers(tmp_path / "l.0003.exr")[0]["facemask.A"])
+        params["overrides"] = {"mask_mode": "XSeg-prd"}
+        with pytest.raises(fc.WorkerError, match="--xseg-model xseg.onnx, or the node's XSeg model"):
+            worker.render(out=str(tmp_path / "p.%04d.exr"), **params)
+    finally:
+        worker.close()
