@@ -371,10 +371,12 @@ def require_faces(folder: str | os.PathLike[str]) -> list[Path]:
     return files
 
 
-def encode_mask(mask: np.ndarray) -> str:
-    """A 0..1 (or uint8) single-channel mask as base64 PNG text for ``xseg_mask``."""
+def encode_mask(mask: np.ndarray, compression: int | None = None) -> str:
+    """A 0..1 (or uint8) single-channel mask as base64 PNG text for ``xseg_mask``; ``compression`` 0..9 (zlib
+    level; None: OpenCV's default, fastest)."""
     m = mask if mask.dtype == np.uint8 else (np.clip(mask, 0, 1) * 255 + 0.5).astype(np.uint8)
-    ok, buf = cv2.imencode(".png", m.squeeze())
+    params = [] if compression is None else [cv2.IMWRITE_PNG_COMPRESSION, compression]
+    ok, buf = cv2.imencode(".png", m.squeeze(), params)
     if not ok:
         raise FacecompError("cannot encode mask")
     return base64.b64encode(buf.tobytes()).decode("ascii")
