@@ -27,7 +27,8 @@ from bench.common import Row, print_table, rows_json  # noqa: E402
 
 BENCH_DIR = Path(__file__).resolve().parent
 # the suite, in the pipeline's order; helper modules of bench/ are not benchmarks
-BENCHES = ("extract", "xseg", "train_step", "inference", "merge", "passes", "host_roundtrip", "long_render")
+BENCHES = ("extract", "xseg", "train_step", "inference", "track_xseg", "merge", "passes", "host_roundtrip",
+           "long_render")
 
 
 def load(name: str) -> ModuleType | None:
