@@ -5,6 +5,7 @@ inside a render callback is what Nuke refuses with "I'm already executing someth
 """
 
 import os
+import re
 import tempfile
 
 import nuke
@@ -64,13 +65,41 @@ def read_pattern(read):
     return path
 
 
+_SHIFT = re.compile(r"^\s*(?:frame|t|x)\s*(?:([+-])\s*(\d+))?\s*$")
+
+
+def read_frame_offset(read):
+    """The Read's own frame mapping as an offset k (its frame g shows file frame g - k), or None when it is not one.
+
+    Foundry's Nuke guide, "Changing the Relation Between the Current Frame and the Frame Read In": the Read's
+    ``frame`` knob with ``frame_mode`` *expression* (``frame+499``: frame 1 reads image.0500, k = -499), *start at*
+    (the number is the frame at which the first frame of the sequence is read in: k = N - first) or *offset* (the
+    clip moves by the constant, as a TimeOffset does: k = N; public scripts set offset -K to read file frame f + K).
+    ``first``/``last`` stay file frames. Any other expression (``frame*2``, a Tcl call) is not a constant shift.
+    """
+    value = str(read["frame"].value()).strip() if "frame" in read.knobs() else ""
+    if not value:
+        return 0
+    mode = str(read["frame_mode"].value()) if "frame_mode" in read.knobs() else "expression"
+    if mode in ("start at", "start_at", "offset"):
+        try:
+            number = int(float(value))
+        except ValueError:
+            return None
+        return number - int(read["first"].value()) if mode != "offset" else number
+    shift = _SHIFT.match(value)
+    if shift is None:
+        return None
+    sign, amount = shift.groups()
+    return 0 if amount is None else (-int(amount) if sign == "+" else int(amount))
+
+
 def _read_is_plain(read, node, frames):
-    """True when the worker can read the Read's files as they are: EXR, working space, no retime or offset."""
+    """True when the worker can read the Read's files as they are: EXR, working space, file ``frames`` inside
+    the Read's range (frames held, looped or black before/after it are not files)."""
     path = read_pattern(read)
     if not path.lower().endswith(".exr"):
         return False
-    if "frame" in read.knobs() and str(read["frame"].value()).strip():
-        return False  # a frame expression or offset: file frame != script frame
     first, last = int(read["first"].value()), int(read["last"].value())
     if any(f < first or f > last for f in frames):
         return False
@@ -97,8 +126,9 @@ def plate_source(node, frames):
         return plate, False, 0
     if mode == "auto":
         read, offset = upstream_read(node)
-        if read is not None and _read_is_plain(read, node, [f - offset for f in frames]):
-            return read_pattern(read), False, offset
+        own = read_frame_offset(read) if read is not None else None
+        if own is not None and _read_is_plain(read, node, [f - offset - own for f in frames]):
+            return read_pattern(read), False, offset + own
     return input_cache(node), True, 0
 
 

@@ -107,7 +107,8 @@ def settings_hash(node):
     except OSError:
         parts["model_stat"] = None
     read, offset = graph.upstream_read(node)
-    parts["upstream"] = [graph.read_pattern(read), offset] if read is not None else None
+    own = graph.read_frame_offset(read) if read is not None else 0  # the Read's own offset/start at moves frames too
+    parts["upstream"] = [graph.read_pattern(read), offset] + ([own] if own else []) if read is not None else None
     parts["space"] = graph.working_space(node)
     return hashlib.sha1(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()[:12]
 
