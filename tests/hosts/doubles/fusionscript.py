@@ -17,22 +17,29 @@ import os
 import re
 from typing import Any
 
+import fusion_tools
 import numpy as np
 
 TIME_UNDEFINED = -2_000_000_000.0
 _SEQ = re.compile(r"^(.*?)(\d+)(\.[A-Za-z0-9]+)$")
 _CONNECTIONS = {"Saver": ["Input"], "MediaOut": ["Input"], "Merge": ["Background", "Foreground", "EffectMask"],
-                "Loader": [], "MediaIn": []}
+                "Loader": [], "MediaIn": [], **fusion_tools.CONNECTIONS}
+# a Loader's EXR auxiliary-channel slots and their defaults (a public console listing of
+# "for all Loader set Clip1.OpenEXRFormat.<Slot>Name to ..."; Psyop's pre-EXRIO fuse filled them by script)
+_AUX_SLOTS = {"ZName": "Z", "CovName": "pixelCover", "ObjIDName": "objectID", "MatIDName": "materialID", "UName": "U",
+              "VName": "V", "XNormName": "NX", "YNormName": "NY", "ZNormName": "NZ", "XVelName": "velX",
+              "YVelName": "velY"}
 _VALUES = {
     "Loader": {"Clip": "", "GlobalIn": 0, "GlobalOut": 0, "ClipTimeStart": 0, "ClipTimeEnd": 0, "HoldFirstFrame": 0,
                "HoldLastFrame": 0, "Loop": 0, "Clip1.OpenEXRFormat.RedName": "R",
                "Clip1.OpenEXRFormat.GreenName": "G", "Clip1.OpenEXRFormat.BlueName": "B",
-               "Clip1.OpenEXRFormat.AlphaName": "A"},
+               "Clip1.OpenEXRFormat.AlphaName": "A", **{f"Clip1.OpenEXRFormat.{k}": v for k, v in _AUX_SLOTS.items()}},
     "Saver": {"Clip": "", "OutputFormat": "", "OpenEXRFormat.Depth": 0, "OpenEXRFormat.Compression": 2,
               "CreateDir": 0},
     "Merge": {"Blend": 1.0},
     "MediaIn": {"Layer": ""},
     "MediaOut": {},
+    **fusion_tools.VALUES,
 }
 
 
@@ -211,6 +218,8 @@ class Tool:
             return self._load(time)
         if self.ID == "MediaIn":
             return self._source(time) if self._source is not None else None
+        if self.ID in fusion_tools.VALUES:
+            return fusion_tools.image(self, time)
         if self.ID == "Merge":
             bg = self._links.get("Background")
             fg = self._links.get("Foreground")
@@ -222,14 +231,21 @@ class Tool:
         up = self._links.get("Input")
         return up._tool._image(time) if up is not None else None
 
-    def _load(self, time: int) -> dict[str, np.ndarray] | None:
+    def _frame_path(self, time: int) -> str | None:
+        """The file a Loader shows at comp time ``time`` (None outside GlobalIn..GlobalOut)."""
         v = self._values
         if not v["GlobalIn"] <= time <= v["GlobalOut"]:
             return None
         clip = self._comp.MapPath(v["Clip"])
         m = _SEQ.match(clip)
         frame = int(m.group(2)) + v["ClipTimeStart"] + (time - v["GlobalIn"]) if m else 0
-        path = sequence_path(clip, frame) if m else clip
+        return sequence_path(clip, frame) if m else clip
+
+    def _load(self, time: int) -> dict[str, np.ndarray] | None:
+        v = self._values
+        path = self._frame_path(time)
+        if path is None:
+            return None
         # a Loader keeps the frames it read: a file re-rendered under the same name shows stale pixels until the
         # Loader is refreshed (issue 13 finding 10; public scripts toggle TOOLB_PassThrough)
         if path not in self._cache:
@@ -239,6 +255,10 @@ class Tool:
         for c, key in zip("RGBA", ("Red", "Green", "Blue", "Alpha"), strict=True):
             name = v[f"Clip1.OpenEXRFormat.{key}Name"]
             out[c] = pixels[..., names.index(name)] if name in names else np.zeros(pixels.shape[:2], np.float32)
+        for slot in ("U", "V"):  # auxiliary channels exist only when their slot names a channel of the file
+            name = v[f"Clip1.OpenEXRFormat.{slot}Name"]
+            if name in names:
+                out[slot] = pixels[..., names.index(name)]
         return out
 
     def _read(self, path: str) -> tuple[np.ndarray, list[str]]:
@@ -272,7 +292,11 @@ class Comp:
         self.renders: list[dict] = []
 
     # tools
-    def AddTool(self, tool_id: str, *args: Any) -> Tool:
+    def AddTool(self, tool_id: str, *args: Any) -> Tool | None:
+        """A new tool; nothing (None, Lua's nil) for a fuse that is not installed. Designed around: the glue also
+        copes with an exception there."""
+        if tool_id in fusion_tools.FUSES and tool_id not in self._fusion._fuses:
+            return None
         n = 1
         while self.FindTool(f"{tool_id}{n}") is not None:
             n += 1
@@ -366,6 +390,20 @@ class Comp:
 class Fusion:
     def __init__(self) -> None:
         self._comps: list[Comp] = []
+        self._ui: Any = None
+        self._fuses: set[str] = set()  # test switch: fuses installed (fusion_tools.FUSES)
+        self._has_ui = True  # test switch: False = no UIManager (fuscript from a shell)
+
+    @property
+    def UIManager(self) -> Any:
+        """Fusion's UI builder (tests/hosts/doubles/fusion_ui.py); None without a UI."""
+        if not self._has_ui:
+            return None
+        if self._ui is None:
+            from fusion_ui import UIManager
+
+            self._ui = UIManager()
+        return self._ui
 
     def _new_comp(self, start: int = 0, end: int = 0, filename: str = "") -> Comp:
         comp = Comp(self, start, end, filename)
