@@ -16,6 +16,8 @@ slider as the bar, Minimum/Maximum/Value)/``ui.Button``, ``win.GetItems()[id].Te
 
 import sys
 
+from host_kit.client import WorkerError
+
 WINDOW_ID = "FacecompFaceSwap"
 TIMER_ID = "FacecompPoll"
 POLL_MS = 100
@@ -74,7 +76,9 @@ class ProgressWindow(object):
         finally:
             self.timer.Stop()
             if self.pending is not None and not self.pending.finished:  # the loop ended some other way
-                self.pending.cancel()
+                self.pending.worker.kill()
+                self.error = WorkerError("the progress window ended before the worker answered; it was stopped",
+                                         kind="cancelled")
             self.win.Hide()
         if self.error is not None:
             raise self.error
@@ -92,8 +96,12 @@ class ProgressWindow(object):
             self.error, self.pending = exc, None
 
     def _cancel(self, ev=None):
-        if self.pending is None or self.cancelled:
+        """Cancel (the button, or closing the window): the worker is told once and the loop goes on until it
+        answers (at its next frame), so the run ends with the worker's own 'cancelled'."""
+        if self.pending is None:
             self.disp.ExitLoop()
+            return
+        if self.cancelled:
             return
         self.cancelled = True
         self.items["Cancel"].Enabled = False
@@ -110,13 +118,15 @@ class ProgressWindow(object):
             self.done += 1
             self.items["Bar"].Value = self.done
             why = ", no face: the plate passes through" if message.get("faces") == 0 else ""
-            self.status("frame {} ({} of {}{})".format(message.get("frame"), self.done, self.total, why))
+            self.status("{}frame {} ({} of {}{})".format("cancelling: " if self.cancelled else "",
+                                                         message.get("frame"), self.done, self.total, why))
             if self.on_progress is not None:
                 self.on_progress(message)
         if not self.pending.finished:
             return
         if self.pending.error is not None:
             self.error, self.pending = self.pending.error, None
+            self.status("{}: {}".format("cancelled" if self.cancelled else "failed", self.error))
         else:
             self.result = self.pending.result
             self._next()

@@ -1,0 +1,71 @@
+"""The FaceSwap comp script's progress window (Fusion's UIManager double, tests/hosts/doubles/fusion_ui.py) with the
+real worker: progress on a bar, Cancel (button or closing the window) stopping the worker between frames, a
+cancelled run leaving the previous passes whole, and the console path when there is no UIManager."""
+
+from __future__ import annotations
+
+import facecomp_fusion
+import fusion_ui
+import fusionscript
+import pytest
+from hostkit import FRAMES, WORKING_SPACE, facecomp_exe
+from test_resolve_faceswap import _answers, _plate_comp, _quiet
+
+
+@pytest.fixture
+def fusion(monkeypatch):
+    monkeypatch.setenv("FACECOMP_EXE", facecomp_exe())
+    monkeypatch.setattr(fusion_ui, "USER", None)
+    return fusionscript._reset()
+
+
+def _pass_bytes(tmp_path):
+    return {p.name: p.read_bytes() for p in sorted((tmp_path / "facecomp" / "passes").iterdir())}
+
+
+def test_progress_window_shows_each_frame(fusion, media, tmp_path):
+    comp, _, _ = _plate_comp(fusion, media, tmp_path)
+    comp._answer = _answers(model=str(media["model"]), working_space=WORKING_SPACE)
+    lines = []
+    assert facecomp_fusion.main(comp, log=lines.append) is True
+    window = fusion_ui.DISPATCHERS[-1].windows[-1]
+    items = window.GetItems()
+    assert items["Bar"].Value == len(FRAMES) and items["Bar"].Maximum == len(FRAMES)
+    assert items["Status"].Text == f"frame {FRAMES[-1]} ({len(FRAMES)} of {len(FRAMES)})"
+    assert not window.shown, "the window closes when the passes are in"
+    assert any(f"({len(FRAMES)} of {len(FRAMES)})" in line for line in lines), "the console log is kept"
+    assert sorted(_pass_bytes(tmp_path)) == [f"faceswap.{f}.exr" for f in FRAMES], "no staging folder left"
+
+
+@pytest.mark.parametrize("action", ["click Cancel", "close the window"])
+def test_cancel_stops_the_worker_and_keeps_the_previous_passes(fusion, media, tmp_path, monkeypatch, action):
+    comp, _, _ = _plate_comp(fusion, media, tmp_path)
+    comp._answer = _answers(model=str(media["model"]), working_space=WORKING_SPACE)
+    assert facecomp_fusion.main(comp, log=_quiet) is True
+    before = _pass_bytes(tmp_path)
+
+    def user(window):
+        if window.GetItems()["Bar"].Value >= 1:
+            window._click("Cancel") if action == "click Cancel" else window._close()
+
+    monkeypatch.setattr(fusion_ui, "USER", user)
+    comp._answer = _answers(erode=-30, blur=60)  # other settings: other pixels, had they been kept
+    assert facecomp_fusion.main(comp, log=_quiet) is False
+    items = fusion_ui.DISPATCHERS[-1].windows[-1].GetItems()
+    assert items["Bar"].Value < len(FRAMES), "the worker stopped before the last frame"
+    assert items["Status"].Text.startswith("cancelled: cancelled after") and items["Cancel"].Enabled is False
+    message = comp.dialogs[-1][1][1]["Default"]
+    assert message.startswith("cancelled") and "previous run are kept" in message, message
+    assert _pass_bytes(tmp_path) == before, "no frame of the cancelled run replaced a pass of the previous run"
+
+
+def test_console_progress_without_a_ui_manager(fusion, media, tmp_path):
+    """fuscript from a shell (no UIManager): progress in the console, cancel through facecomp_cancel.py's data."""
+    fusion._has_ui = False
+    made = len(fusion_ui.DISPATCHERS)
+    comp, _, _ = _plate_comp(fusion, media, tmp_path)
+    comp._answer = _answers(model=str(media["model"]), working_space=WORKING_SPACE)
+    lines = []
+    assert facecomp_fusion.main(comp, log=lines.append) is True
+    assert len(fusion_ui.DISPATCHERS) == made, "no window without a UIManager"
+    assert [line for line in lines if line.startswith("facecomp: frame")][-1].endswith(f"({len(FRAMES)} of 5)")
