@@ -369,3 +369,55 @@ class PendingRequest(object):
         if not self.finished:
             self.finished, self.result, self.error = True, result, error
             self.worker._lock.release()
+
+
+class PendingCommand(object):
+    """``facecomp <args>`` (track, render...) started without waiting, polled like a PendingRequest: ``poll()`` gives
+    no progress messages, ``finished`` turns True when the process ends, then ``result`` holds its output lines or
+    ``error`` a FacecompHostError with facecomp's last line. ``cancel()`` stops the process."""
+
+    def __init__(self, command, args, timeout=3600.0, env=None):
+        self.args = [str(a) for a in args]
+        self.finished, self.result, self.error = False, None, None
+        self._lines = collections.deque(maxlen=200)
+        self._cancelled = False
+        try:
+            self.proc = subprocess.Popen(list(command) + self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, env=env, creationflags=_NO_WINDOW)
+        except OSError as exc:
+            raise FacecompHostError("cannot run facecomp ({}): {}".format(" ".join(command), exc)) from None
+        self._reader = threading.Thread(target=_lines, args=(self.proc.stdout, self._lines.append), daemon=True)
+        self._reader.start()
+        self.deadline = time.monotonic() + timeout
+        self.timeout = timeout
+
+    def cancel(self):
+        if not self.finished:
+            self._cancelled = True
+            self.proc.kill()
+
+    def poll(self, wait=0.05):
+        if self.finished:
+            return []
+        if self.proc.poll() is None and time.monotonic() > self.deadline:
+            self.proc.kill()
+            self._end(FacecompHostError("facecomp {} timed out after {:g} s".format(self.args[0], self.timeout)))
+            return []
+        try:
+            self.proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            return []
+        self._reader.join(5)
+        if self._cancelled:
+            self._end(WorkerError("facecomp {} cancelled".format(self.args[0]), kind="cancelled"))
+        elif self.proc.returncode:
+            last = [line for line in self._lines if line.strip()][-1:] or ["exit code {}".format(self.proc.returncode)]
+            self._end(FacecompHostError(last[0]))
+        else:
+            self.finished, self.result = True, list(self._lines)
+        return []
+
+    def _end(self, error):
+        self.finished, self.error = True, error
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(5)

@@ -30,7 +30,7 @@ DATA_KEY = "facecomp.faceswap"
 CANCEL_KEY = "facecomp.cancel"
 # the dialog's own fields; the merge and render options come from the worker's tables
 LOCAL_DEFAULTS = {"model": "", "xseg_model": "", "working_space": "auto", "track": "", "settings": "", "out_dir": "",
-                  "merged": 0, "frame_timeout": 120, "start_timeout": 300}
+                  "merged": 0, "frame_timeout": 120, "start_timeout": 300, "build_track": 0}
 START_TIMEOUT = 300.0  # seconds for the worker to start and answer hello (a cold start loads ONNX Runtime)
 DIALOG_MERGE = ("mode", "mask_mode", "erode", "blur", "color_transfer", "face_scale", "morph_factor")
 DIALOG_RENDER = ("faces", "face_type", "provider")
@@ -147,6 +147,8 @@ def ask_settings(comp, stored, tables, need_plate):
                  field("xseg_model", "FileBrowse", "XSeg model (.onnx, for the XSeg mask modes; optional)"),
                  field("working_space", "Text", "Working colour space (OCIO; auto = by file type)"),
                  field("track", "FileBrowse", "Track file (facecomp track; optional)"),
+                 ("build_track", "Checkbox", "Build the track first (facecomp track; with XSeg masks when an XSeg "
+                  "model is set)", {"Default": stored["build_track"]}),
                  field("settings", "FileBrowse", "Settings file (TOML/JSON; optional)"),
                  field("out_dir", "PathBrowse", "Folder for the passes"),
                  ("merged", "Checkbox", "Also write the merged frame (plain RGBA, no channel remapping)",
@@ -217,18 +219,27 @@ def render_passes(comp, worker, settings, plate, out_pattern, log=print, window=
     def cancelled():
         return bool(comp.GetData(CANCEL_KEY))
 
+    track = track_step(settings, plate)
+    if track is not None:
+        settings["track"] = track[1]  # the render and the matte Loaders use the new track
     requests = _requests(worker, settings, plate, incoming)
     try:
         if window is not None:
-            steps = [("loading the model...", requests[0]), ("rendering {} frame(s)...".format(len(frames)),
-                                                             requests[1])]
+            steps = [("loading the model...", _starter(worker, *requests[0])),
+                     ("rendering {} frame(s)...".format(len(frames)), _starter(worker, *requests[1]))]
+            if track is not None:
+                steps.insert(0, ("building the track...", lambda: fc.PendingCommand(worker.command, track[0])))
             window_kit.ProgressWindow(window[0], window[1], "facecomp FaceSwap", len(frames), on_progress,
-                                      cancelled).run([(text, _starter(worker, *req)) for text, req in steps])
+                                      cancelled).run(steps)
         else:
+            if track is not None:
+                fc.run_facecomp(worker.command, track[0], should_cancel=cancelled)
             (_, load_timeout, load), (_, frame_timeout, render) = requests
             worker.request("load", timeout=load_timeout, **load)
             worker.request("render", timeout=frame_timeout, on_progress=on_progress, should_cancel=cancelled,
                            **render)
+        if track is not None:
+            log("facecomp FaceSwap: " + hk_track.track_done_message(track[1], settings["xseg_model"]))
         for frame in frames:
             source = sequences.frame_path(incoming, frame)
             if os.path.isfile(source):
@@ -239,6 +250,18 @@ def render_passes(comp, worker, settings, plate, out_pattern, log=print, window=
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def track_step(settings, plate):
+    """(arguments, track file) of the `facecomp track` run before the render when the dialog asks for it (over the
+    plate's frames, with ``--xseg-model`` when an XSeg model is set), else None."""
+    if not settings.get("build_track"):
+        return None
+    out = os.path.join(settings["out_dir"], "faceswap.track.json")
+    space = settings["working_space"] if settings["working_space"] not in ("", "auto") else None
+    provider = settings["provider"] if settings["provider"] != "auto" else None
+    return hk_track.track_args(plate["pattern"], out, plate["frames"][0], plate["frames"][-1], space, provider,
+                               settings["xseg_model"] or None), out
 
 
 def _starter(worker, op, timeout, params):

@@ -4,12 +4,17 @@ cancelled run leaving the previous passes whole, and the console path when there
 
 from __future__ import annotations
 
+import sys
+
 import facecomp_fusion
 import fusion_ui
 import fusionscript
 import pytest
-from hostkit import FRAMES, WORKING_SPACE, facecomp_exe
+from hostkit import FRAMES, HERE, WORKING_SPACE, facecomp_exe
 from test_resolve_faceswap import _answers, _plate_comp, _quiet
+
+from host_kit import client as fc
+from host_kit.track import track_done_message
 
 
 @pytest.fixture
@@ -69,3 +74,35 @@ def test_console_progress_without_a_ui_manager(fusion, media, tmp_path):
     assert facecomp_fusion.main(comp, log=lines.append) is True
     assert len(fusion_ui.DISPATCHERS) == made, "no window without a UIManager"
     assert [line for line in lines if line.startswith("facecomp: frame")][-1].endswith(f"({len(FRAMES)} of 5)")
+
+
+def test_build_track_step_passes_the_xseg_model(fusion, media, tmp_path, monkeypatch):
+    """The dialog's "Build the track first" runs `facecomp track <plate> --out T --frames A-B --xseg-model X` before the
+    render, in the window (a recording stand-in for facecomp: the arguments, not the tracker)."""
+    xseg = tmp_path / "xseg.onnx"
+    xseg.write_bytes(b"onnx")
+    settings = {"build_track": 1, "out_dir": str(tmp_path / "out"), "working_space": WORKING_SPACE,
+                "provider": "auto", "xseg_model": str(xseg)}
+    plate = {"pattern": str(media["plate"]), "frames": FRAMES}
+    args, out = facecomp_fusion.track_step(settings, plate)
+    assert args == ["track", str(media["plate"]), "--out", out, "--frames", f"{FRAMES[0]}-{FRAMES[-1]}",
+                    "--working-space", WORKING_SPACE, "--xseg-model", str(xseg)]
+    assert facecomp_fusion.track_step(dict(settings, build_track=0), plate) is None
+    record = [sys.executable, str(HERE / "fake_facecomp.py"), "record"]
+    ui = fusionscript.scriptapp("Fusion").UIManager
+    window = facecomp_fusion.window_kit.ProgressWindow(ui, fusion_ui.UIDispatcher(ui), "t", 1)
+    window.run([("building the track...", lambda: fc.PendingCommand(record, args))])
+    assert (tmp_path / "out" / "faceswap.track.json.args.json").read_text(encoding="utf-8").count("--xseg-model") == 1
+    assert track_done_message(out, str(xseg)) == f"track written with XSeg masks: {out}"
+
+
+def test_build_track_then_render_in_the_window(fusion, media, tmp_path):
+    """With "Build the track first" the real `facecomp track` runs in the window before the render; the render
+    follows the new track and a matte Loader is built per tracked face."""
+    comp, _, _ = _plate_comp(fusion, media, tmp_path)
+    comp._answer = _answers(model=str(media["model"]), working_space=WORKING_SPACE, build_track=1)
+    lines = []
+    assert facecomp_fusion.main(comp, log=lines.append) is True, comp.dialogs[-1]
+    track = tmp_path / "facecomp" / "faceswap.track.json"
+    assert track.is_file() and f"facecomp FaceSwap: track written: {track}" in lines
+    assert comp.FindTool("FaceSwap_matte_face0") is not None
