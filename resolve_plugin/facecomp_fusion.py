@@ -1,21 +1,23 @@
 """facecomp FaceSwap for DaVinci Resolve's Fusion page and Fusion Studio: a Comp script.
 
 Install: copy this file into Fusion's Scripts/Comp folder (docs/hosts.md lists the folders) and set FACECOMP_HOME
-to facecomp's folder (it holds host_kit) and FACECOMP_EXE to facecomp's executable; the script appears under
-Workspace > Scripts > Comp (Fusion Studio: Script menu). Stdlib-only (Python 3.6+); the work runs in facecomp's
-own environment through `facecomp worker` (host_kit: the same client the Nuke node uses).
+to facecomp's folder (it holds host_kit and resolve_plugin, whose helper modules this script loads) and FACECOMP_EXE
+to facecomp's executable; the script appears under Workspace > Scripts > Comp (Fusion Studio: Script menu).
+Stdlib-only (Python 3.6+); the work runs in facecomp's own environment through `facecomp worker` (host_kit: the
+same client the Nuke node uses).
 
 For the current comp it:
 1. finds the plate: the selected Loader (else the first Loader) of an image sequence, or a MediaIn or a Loader of
    a movie, whose frames are first written to EXR with a temporary Saver; else it asks for the plate files;
 2. asks for the model and the merge settings (lists and ranges published by the worker; remembered in the comp);
-3. renders the comp's render range through the worker, with per-frame progress in the console; the comp is not
-   locked meanwhile and the render stops when the comp's data ``facecomp.cancel`` is set (the facecomp_cancel.py
-   script beside this one does that);
-4. adds (or updates) FaceSwap_face (Loader: face.R/G/B with facemask.A as alpha, a premultiplied face),
-   FaceSwap_over (Merge of the face over the plate), one FaceSwap_matte_<face> Loader per face of the track
-   (alpha = facemask_<face>.A) and, when asked, FaceSwap_merged (the merged frame as plain R,G,B,A: no channel
-   remapping needed); the comp's MediaOut/Saver fed by the plate is fed by FaceSwap_over (or FaceSwap_merged).
+3. optionally builds the track first (`facecomp track`, with the XSeg model when set), then renders the comp's
+   render range through the worker: progress and Cancel in a window (facecomp_fusion_window.py; the console when
+   there is no UIManager), the comp unlocked meanwhile; the frames land in a staging folder and replace the passes
+   only when all are done (a cancelled run keeps the previous passes whole);
+4. adds (or updates) the tools reading the passes (facecomp_fusion_passes.py): FaceSwap_face and FaceSwap_over (the
+   face over the plate), one FaceSwap_matte_<face> per face of the track, FaceSwap_crypto (+ Psyop's Cryptomatte
+   fuse when installed and the files allow it), FaceSwap_stmap + FaceSwap_stmap_apply (Texture) and, when asked,
+   FaceSwap_merged; the comp's MediaOut/Saver fed by the plate is fed by FaceSwap_over (or FaceSwap_merged).
 Errors are shown in a dialog (and printed to the console); nothing is left half-built.
 """
 
