@@ -125,10 +125,10 @@ def make_track_button():
     try:
         command = fc.facecomp_command(node["facecomp_exe"].value())
         core.update_paths(node)
-        plate, from_input, offset = graph.plate_source(node, frames)
+        plate, from_input, file_frames = graph.plate_source(node, frames)
         if from_input:
             core.write_input(node, frames)
-        frames = [f - offset for f in frames]  # the track names the plate's own frames
+        frames = sorted(set(file_frames.values()))  # the track names the plate's own frames
     except (fc.FacecompHostError, ValueError) as exc:
         core.show_error(node, exc)
         return None
