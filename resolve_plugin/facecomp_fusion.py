@@ -53,7 +53,8 @@ def _kit():
         import facecomp_fusion_window
         from host_kit import client, options, sequences, track
     except ImportError:
-        raise RuntimeError("facecomp's host_kit not found: set FACECOMP_HOME to facecomp's folder") from None
+        raise RuntimeError("facecomp's host_kit or resolve_plugin not found: set FACECOMP_HOME to facecomp's folder "
+                           "(it holds host_kit/ and resolve_plugin/)") from None
     return client, options, sequences, track, facecomp_fusion_passes, facecomp_fusion_window
 
 
