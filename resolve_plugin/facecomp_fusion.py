@@ -51,14 +51,14 @@ def _kit():
     try:
         import facecomp_fusion_passes
         import facecomp_fusion_window
-        from host_kit import client, options, sequences, track
+        from host_kit import client, options, pending, sequences, track
     except ImportError:
         raise RuntimeError("facecomp's host_kit or resolve_plugin not found: set FACECOMP_HOME to facecomp's folder "
                            "(it holds host_kit/ and resolve_plugin/)") from None
-    return client, options, sequences, track, facecomp_fusion_passes, facecomp_fusion_window
+    return client, options, pending, sequences, track, facecomp_fusion_passes, facecomp_fusion_window
 
 
-fc, hk_options, sequences, hk_track, passes_kit, window_kit = _kit()
+fc, hk_options, pending, sequences, hk_track, passes_kit, window_kit = _kit()
 FaceSwapError = fc.FacecompHostError
 AUTO_PLACE = passes_kit.AUTO_PLACE
 place_loader, refresh_loader, wire_passes = passes_kit.place_loader, passes_kit.refresh_loader, passes_kit.wire_passes
@@ -231,7 +231,7 @@ def render_passes(comp, worker, settings, plate, out_pattern, log=print, window=
             steps = [("loading the model...", _starter(worker, *requests[0])),
                      ("rendering {} frame(s)...".format(len(frames)), _starter(worker, *requests[1]))]
             if track is not None:
-                steps.insert(0, ("building the track...", lambda: fc.PendingCommand(worker.command, track[0])))
+                steps.insert(0, ("building the track...", lambda: pending.PendingCommand(worker.command, track[0])))
             window_kit.ProgressWindow(window[0], window[1], "facecomp FaceSwap", len(frames), on_progress,
                                       cancelled).run(steps)
         else:
@@ -268,7 +268,7 @@ def track_step(settings, plate):
 
 
 def _starter(worker, op, timeout, params):
-    return lambda: fc.PendingRequest(worker, op, timeout=timeout, **params)
+    return lambda: pending.PendingRequest(worker, op, timeout=timeout, **params)
 
 
 def _stored(comp, tables):

@@ -13,7 +13,7 @@ import pytest
 from hostkit import FRAMES, HERE, WORKING_SPACE, facecomp_exe
 from test_resolve_faceswap import _answers, _plate_comp, _quiet
 
-from host_kit import client as fc
+from host_kit import pending
 from host_kit.track import track_done_message
 
 
@@ -91,7 +91,7 @@ def test_build_track_step_passes_the_xseg_model(fusion, media, tmp_path, monkeyp
     record = [sys.executable, str(HERE / "fake_facecomp.py"), "record"]
     ui = fusionscript.scriptapp("Fusion").UIManager
     window = facecomp_fusion.window_kit.ProgressWindow(ui, fusion_ui.UIDispatcher(ui), "t", 1)
-    window.run([("building the track...", lambda: fc.PendingCommand(record, args))])
+    window.run([("building the track...", lambda: pending.PendingCommand(record, args))])
     assert (tmp_path / "out" / "faceswap.track.json.args.json").read_text(encoding="utf-8").count("--xseg-model") == 1
     assert track_done_message(out, str(xseg)) == f"track written with XSeg masks: {out}"
 
