@@ -15,6 +15,7 @@ slider as the bar, Minimum/Maximum/Value)/``ui.Button``, ``win.GetItems()[id].Te
 """
 
 import sys
+import time
 
 from host_kit.client import WorkerError
 
@@ -45,19 +46,26 @@ def _bmd_module():
 
 class ProgressWindow(object):
     """Run worker requests one after another under a window; ``run(steps)`` returns the last request's result or
-    raises its error. ``steps``: (status text, start) pairs; ``start()`` returns a host_kit.pending PendingRequest or PendingCommand."""
+    raises its error. ``steps``: (status text, start) pairs; ``start()`` returns a host_kit.pending PendingRequest or
+    PendingCommand."""
+
+    runs = 0
 
     def __init__(self, ui, dispatcher, title, total, on_progress=None, should_cancel=None):
         self.ui, self.disp, self.total, self.on_progress = ui, dispatcher, total, on_progress
         self.should_cancel = should_cancel
         self.done, self.cancelled, self.pending, self.error, self.result = 0, False, None, None, None
-        self.win = dispatcher.AddWindow({"ID": WINDOW_ID, "WindowTitle": title, "Geometry": [200, 200, 460, 130]},
+        # a fresh window id per run: public scripts rename a closed window's ID before making it again (VinciSub:
+        # window.ID = WINDOW_ID + ".closed." + ...), a sign that Fusion keeps windows and their events by ID
+        ProgressWindow.runs += 1
+        window_id = "{}{}_{}".format(WINDOW_ID, int(time.time()), ProgressWindow.runs)
+        self.win = dispatcher.AddWindow({"ID": window_id, "WindowTitle": title, "Geometry": [200, 200, 460, 130]},
                                         ui.VGroup([ui.Label({"ID": "Status", "Text": "starting...", "WordWrap": True}),
                                                    ui.Slider({"ID": "Bar", "Minimum": 0, "Maximum": max(total, 1),
                                                               "Value": 0, "Enabled": False}),
                                                    ui.Button({"ID": "Cancel", "Text": "Cancel"})]))
         self.items = self.win.GetItems()
-        self.win.On[WINDOW_ID].Close = self._cancel  # closing the window is a cancel too
+        self.win.On[window_id].Close = self._cancel  # closing the window is a cancel too
         self.win.On.Cancel.Clicked = self._cancel
         self.timer = ui.Timer({"ID": TIMER_ID, "Interval": POLL_MS, "SingleShot": False})
         dispatcher.On.Timeout = self._tick
