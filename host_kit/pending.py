@@ -52,6 +52,12 @@ class PendingRequest(object):
             except WorkerDied as exc:
                 self._end(error=exc)
 
+    def stop(self, why="stopped before the worker answered"):
+        """End the request now: the worker is killed (the next request starts a fresh one)."""
+        if not self.finished:
+            self.worker.kill()
+            self._end(error=WorkerError("facecomp {}: {}".format(self.op, why), kind="cancelled"))
+
     def poll(self, wait=0.05):
         """Handle what the worker said since the last call, waiting at most ``wait`` seconds for the first message
         (the wait also gives the worker's reader thread its turn); returns the progress messages received. When the
@@ -111,6 +117,12 @@ class PendingCommand(object):
         if not self.finished:
             self._cancelled = True
             self.proc.kill()
+
+    def stop(self, why="stopped"):
+        """End the run now (the process is killed)."""
+        if not self.finished:
+            self.proc.kill()
+            self._end(WorkerError("facecomp {} {}".format(self.args[0], why), kind="cancelled"))
 
     def poll(self, wait=0.05):
         if self.finished:

@@ -188,7 +188,7 @@ def show_error(comp, message, log=print):
 
 
 # ---- render and build
-def _requests(worker, settings, plate, out):
+def _requests(settings, plate, out):
     """The load and render requests of a FaceSwap run: (method name, timeout, parameters) each."""
     load = dict(model=settings["model"], provider=settings["provider"], xseg_model=settings["xseg_model"] or None,
                 face_type=settings["face_type"])
@@ -225,7 +225,7 @@ def render_passes(comp, worker, settings, plate, out_pattern, log=print, window=
     track = track_step(settings, plate)
     if track is not None:
         settings["track"] = track[1]  # the render and the matte Loaders use the new track
-    requests = _requests(worker, settings, plate, incoming)
+    requests = _requests(settings, plate, incoming)
     try:
         if window is not None:
             steps = [("loading the model...", _starter(worker, *requests[0])),

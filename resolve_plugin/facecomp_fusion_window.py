@@ -17,8 +17,6 @@ slider as the bar, Minimum/Maximum/Value)/``ui.Button``, ``win.GetItems()[id].Te
 import sys
 import time
 
-from host_kit.client import WorkerError
-
 WINDOW_ID = "FacecompFaceSwap"
 TIMER_ID = "FacecompPoll"
 POLL_MS = 100
@@ -84,9 +82,8 @@ class ProgressWindow(object):
         finally:
             self.timer.Stop()
             if self.pending is not None and not self.pending.finished:  # the loop ended some other way
-                self.pending.worker.kill()
-                self.error = WorkerError("the progress window ended before the worker answered; it was stopped",
-                                         kind="cancelled")
+                self.pending.stop("the progress window closed first")
+                self.error = self.pending.error
             self.win.Hide()
         if self.error is not None:
             raise self.error

@@ -106,3 +106,16 @@ def test_build_track_then_render_in_the_window(fusion, media, tmp_path):
     track = tmp_path / "facecomp" / "faceswap.track.json"
     assert track.is_file() and f"facecomp FaceSwap: track written: {track}" in lines
     assert comp.FindTool("FaceSwap_matte_face0") is not None
+
+
+def test_a_loop_ended_by_someone_else_stops_the_worker(fusion, media, tmp_path, monkeypatch):
+    """Fusion ends the window's event loop while the worker renders (another script's ExitLoop): the run stops the
+    worker and reports it, it does not wire half a render."""
+    comp, _, _ = _plate_comp(fusion, media, tmp_path)
+    comp._answer = _answers(model=str(media["model"]), working_space=WORKING_SPACE)
+    monkeypatch.setattr(fusion_ui, "USER", lambda window: fusion_ui.DISPATCHERS[-1].ExitLoop()
+                        if window.GetItems()["Bar"].Value >= 1 else None)
+    assert facecomp_fusion.main(comp, log=_quiet) is False
+    assert "the progress window closed first" in comp.dialogs[-1][1][1]["Default"]
+    assert comp.FindTool("FaceSwap_face") is None
+    assert not list((tmp_path / "facecomp" / "passes").glob("*.exr")), "no pass file of the stopped run"
