@@ -149,3 +149,37 @@ class PendingCommand(object):
         self.finished, self.error = True, error
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(5)
+
+
+class PendingCall(object):
+    """A blocking call (starting the worker: process start and hello) run in a thread and polled like a
+    PendingRequest; ``cancel()``/``stop()`` run ``on_cancel`` (kill the worker), which ends the call with its error."""
+
+    def __init__(self, call, on_cancel=None):
+        self.finished, self.result, self.error = False, None, None
+        self._on_cancel = on_cancel
+        self._outcome = []
+        self._thread = threading.Thread(target=self._run, args=(call,), name="facecomp-call", daemon=True)
+        self._thread.start()
+
+    def _run(self, call):
+        try:
+            self._outcome.append((call(), None))
+        except FacecompHostError as exc:
+            self._outcome.append((None, exc))
+
+    def cancel(self):
+        if not self.finished and self._on_cancel is not None:
+            self._on_cancel()
+
+    def stop(self, why="stopped"):
+        self.cancel()
+        if not self.finished:
+            self.finished, self.error = True, WorkerError("facecomp start {}".format(why), kind="cancelled")
+
+    def poll(self, wait=0.05):
+        self._thread.join(wait)  # the wait lets the thread run (Python threads get little time beside a UI loop)
+        if not self.finished and self._outcome:
+            self.finished = True
+            self.result, self.error = self._outcome[0]
+        return []

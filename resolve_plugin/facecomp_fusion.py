@@ -365,7 +365,11 @@ def main(comp=None, log=print, window="auto"):
     worker = None
     try:
         worker = fc.WorkerClient(fc.facecomp_command(), start_timeout=START_TIMEOUT)
-        worker.start()
+        if window is not None:  # a cold start (ONNX Runtime, CUDA) can take a while: show it, and let it be cancelled
+            window_kit.ProgressWindow(window[0], window[1], "facecomp FaceSwap", 0).run(
+                [("starting the facecomp worker...", lambda: pending.PendingCall(worker.start, worker.kill))])
+        else:
+            worker.start()
         tools = faceswap(comp, worker, log, window=window)
     except (FaceSwapError, OSError, ValueError) as exc:
         show_error(comp, str(exc), log)

@@ -119,3 +119,22 @@ def test_a_loop_ended_by_someone_else_stops_the_worker(fusion, media, tmp_path, 
     assert "the progress window closed first" in comp.dialogs[-1][1][1]["Default"]
     assert comp.FindTool("FaceSwap_face") is None
     assert not list((tmp_path / "facecomp" / "passes").glob("*.exr")), "no pass file of the stopped run"
+
+
+def test_worker_start_shows_in_the_window_and_can_be_cancelled(fusion, media, tmp_path, monkeypatch):
+    comp, _, _ = _plate_comp(fusion, media, tmp_path)
+    comp._answer = _answers(model=str(media["model"]), working_space=WORKING_SPACE)
+    seen = []
+
+    def user(window):
+        text = window.GetItems()["Status"].Text
+        seen.append(text)
+        if text.startswith("starting the facecomp worker"):
+            window._click("Cancel")
+
+    monkeypatch.setattr(fusion_ui, "USER", user)
+    assert facecomp_fusion.main(comp, log=_quiet) is False
+    assert seen[0] == "starting the facecomp worker...", seen
+    title, controls = comp.dialogs[-1]
+    assert title.endswith("error") and "facecomp worker exited" in controls[1]["Default"], controls[1]["Default"]
+    assert len(comp.dialogs) == 1, "the settings dialog never opened"
