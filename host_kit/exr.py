@@ -19,19 +19,21 @@ def _cstring(data, pos):
 
 
 def read_header(path):
-    """{"channels": [names], "dataWindow": (xmin, ymin, xmax, ymax), "displayWindow": (...)}; ValueError if not EXR."""
+    """{"channels": [names of every part], "dataWindow": (xmin, ymin, xmax, ymax), "displayWindow": (...) of the first
+    part, "parts": how many parts}; ValueError if not EXR."""
     with open(path, "rb") as fh:
         data = fh.read(MAX_HEADER_BYTES)
     if len(data) < 8 or struct.unpack("<i", data[:4])[0] != MAGIC:
         raise ValueError("{}: not an OpenEXR file".format(path))
     multipart = bool(struct.unpack("<i", data[4:8])[0] & 0x1000)
-    pos, header = 8, {}
+    pos, header = 8, {"parts": 0}
     try:
         while True:
             part, pos = _read_attributes(data, pos)
             channels = header.get("channels", []) + part.pop("channels", [])
             header = dict(part, **header)  # windows of the first part
             header["channels"] = channels
+            header["parts"] += 1
             if not multipart or data[pos:pos + 1] == b"\0":
                 break
     except (ValueError, struct.error, IndexError):

@@ -27,3 +27,18 @@ def face_names(path):
             if name not in names:
                 names.append(name)
     return names
+
+
+def track_args(plate, out, first, last, working_space=None, provider=None, xseg_model=None):
+    """The arguments of ``facecomp track`` for a host's Build track: the plate's frames ``first``-``last``, and
+    ``--xseg-model`` when an XSeg model is set (the track then carries XSeg masks for the XSeg mask modes)."""
+    args = ["track", plate, "--out", out, "--frames", "{}-{}".format(first, last)]
+    for flag, value in (("--working-space", working_space), ("--provider", provider), ("--xseg-model", xseg_model)):
+        if value:
+            args += [flag, value]
+    return args
+
+
+def track_done_message(out, xseg_model=None):
+    """The status/log line after a Build track."""
+    return "track written{}: {}".format(" with XSeg masks" if xseg_model else "", out)

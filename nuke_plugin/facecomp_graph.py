@@ -5,6 +5,7 @@ inside a render callback is what Nuke refuses with "I'm already executing someth
 """
 
 import os
+import re
 import tempfile
 
 import nuke
@@ -64,15 +65,60 @@ def read_pattern(read):
     return path
 
 
-def _read_is_plain(read, node, frames):
-    """True when the worker can read the Read's files as they are: EXR, working space, no retime or offset."""
-    path = read_pattern(read)
-    if not path.lower().endswith(".exr"):
-        return False
-    if "frame" in read.knobs() and str(read["frame"].value()).strip():
-        return False  # a frame expression or offset: file frame != script frame
+_SHIFT = re.compile(r"^\s*(?:frame|t|x)\s*(?:([+-])\s*(\d+))?\s*$")
+
+
+def read_frame_offset(read):
+    """The Read's own frame mapping as an offset k (its frame g shows file frame g - k), or None when it is not one.
+
+    Foundry's Nuke guide, "Changing the Relation Between the Current Frame and the Frame Read In": the Read's
+    ``frame`` knob with ``frame_mode`` *expression* (``frame+499``: frame 1 reads image.0500, k = -499), *start at*
+    (the number is the frame at which the first frame of the sequence is read in: k = N - first) or *offset* (the
+    clip moves by the constant, as a TimeOffset does: k = N; public scripts set offset -K to read file frame f + K).
+    ``first``/``last`` stay file frames. Any other expression (``frame*2``, a Tcl call) is not a constant shift.
+    """
+    value = str(read["frame"].value()).strip() if "frame" in read.knobs() else ""
+    if not value:
+        return 0
+    mode = str(read["frame_mode"].value()) if "frame_mode" in read.knobs() else "expression"
+    if mode in ("start at", "start_at", "offset"):
+        try:
+            number = int(float(value))
+        except ValueError:
+            return None
+        return number - int(read["first"].value()) if mode != "offset" else number
+    shift = _SHIFT.match(value)
+    if shift is None:
+        return None
+    sign, amount = shift.groups()
+    return 0 if amount is None else (-int(amount) if sign == "+" else int(amount))
+
+
+def read_file_frames(read, frames):
+    """{Read frame: file frame} for ``frames`` of the Read's output, or None when one of them is not a file frame.
+
+    The Read's own offset (read_frame_offset) moves the frame; outside the Read's ``first``-``last`` range (file
+    frames) its ``before``/``after`` mode *hold* shows the first/last file frame (Nuke's default; opticalenquiry's
+    Nuke wiki, Read: "The default is 'hold'"); loop, bounce and black are left to Nuke (None: write the input).
+    """
+    own = read_frame_offset(read)
+    if own is None:
+        return None
     first, last = int(read["first"].value()), int(read["last"].value())
-    if any(f < first or f > last for f in frames):
+    found = {}
+    for frame in frames:
+        file_frame = frame - own
+        if not first <= file_frame <= last:
+            if str(read["before" if file_frame < first else "after"].value()) != "hold":
+                return None
+            file_frame = min(max(file_frame, first), last)
+        found[frame] = file_frame
+    return found
+
+
+def _read_is_plain(read, node):
+    """True when the worker can read the Read's files as they are: EXR in the working space (or raw)."""
+    if not read_pattern(read).lower().endswith(".exr"):
         return False
     if read["raw"].value():
         return True
@@ -87,19 +133,21 @@ def input_cache(node):
 
 
 def plate_source(node, frames):
-    """(plate pattern the worker reads, True when the input must be written there first, frame offset: the
-    node's frame f is the plate file's frame f - offset)."""
+    """(plate pattern the worker reads, True when the input must be written there first, {node frame: plate file
+    frame} for ``frames``)."""
     mode = node["plate_source"].value()
+    same = {f: f for f in frames}
     if mode == "file":
         plate = node["plate_file"].value().strip()
         if not plate:
             raise ValueError("plate from = file, but the plate file knob is empty")
-        return plate, False, 0
+        return plate, False, same
     if mode == "auto":
         read, offset = upstream_read(node)
-        if read is not None and _read_is_plain(read, node, [f - offset for f in frames]):
-            return read_pattern(read), False, offset
-    return input_cache(node), True, 0
+        found = read_file_frames(read, [f - offset for f in frames]) if read is not None else None
+        if found is not None and _read_is_plain(read, node):
+            return read_pattern(read), False, {f: found[f - offset] for f in frames}
+    return input_cache(node), True, same
 
 
 def _sources(op):

@@ -107,7 +107,10 @@ def settings_hash(node):
     except OSError:
         parts["model_stat"] = None
     read, offset = graph.upstream_read(node)
-    parts["upstream"] = [graph.read_pattern(read), offset] if read is not None else None
+    own = graph.read_frame_offset(read) if read is not None else 0  # the Read's own offset/start at moves frames too
+    held = [read["first"].value(), read["last"].value()] if read is not None else []  # which frames a hold shows
+    parts["upstream"] = [graph.read_pattern(read), offset] + ([own] if own else []) + held \
+        if read is not None else None
     parts["space"] = graph.working_space(node)
     return hashlib.sha1(json.dumps(parts, sort_keys=True).encode("utf-8")).hexdigest()[:12]
 
@@ -206,7 +209,7 @@ def prepare(node, frames, force=False, may_write=True):
     model, xseg = _check_model(node)
     command = fc.facecomp_command(node["facecomp_exe"].value())
     try:
-        plate, from_input, offset = graph.plate_source(node, frames)
+        plate, from_input, file_frames = graph.plate_source(node, frames)
     except ValueError as exc:
         raise fc.FacecompHostError(str(exc)) from None
     todo = sorted(set(frames))
@@ -222,16 +225,15 @@ def prepare(node, frames, force=False, may_write=True):
     base = dict(plate=plate, out=passes, model=model, provider=node["provider"].value(),
                 track=node["track_file"].value().strip() or None, working_space=graph.working_space(node),
                 settings=node["settings_file"].value().strip() or None, faces=faces_choice(node),
-                passes=list(PASSES), xseg_model=xseg, face_type=node["face_type"].value() or None,
-                frame_offset=offset)
+                passes=list(PASSES), xseg_model=xseg, face_type=node["face_type"].value() or None)
     requests = []
-    for f in todo:  # the request names plate frames; the worker names the passes by node frame (+ offset)
-        overrides = merge_overrides(node, f)
-        if requests and requests[-1][1]["overrides"] == overrides:
-            requests[-1][0].append(f - offset)
+    for f in todo:  # the request names plate frames; the worker names the passes by node frame (plate + offset)
+        overrides, offset = merge_overrides(node, f), f - file_frames[f]
+        if requests and requests[-1][1]["overrides"] == overrides and requests[-1][1]["frame_offset"] == offset:
+            requests[-1][0].append(file_frames[f])
         else:
-            params = dict(base, overrides=overrides)
-            requests.append(([f - offset], params))
+            params = dict(base, overrides=overrides, frame_offset=offset)
+            requests.append(([file_frames[f]], params))
     return RenderJob(node.fullName(), command, requests, float(node["frame_timeout"].value()))
 
 

@@ -12,6 +12,7 @@ import facecomp_nuke as core
 import nuke
 from host_kit import client as fc
 from host_kit import sequences
+from host_kit import track as hk_track
 
 _JOBS = {}  # node full name -> running background thread
 
@@ -112,7 +113,8 @@ def make_track_button():
     """Run `facecomp track` on the shot's plate (in the background) and fill in the track knob.
 
     The track covers the script's frame range (`track --frames first-last`); when the plate comes from the
-    input, that range is written to the cache first (a button press: top level, so Nuke may render).
+    input, that range is written to the cache first (a button press: top level, so Nuke may render). With the
+    node's XSeg model set the track carries XSeg masks (`--xseg-model`).
     """
     node = nuke.thisNode()
     if busy(node):
@@ -123,16 +125,20 @@ def make_track_button():
     try:
         command = fc.facecomp_command(node["facecomp_exe"].value())
         core.update_paths(node)
-        plate, from_input, offset = graph.plate_source(node, frames)
+        plate, from_input, file_frames = graph.plate_source(node, frames)
         if from_input:
             core.write_input(node, frames)
-        frames = [f - offset for f in frames]  # the track names the plate's own frames
+        frames = sorted(set(file_frames.values()))  # the track names the plate's own frames
     except (fc.FacecompHostError, ValueError) as exc:
         core.show_error(node, exc)
         return None
     out = os.path.join(graph.cache_dir(node), node.name() + ".track.json").replace("\\", "/")
-    args = ["track", plate, "--out", out, "--frames", "{}-{}".format(frames[0], frames[-1]),
-            "--working-space", graph.working_space(node), "--provider", node["provider"].value()]
+    xseg = node["xseg_model"].value().strip() or None
+    if xseg and not os.path.isfile(xseg):
+        core.show_error(node, fc.FacecompHostError("{}: XSeg model file not found".format(xseg)))
+        return None
+    args = hk_track.track_args(plate, out, frames[0], frames[-1], graph.working_space(node), node["provider"].value(),
+                               xseg)
     name = node.fullName()
     core.set_status(node, "building the track...", waiting=True)
 
@@ -144,7 +150,7 @@ def make_track_button():
         except fc.FacecompHostError as exc:
             error = str(exc)
         task.setProgress(100)
-        nuke.executeInMainThread(_track_done, (name, out, error))
+        nuke.executeInMainThread(_track_done, (name, out, error, xseg))
 
     thread = threading.Thread(target=work, name="facecomp track " + name, daemon=True)
     _JOBS[name] = thread
@@ -152,7 +158,7 @@ def make_track_button():
     return thread
 
 
-def _track_done(node_name, out, error):
+def _track_done(node_name, out, error, xseg=None):
     _JOBS.pop(node_name, None)
     node = nuke.toNode(node_name)
     if node is None:
@@ -161,18 +167,16 @@ def _track_done(node_name, out, error):
         core.set_status(node, "ERROR: track: {}".format(error), error=True)
     else:
         node["track_file"].setValue(out)
-        core.set_status(node, "track written: {}".format(out))
+        core.set_status(node, hk_track.track_done_message(out, xseg))
 
 
 def refresh_faces(node):
     """Fill the face picker with the track's face names and declare their matte layers (facemask_<name>)."""
-    from host_kit.track import face_names
-
     names = []
     track = node["track_file"].value().strip()
     if track and os.path.isfile(track):
         try:
-            names = face_names(track)
+            names = hk_track.face_names(track)
         except ValueError as exc:
             core.set_status(node, "ERROR: {}".format(exc), error=True)
     node["face_pick"].setValues(["all", "largest"] + names)

@@ -1,7 +1,9 @@
 """facecomp: stop the running FaceSwap render of the current comp (Scripts/Comp, beside facecomp_fusion.py).
 
-Fusion runs comp scripts outside its UI thread, so this script can run while FaceSwap waits on the worker; it
-sets the comp's data ``facecomp.cancel``, which the FaceSwap script checks between frames.
+The FaceSwap window's Cancel button is the way to stop a render started from Fusion's menu. This script is the
+fallback for a render whose progress goes to the console (no UIManager, e.g. FaceSwap started with fuscript from a
+shell): it sets the comp's data ``facecomp.cancel``, which FaceSwap checks between frames (the window checks it
+too). Whether Fusion runs this script while another comp script waits is not confirmed from a primary source.
 """
 
 import sys

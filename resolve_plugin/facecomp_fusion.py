@@ -1,36 +1,38 @@
 """facecomp FaceSwap for DaVinci Resolve's Fusion page and Fusion Studio: a Comp script.
 
 Install: copy this file into Fusion's Scripts/Comp folder (docs/hosts.md lists the folders) and set FACECOMP_HOME
-to facecomp's folder (it holds host_kit) and FACECOMP_EXE to facecomp's executable; the script appears under
-Workspace > Scripts > Comp (Fusion Studio: Script menu). Stdlib-only (Python 3.6+); the work runs in facecomp's
-own environment through `facecomp worker` (host_kit: the same client the Nuke node uses).
+to facecomp's folder (it holds host_kit and resolve_plugin, whose helper modules this script loads) and FACECOMP_EXE
+to facecomp's executable; the script appears under Workspace > Scripts > Comp (Fusion Studio: Script menu).
+Stdlib-only (Python 3.6+); the work runs in facecomp's own environment through `facecomp worker` (host_kit: the
+same client the Nuke node uses).
 
 For the current comp it:
 1. finds the plate: the selected Loader (else the first Loader) of an image sequence, or a MediaIn or a Loader of
    a movie, whose frames are first written to EXR with a temporary Saver; else it asks for the plate files;
 2. asks for the model and the merge settings (lists and ranges published by the worker; remembered in the comp);
-3. renders the comp's render range through the worker, with per-frame progress in the console; the comp is not
-   locked meanwhile and the render stops when the comp's data ``facecomp.cancel`` is set (the facecomp_cancel.py
-   script beside this one does that);
-4. adds (or updates) FaceSwap_face (Loader: face.R/G/B with facemask.A as alpha, a premultiplied face),
-   FaceSwap_over (Merge of the face over the plate), one FaceSwap_matte_<face> Loader per face of the track
-   (alpha = facemask_<face>.A) and, when asked, FaceSwap_merged (the merged frame as plain R,G,B,A: no channel
-   remapping needed); the comp's MediaOut/Saver fed by the plate is fed by FaceSwap_over (or FaceSwap_merged).
+3. optionally builds the track first (`facecomp track`, with the XSeg model when set), then renders the comp's
+   render range through the worker: progress and Cancel in a window (facecomp_fusion_window.py; the console when
+   there is no UIManager), the comp unlocked meanwhile; the frames land in a staging folder and replace the passes
+   only when all are done (a cancelled run keeps the previous passes whole);
+4. adds (or updates) the tools reading the passes (facecomp_fusion_passes.py): FaceSwap_face and FaceSwap_over (the
+   face over the plate), one FaceSwap_matte_<face> per face of the track, FaceSwap_crypto (+ Psyop's Cryptomatte
+   fuse when installed and the files allow it), FaceSwap_stmap + FaceSwap_stmap_apply (Texture) and, when asked,
+   FaceSwap_merged; the comp's MediaOut/Saver fed by the plate is fed by FaceSwap_over (or FaceSwap_merged).
 Errors are shown in a dialog (and printed to the console); nothing is left half-built.
 """
 
 import contextlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 
 DATA_KEY = "facecomp.faceswap"
 CANCEL_KEY = "facecomp.cancel"
-AUTO_PLACE = -32768
 # the dialog's own fields; the merge and render options come from the worker's tables
 LOCAL_DEFAULTS = {"model": "", "xseg_model": "", "working_space": "auto", "track": "", "settings": "", "out_dir": "",
-                  "merged": 0, "frame_timeout": 120, "start_timeout": 300}
+                  "merged": 0, "frame_timeout": 120, "start_timeout": 300, "build_track": 0}
 START_TIMEOUT = 300.0  # seconds for the worker to start and answer hello (a cold start loads ONNX Runtime)
 DIALOG_MERGE = ("mode", "mask_mode", "erode", "blur", "color_transfer", "face_scale", "morph_factor")
 DIALOG_RENDER = ("faces", "face_type", "provider")
@@ -38,60 +40,35 @@ PASSES = ("face", "facemask", "mattes", "crypto", "stmap")
 
 
 def _kit():
-    """host_kit, from beside this file (a checkout) or from $FACECOMP_HOME."""
+    """host_kit and this script's helper modules (resolve_plugin/), from beside this file (a checkout) or from
+    $FACECOMP_HOME: only this file needs to be in Fusion's Scripts/Comp folder."""
     here = os.path.dirname(os.path.dirname(os.path.realpath(globals().get("__file__") or "x")))
     for base in (here, os.environ.get("FACECOMP_HOME", "")):
-        if base and os.path.isfile(os.path.join(base, "host_kit", "client.py")) and base not in sys.path:
-            sys.path.insert(0, base)
+        if base and os.path.isfile(os.path.join(base, "host_kit", "client.py")):
+            for folder in (os.path.join(base, "resolve_plugin"), base):
+                if folder not in sys.path:
+                    sys.path.insert(0, folder)
     try:
-        from host_kit import client, options, sequences, track
+        import facecomp_fusion_passes
+        import facecomp_fusion_window
+        from host_kit import client, options, pending, sequences, track
     except ImportError:
-        raise RuntimeError("facecomp's host_kit not found: set FACECOMP_HOME to facecomp's folder") from None
-    return client, options, sequences, track
+        raise RuntimeError("facecomp's host_kit or resolve_plugin not found: set FACECOMP_HOME to facecomp's folder "
+                           "(it holds host_kit/ and resolve_plugin/)") from None
+    return client, options, pending, sequences, track, facecomp_fusion_passes, facecomp_fusion_window
 
 
-fc, hk_options, sequences, hk_track = _kit()
+fc, hk_options, pending, sequences, hk_track, passes_kit, window_kit = _kit()
 FaceSwapError = fc.FacecompHostError
+AUTO_PLACE = passes_kit.AUTO_PLACE
+place_loader, refresh_loader, wire_passes = passes_kit.place_loader, passes_kit.refresh_loader, passes_kit.wire_passes
+_tools, _name = passes_kit.tools, passes_kit.name
 
 
 # ---- comp helpers
-def _tools(comp, tool_id=None, selected=False):
-    found = comp.GetToolList(selected, tool_id) if tool_id else comp.GetToolList(selected)
-    return list((found or {}).values())
-
-
-def _name(tool):
-    return tool.GetAttrs()["TOOLS_Name"]
-
-
 def _frame_range(comp):
     attrs = comp.GetAttrs()
     return int(attrs["COMPN_RenderStart"]), int(attrs["COMPN_RenderEnd"])
-
-
-def place_loader(loader, clip, global_in, length):
-    """Point a Loader at ``clip`` shown from comp time ``global_in`` for ``length`` frames, in the order Fusion needs.
-
-    Fusion resets GlobalIn/GlobalOut, ClipTimeStart/End and HoldFirst/LastFrame when a Loader's clip changes length,
-    and refuses a GlobalIn past GlobalOut (or the reverse); ayon-fusion's load_sequence.py (loader_shift, update)
-    sets GlobalOut first when moving later and GlobalIn first when moving earlier, then re-applies the trims.
-    """
-    loader.SetInput("Clip", clip)
-    old_in = int(loader.GetInput("GlobalIn"))
-    new_out = global_in + length - 1
-    order = (("GlobalOut", new_out), ("GlobalIn", global_in)) if global_in > old_in else \
-        (("GlobalIn", global_in), ("GlobalOut", new_out))
-    for name, value in order:
-        loader.SetInput(name, value)
-    for name, value in (("ClipTimeStart", 0), ("ClipTimeEnd", length - 1), ("HoldFirstFrame", 0),
-                        ("HoldLastFrame", 0)):
-        loader.SetInput(name, value)
-
-
-def refresh_loader(loader):
-    """Make a Loader read its files again (same names, new pixels): pass-through on and off, as public scripts do."""
-    loader.SetAttrs({"TOOLB_PassThrough": True})
-    loader.SetAttrs({"TOOLB_PassThrough": False})
 
 
 def _loader_plate(comp, loader, start, end):
@@ -173,6 +150,8 @@ def ask_settings(comp, stored, tables, need_plate):
                  field("xseg_model", "FileBrowse", "XSeg model (.onnx, for the XSeg mask modes; optional)"),
                  field("working_space", "Text", "Working colour space (OCIO; auto = by file type)"),
                  field("track", "FileBrowse", "Track file (facecomp track; optional)"),
+                 ("build_track", "Checkbox", "Build the track first (facecomp track; with XSeg masks when an XSeg "
+                  "model is set)", {"Default": stored["build_track"]}),
                  field("settings", "FileBrowse", "Settings file (TOML/JSON; optional)"),
                  field("out_dir", "PathBrowse", "Folder for the passes"),
                  ("merged", "Checkbox", "Also write the merged frame (plain RGBA, no channel remapping)",
@@ -209,10 +188,30 @@ def show_error(comp, message, log=print):
 
 
 # ---- render and build
-def render_passes(comp, worker, settings, plate, out_pattern, log=print):
-    """Render the plate's frames through the worker: progress in the console, cancel through the comp's data."""
+def _requests(settings, plate, out):
+    """The load and render requests of a FaceSwap run: (method name, timeout, parameters) each."""
+    load = dict(model=settings["model"], provider=settings["provider"], xseg_model=settings["xseg_model"] or None,
+                face_type=settings["face_type"])
+    render = dict(plate=plate["pattern"], frames=sequences.range_text(plate["frames"]), out=out,
+                  overrides={k: settings[k] for k in DIALOG_MERGE}, faces=settings["faces"] or "all",
+                  passes=list(PASSES) + (["rgba"] if settings["merged"] else []), track=settings["track"] or None,
+                  settings=settings["settings"] or None,
+                  working_space=None if settings["working_space"] in ("", "auto") else settings["working_space"])
+    return [("load", float(settings["start_timeout"]), load), ("render", float(settings["frame_timeout"]), render)]
+
+
+def render_passes(comp, worker, settings, plate, out_pattern, log=print, window=None):
+    """Render the plate's frames through the worker into a staging folder, then move them over the passes: a
+    cancelled or failed render leaves the previous run's passes whole (never a mix of two runs).
+
+    Progress and Cancel: in a window (``window`` = (ui, dispatcher) of Fusion's UIManager), else in the console;
+    both also stop when the comp's data ``facecomp.cancel`` is set (facecomp_cancel.py).
+    """
     frames = plate["frames"]
     comp.SetData(CANCEL_KEY, None)
+    staging = os.path.join(os.path.dirname(out_pattern), "incoming")
+    incoming = os.path.join(staging, os.path.basename(out_pattern))
+    shutil.rmtree(staging, ignore_errors=True)
     done = [0]
 
     def on_progress(message):
@@ -223,64 +222,53 @@ def render_passes(comp, worker, settings, plate, out_pattern, log=print):
     def cancelled():
         return bool(comp.GetData(CANCEL_KEY))
 
-    overrides = {k: settings[k] for k in DIALOG_MERGE}
-    passes = list(PASSES) + (["rgba"] if settings["merged"] else [])
-    worker.load(settings["model"], settings["provider"], timeout=float(settings["start_timeout"]),
-                xseg_model=settings["xseg_model"] or None, face_type=settings["face_type"])
+    track = track_step(settings, plate)
+    if track is not None:
+        settings["track"] = track[1]  # the render and the matte Loaders use the new track
+    requests = _requests(settings, plate, incoming)
     try:
-        return worker.render(frame_timeout=float(settings["frame_timeout"]), on_progress=on_progress,
-                             should_cancel=cancelled, plate=plate["pattern"], frames=sequences.range_text(frames),
-                             out=out_pattern, overrides=overrides, passes=passes, faces=settings["faces"] or "all",
-                             track=settings["track"] or None, settings=settings["settings"] or None,
-                             working_space=None if settings["working_space"] in ("", "auto")
-                             else settings["working_space"])
+        if window is not None:
+            steps = [("loading the model...", _starter(worker, *requests[0])),
+                     ("rendering {} frame(s)...".format(len(frames)), _starter(worker, *requests[1]))]
+            if track is not None:
+                steps.insert(0, ("building the track...", lambda: pending.PendingCommand(worker.command, track[0])))
+            window_kit.ProgressWindow(window[0], window[1], "facecomp FaceSwap", len(frames), on_progress,
+                                      cancelled).run(steps)
+        else:
+            if track is not None:
+                fc.run_facecomp(worker.command, track[0], should_cancel=cancelled)
+            (_, load_timeout, load), (_, frame_timeout, render) = requests
+            worker.request("load", timeout=load_timeout, **load)
+            worker.request("render", timeout=frame_timeout, on_progress=on_progress, should_cancel=cancelled,
+                           **render)
+        if track is not None:
+            log("facecomp FaceSwap: " + hk_track.track_done_message(track[1], settings["xseg_model"]))
+        for frame in frames:
+            source = sequences.frame_path(incoming, frame)
+            if os.path.isfile(source):
+                os.replace(source, sequences.frame_path(out_pattern, frame))
     except fc.WorkerError as exc:
         if exc.kind == "cancelled":
-            raise FaceSwapError("cancelled: {}".format(exc)) from None
+            raise FaceSwapError("cancelled: {} (the passes of the previous run are kept)".format(exc)) from None
         raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
-def _tool(comp, tool_id, name):
-    tool = comp.FindTool(name)
-    if tool is None or tool.GetAttrs()["TOOLS_RegID"] != tool_id:
-        tool = comp.AddTool(tool_id, AUTO_PLACE, AUTO_PLACE)
-        tool.SetAttrs({"TOOLS_Name": name, "TOOLB_NameSet": True})
-    return tool
+def track_step(settings, plate):
+    """(arguments, track file) of the `facecomp track` run before the render when the dialog asks for it (over the
+    plate's frames, with ``--xseg-model`` when an XSeg model is set), else None."""
+    if not settings.get("build_track"):
+        return None
+    out = os.path.join(settings["out_dir"], "faceswap.track.json")
+    space = settings["working_space"] if settings["working_space"] not in ("", "auto") else None
+    provider = settings["provider"] if settings["provider"] != "auto" else None
+    return hk_track.track_args(plate["pattern"], out, plate["frames"][0], plate["frames"][-1], space, provider,
+                               settings["xseg_model"] or None), out
 
 
-def _pass_loader(comp, name, first_pass, plate, channels):
-    """A Loader of the pass files showing the EXR channels ``channels`` (Red, Green, Blue, Alpha) as RGBA.
-
-    Clip1.OpenEXRFormat.<Channel>Name are the Loader's EXR channel inputs (public scripts set them this way; one
-    report says Resolve 21.1 ignores them when set by script: the merged frame is the remapping-free fallback).
-    """
-    loader = _tool(comp, "Loader", name)
-    place_loader(loader, comp.ReverseMapPath(first_pass), plate["global_in"], len(plate["frames"]))
-    for channel, exr_name in zip(("Red", "Green", "Blue", "Alpha"), channels):
-        loader.SetInput("Clip1.OpenEXRFormat.{}Name".format(channel), exr_name)
-    refresh_loader(loader)
-    return loader
-
-
-def wire_passes(comp, plate, first_pass, settings, face_names):
-    """Add or update the FaceSwap tools reading the passes and connect them for the compositor."""
-    face = _pass_loader(comp, "FaceSwap_face", first_pass, plate, ("face.R", "face.G", "face.B", "facemask.A"))
-    over = _tool(comp, "Merge", "FaceSwap_over")
-    over.ConnectInput("Background", plate["tool"])
-    over.ConnectInput("Foreground", face)
-    tools = [face, over]
-    for name in face_names:
-        matte = "facemask_{}.A".format(name)
-        tools.append(_pass_loader(comp, "FaceSwap_matte_" + name, first_pass, plate, (matte, matte, matte, matte)))
-    result = over
-    if settings["merged"]:
-        result = _pass_loader(comp, "FaceSwap_merged", first_pass, plate, ("R", "G", "B", "A"))
-        tools.append(result)
-    for out in _tools(comp, "MediaOut") + _tools(comp, "Saver"):
-        source = out.Input.GetConnectedOutput()
-        if source is not None and _name(source.GetTool()) in (_name(plate["tool"]), "FaceSwap_over", "FaceSwap_merged"):
-            out.ConnectInput("Input", result)
-    return tools
+def _starter(worker, op, timeout, params):
+    return lambda: pending.PendingRequest(worker, op, timeout=timeout, **params)
 
 
 def _stored(comp, tables):
@@ -307,10 +295,11 @@ def _plate_from_file(comp, settings, start, end, added):
             "global_in": start, "tool": loader, "space": "auto"}
 
 
-def faceswap(comp, worker, log=print, preset=None):
+def faceswap(comp, worker, log=print, preset=None, window=None):
     """Run the whole FaceSwap build on ``comp``; returns the tools added, or None when cancelled.
 
-    ``preset``: settings to use instead of asking (the self-test); the rest are the remembered ones.
+    ``preset``: settings to use instead of asking (the self-test); the rest are the remembered ones. ``window``:
+    (ui, dispatcher) for the progress window, None for progress in the console.
     """
     start, end = _frame_range(comp)
     tables = hk_options.OptionTables.from_hello(worker.info)
@@ -335,12 +324,13 @@ def faceswap(comp, worker, log=print, preset=None):
         if settings["working_space"] in ("", "auto") and plate["space"] != "auto":
             settings["working_space"] = plate["space"]
         out_pattern = os.path.join(settings["out_dir"], "passes", "faceswap.%04d.exr")
-        render_passes(comp, worker, settings, plate, out_pattern, log)  # the comp stays unlocked: Fusion stays usable
+        render_passes(comp, worker, settings, plate, out_pattern, log, window)  # comp unlocked: Fusion stays usable
         names = hk_track.face_names(settings["track"]) if settings["track"] else []
         comp.Lock()
         comp.StartUndo("facecomp FaceSwap")
         try:
-            return wire_passes(comp, plate, sequences.frame_path(out_pattern, plate["frames"][0]), settings, names)
+            return wire_passes(comp, plate, sequences.frame_path(out_pattern, plate["frames"][0]), settings, names,
+                               log)
         finally:
             comp.EndUndo(True)
             comp.Unlock()
@@ -364,14 +354,23 @@ def _current_comp():
     return comp
 
 
-def main(comp=None, log=print):
-    """Entry point when Fusion runs the script (``comp`` is bound by Fusion) or when called with a comp."""
+def main(comp=None, log=print, window="auto"):
+    """Entry point when Fusion runs the script (``comp`` is bound by Fusion) or when called with a comp.
+
+    ``window``: "auto" shows progress and Cancel in a window when Fusion's UIManager is there (else the console),
+    None keeps the console.
+    """
     comp = comp if comp is not None else _current_comp()
+    window = window_kit.ui_manager() if window == "auto" else window
     worker = None
     try:
         worker = fc.WorkerClient(fc.facecomp_command(), start_timeout=START_TIMEOUT)
-        worker.start()
-        tools = faceswap(comp, worker, log)
+        if window is not None:  # a cold start (ONNX Runtime, CUDA) can take a while: show it, and let it be cancelled
+            window_kit.ProgressWindow(window[0], window[1], "facecomp FaceSwap", 0).run(
+                [("starting the facecomp worker...", lambda: pending.PendingCall(worker.start, worker.kill))])
+        else:
+            worker.start()
+        tools = faceswap(comp, worker, log, window=window)
     except (FaceSwapError, OSError, ValueError) as exc:
         show_error(comp, str(exc), log)
         return False

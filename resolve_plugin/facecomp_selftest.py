@@ -5,8 +5,10 @@ Run it in Fusion's console (Workspace > Console, Python 3) on an empty or scratc
 frame of an EXR plate sequence) and FACECOMP_SELFTEST_MODEL set, or from a shell with Fusion running:
 ``fuscript -l python facecomp_selftest.py --plate P --model M``. Prints PASS/FAIL per step: host_kit and the worker
 are found; a Loader of the plate and the FaceSwap build render 3 frames; every pass file holds the face and facemask
-channels with a non-empty data window; the FaceSwap tools are wired (face Loader channels, Merge over the plate,
-MediaOut/Saver fed by the Merge); a second run on a later sub-range places the Loader there.
+channels with a non-empty data window, and the Cryptomatte and STMap channels; the FaceSwap tools are wired (face
+Loader channels, Merge over the plate, the Cryptomatte Loader, the STMap Loader's U/V channels feeding a Texture
+tool); progress ran in the FaceSwap window (the console without a UIManager: fuscript); a second run on a later
+sub-range places the Loader there.
 """
 
 import os
@@ -48,8 +50,17 @@ def run(comp, plate, model, log=print):
         comp.SetAttrs({"COMPN_RenderStart": float(first), "COMPN_RenderEnd": float(first + 2)})
         out_dir = os.path.join(os.path.dirname(pattern), "facecomp_selftest")
         preset = {"model": model, "out_dir": out_dir}
-        tools = ff.faceswap(comp, worker, log, preset=preset)
+        window = ff.window_kit.ui_manager()
+        logged = []
+
+        def keep(line):
+            logged.append(line)
+            log(line)
+
+        tools = ff.faceswap(comp, worker, keep, preset=preset, window=window)
         step("FaceSwap build rendered 3 frames", tools is not None)
+        step("progress shown per frame", len([line for line in logged if line.startswith("facecomp: frame")]) == 3,
+             "in the FaceSwap window (UIManager)" if window else "in the console (no UIManager)")
         out = os.path.join(out_dir, "passes", "faceswap.%04d.exr")
         for f in range(first, first + 3):
             path = ff.sequences.frame_path(out, f)
@@ -57,6 +68,8 @@ def run(comp, plate, model, log=print):
             step("frame {} has face and facemask".format(f),
                  {"face.R", "face.G", "face.B", "facemask.A"} <= set(header["channels"])
                  and not data_window_empty(header), ", ".join(str(c) for c in header["channels"]))
+        step("frame {} has CryptoFace00 and stmap".format(first), {"CryptoFace00.R", "stmap.R", "stmap.G"} <=
+             set(read_header(ff.sequences.frame_path(out, first))["channels"]))
         face, over = comp.FindTool("FaceSwap_face"), comp.FindTool("FaceSwap_over")
         step("face Loader reads face.RGB + facemask.A", face is not None and
              face.GetInput("Clip1.OpenEXRFormat.AlphaName") == "facemask.A" and
@@ -64,8 +77,17 @@ def run(comp, plate, model, log=print):
         step("Merge over the plate", over is not None and
              over.Background.GetConnectedOutput().GetTool().GetAttrs()["TOOLS_Name"] ==
              loader.GetAttrs()["TOOLS_Name"])
+        crypto, stmap = comp.FindTool("FaceSwap_crypto"), comp.FindTool("FaceSwap_stmap")
+        fuse = comp.FindTool("FaceSwap_cryptomatte")
+        step("Cryptomatte Loader built", crypto is not None, "Psyop's fuse connected" if fuse is not None else
+             "fuse not connected: see the log above")
+        apply = comp.FindTool("FaceSwap_stmap_apply")
+        step("STMap Loader: stmap.R/G as U/V, read by a Texture tool", stmap is not None and
+             (stmap.GetInput("Clip1.OpenEXRFormat.UName"), stmap.GetInput("Clip1.OpenEXRFormat.VName")) ==
+             ("stmap.R", "stmap.G") and apply is not None and
+             apply.Input.GetConnectedOutput().GetTool().GetAttrs()["TOOLS_Name"] == "FaceSwap_stmap")
         comp.SetAttrs({"COMPN_RenderStart": float(first + 1), "COMPN_RenderEnd": float(first + 2)})
-        ff.faceswap(comp, worker, log, preset=preset)
+        ff.faceswap(comp, worker, log, preset=preset, window=window)
         step("re-run on a later sub-range places the Loader there",
              (face.GetInput("GlobalIn"), face.GetInput("GlobalOut")) == (first + 1, first + 2))
     except Exception as exc:  # noqa: BLE001

@@ -249,3 +249,52 @@ def test_time_offset_is_read_directly_and_the_passes_follow_the_node_frames(nuke
     facecomp_nuke.render_now(node, [1002])
     np.testing.assert_allclose(ours["facemask.A"], read_exr(node["passes_file"].value() % 1002)["facemask.A"],
                                atol=1e-3)
+
+
+@pytest.mark.parametrize("mode, value, node_frames", [("offset", "10", [1011, 1012]), ("start at", "1", [1, 2]),
+                                                      ("expression", "frame+1000", [1, 2])])
+def test_read_frame_offset_is_read_directly(nuke_session, media, mode, value, node_frames):
+    """A Read's own frame mapping (offset, start at, frame+K) is a constant shift: the worker reads the plate files
+    directly and the passes are named by the node's frames; the double's Read shows the same file frames."""
+    nuke = nuke_session
+    import facecomp_graph
+    import facecomp_nuke
+
+    read, node = faceswap_on_plate(nuke, media)
+    plain = read.sample("rgba.red", 200.5, 200.5, frame=1002)
+    read["frame_mode"].setValue(mode)
+    read["frame"].setValue(value)
+    assert read.sample("rgba.red", 200.5, 200.5, frame=node_frames[1]) == plain, "the Read shows file frame 1002"
+    plate, from_input, file_frames = facecomp_graph.plate_source(node, node_frames)
+    assert (from_input, file_frames) == (False, dict(zip(node_frames, (1001, 1002), strict=True)))
+    facecomp_nuke.render_now(node, node_frames)
+    assert "rendered 2 frame(s)" in node["status"].value(), node["status"].value()
+    assert not os.path.exists(node["plate_cache"].value() % node_frames[0]), "the plate file is read, not written"
+    ours = read_exr(node["passes_file"].value() % node_frames[1])
+    read["frame"].setValue("")
+    facecomp_nuke.render_now(node, [1002])
+    np.testing.assert_allclose(ours["facemask.A"], read_exr(node["passes_file"].value() % 1002)["facemask.A"],
+                               atol=1e-3)
+
+
+def test_read_hold_frames_are_read_and_other_frames_written_first(nuke_session, media):
+    """Frames a Read holds before its range (before = hold, Nuke's default) are its first file frame, read directly;
+    black before the range, and expressions that are no constant shift (frame*2), go through the input."""
+    nuke = nuke_session
+    import facecomp_graph
+    import facecomp_nuke
+
+    read, node = faceswap_on_plate(nuke, media)
+    read["frame_mode"].setValue("offset")
+    read["frame"].setValue("10")
+    assert facecomp_graph.plate_source(node, [1010, 1011])[1:] == (False, {1010: 1001, 1011: 1001})
+    facecomp_nuke.render_now(node, [1010, 1011])
+    assert "rendered 2 frame(s)" in node["status"].value(), node["status"].value()
+    held, first = (read_exr(node["passes_file"].value() % f) for f in (1010, 1011))
+    np.testing.assert_allclose(held["facemask.A"], first["facemask.A"], atol=1e-6, err_msg="1010 holds file 1001")
+    read["before"].setValue("black")
+    assert facecomp_graph.plate_source(node, [1010, 1011])[1] is True, "a black frame is no file"
+    read["frame_mode"].setValue("expression")
+    read["frame"].setValue("frame*2")
+    assert facecomp_graph.read_frame_offset(read) is None
+    assert facecomp_graph.plate_source(node, [501])[1] is True

@@ -293,3 +293,28 @@ def test_stop_worker_ends_a_stuck_render_at_once(nuke_session, media):
     assert time.monotonic() - t0 < 2.0, "Stop worker must not wait for the stuck render"
     _wait(nuke, thread, timeout=10)
     assert node["status"].value().startswith("ERROR: facecomp worker exited"), node["status"].value()
+
+
+def test_build_track_passes_the_xseg_model(nuke_session, media, monkeypatch, tmp_path):
+    """Build track with the node's XSeg model set runs `facecomp track ... --xseg-model <path>` (a recording
+    stand-in for facecomp: the arguments, not the tracker) and says the track carries XSeg masks."""
+    nuke = nuke_session
+    xseg = tmp_path / "xseg.onnx"
+    xseg.write_bytes(b"onnx")
+    monkeypatch.setenv("FACECOMP_EXE", f"{sys.executable} {HERE / 'fake_facecomp.py'} record")
+    _, node = faceswap_on_plate(nuke, media)
+    _wait(nuke, _press(node, "make_track"))
+    track = node["track_file"].value()
+    assert track, node["status"].value()
+    with open(track + ".args.json", encoding="utf-8") as fh:
+        args = json.load(fh)
+    assert "--xseg-model" not in args and node["status"].value() == f"track written: {track}"
+    node["xseg_model"].setValue(str(xseg))
+    _wait(nuke, _press(node, "make_track"))
+    with open(track + ".args.json", encoding="utf-8") as fh:
+        args = json.load(fh)
+    assert args[:2] == ["track", str(media["plate"])] and args[args.index("--frames") + 1] == "1001-1005"
+    assert args[args.index("--xseg-model") + 1] == str(xseg)
+    assert node["status"].value() == f"track written with XSeg masks: {track}"
+    node["xseg_model"].setValue(str(tmp_path / "missing.onnx"))
+    assert _press(node, "make_track") is None and "XSeg model file not found" in node["status"].value()

@@ -46,7 +46,8 @@ def test_fusion_selftest_passes_in_the_double(media, tmp_path, monkeypatch):
     lines: list[str] = []
     results = facecomp_selftest.run(comp, str(media["plate"]) % FRAMES[0], str(media["model"]), lines.append)
     assert results and all(results), "\n".join(lines)
-    assert len([line for line in lines if line.startswith("PASS")]) == len(results) >= 8
+    assert len([line for line in lines if line.startswith("PASS")]) == len(results) >= 12
+    assert any(line.startswith("PASS progress shown per frame: in the FaceSwap window") for line in lines)
 
 
 def test_fusion_selftest_reports_a_missing_facecomp(media, tmp_path, monkeypatch):

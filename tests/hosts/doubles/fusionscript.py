@@ -17,22 +17,31 @@ import os
 import re
 from typing import Any
 
+import fusion_pixels
+import fusion_tools
 import numpy as np
+from fusion_pixels import media_in_source  # noqa: F401  (tests build MediaIn sources with it)
 
 TIME_UNDEFINED = -2_000_000_000.0
 _SEQ = re.compile(r"^(.*?)(\d+)(\.[A-Za-z0-9]+)$")
 _CONNECTIONS = {"Saver": ["Input"], "MediaOut": ["Input"], "Merge": ["Background", "Foreground", "EffectMask"],
-                "Loader": [], "MediaIn": []}
+                "Loader": [], "MediaIn": [], **fusion_tools.CONNECTIONS}
+# a Loader's EXR auxiliary-channel slots and their defaults (a public console listing of
+# "for all Loader set Clip1.OpenEXRFormat.<Slot>Name to ..."; Psyop's pre-EXRIO fuse filled them by script)
+_AUX_SLOTS = {"ZName": "Z", "CovName": "pixelCover", "ObjIDName": "objectID", "MatIDName": "materialID", "UName": "U",
+              "VName": "V", "XNormName": "NX", "YNormName": "NY", "ZNormName": "NZ", "XVelName": "velX",
+              "YVelName": "velY"}
 _VALUES = {
     "Loader": {"Clip": "", "GlobalIn": 0, "GlobalOut": 0, "ClipTimeStart": 0, "ClipTimeEnd": 0, "HoldFirstFrame": 0,
                "HoldLastFrame": 0, "Loop": 0, "Clip1.OpenEXRFormat.RedName": "R",
                "Clip1.OpenEXRFormat.GreenName": "G", "Clip1.OpenEXRFormat.BlueName": "B",
-               "Clip1.OpenEXRFormat.AlphaName": "A"},
+               "Clip1.OpenEXRFormat.AlphaName": "A", **{f"Clip1.OpenEXRFormat.{k}": v for k, v in _AUX_SLOTS.items()}},
     "Saver": {"Clip": "", "OutputFormat": "", "OpenEXRFormat.Depth": 0, "OpenEXRFormat.Compression": 2,
               "CreateDir": 0},
     "Merge": {"Blend": 1.0},
     "MediaIn": {"Layer": ""},
     "MediaOut": {},
+    **fusion_tools.VALUES,
 }
 
 
@@ -202,57 +211,22 @@ class Tool:
                 if out is not None and out._tool is self:
                     tool._links[name] = None
 
-    # pixels
+    # pixels (tests/hosts/doubles/fusion_pixels.py)
     def _image(self, time: int) -> dict[str, np.ndarray] | None:
-        if self._attrs["TOOLB_PassThrough"] and self.ID not in ("Loader", "MediaIn"):
-            up = self._links.get(_CONNECTIONS[self.ID][0] if _CONNECTIONS[self.ID] else "")
-            return up._tool._image(time) if up is not None else None
-        if self.ID == "Loader":
-            return self._load(time)
-        if self.ID == "MediaIn":
-            return self._source(time) if self._source is not None else None
-        if self.ID == "Merge":
-            bg = self._links.get("Background")
-            fg = self._links.get("Foreground")
-            back = bg._tool._image(time) if bg is not None else None
-            front = fg._tool._image(time) if fg is not None else None
-            if front is None or back is None:
-                return back if front is None else front
-            return {c: front[c] + back[c] * (1 - front["A"]) for c in "RGBA"}
-        up = self._links.get("Input")
-        return up._tool._image(time) if up is not None else None
+        return fusion_pixels.image(self, time)
 
-    def _load(self, time: int) -> dict[str, np.ndarray] | None:
+    def _frame_path(self, time: int) -> str | None:
+        """The file a Loader shows at comp time ``time`` (None outside GlobalIn..GlobalOut)."""
         v = self._values
         if not v["GlobalIn"] <= time <= v["GlobalOut"]:
             return None
         clip = self._comp.MapPath(v["Clip"])
         m = _SEQ.match(clip)
         frame = int(m.group(2)) + v["ClipTimeStart"] + (time - v["GlobalIn"]) if m else 0
-        path = sequence_path(clip, frame) if m else clip
-        # a Loader keeps the frames it read: a file re-rendered under the same name shows stale pixels until the
-        # Loader is refreshed (issue 13 finding 10; public scripts toggle TOOLB_PassThrough)
-        if path not in self._cache:
-            self._cache[path] = self._read(path)
-        pixels, names = self._cache[path]
-        out = {}
-        for c, key in zip("RGBA", ("Red", "Green", "Blue", "Alpha"), strict=True):
-            name = v[f"Clip1.OpenEXRFormat.{key}Name"]
-            out[c] = pixels[..., names.index(name)] if name in names else np.zeros(pixels.shape[:2], np.float32)
-        return out
+        return sequence_path(clip, frame) if m else clip
 
-    def _read(self, path: str) -> tuple[np.ndarray, list[str]]:
-        """The EXR's channels in the display window (the data window placed in it, zero outside), every part of a
-        multi-part file in one list. Designed around (Fusion's Loader lists the channels of every part): docs/hosts.md
-        asks a studio to check that the Loader offers CryptoFace00/stmap (the file's second part)."""
-        from engine.media.image_io import read_exr_layers
-
-        try:
-            layers, _ = read_exr_layers(path)
-        except Exception as exc:  # noqa: BLE001 - the double reports any reader failure as a load error
-            raise RuntimeError(f"{self.Name}: cannot load {path}: {exc}") from None
-        names = list(layers)
-        return np.stack([layers[n] for n in names], axis=-1), names
+    def _load(self, time: int) -> dict[str, np.ndarray] | None:
+        return fusion_pixels.load(self, time)
 
 
 class Comp:
@@ -272,7 +246,11 @@ class Comp:
         self.renders: list[dict] = []
 
     # tools
-    def AddTool(self, tool_id: str, *args: Any) -> Tool:
+    def AddTool(self, tool_id: str, *args: Any) -> Tool | None:
+        """A new tool; nothing (None, Lua's nil) for a fuse that is not installed. Designed around: the glue also
+        copes with an exception there."""
+        if tool_id in fusion_tools.FUSES and tool_id not in self._fusion._fuses:
+            return None
         n = 1
         while self.FindTool(f"{tool_id}{n}") is not None:
             n += 1
@@ -366,6 +344,20 @@ class Comp:
 class Fusion:
     def __init__(self) -> None:
         self._comps: list[Comp] = []
+        self._ui: Any = None
+        self._fuses: set[str] = set()  # test switch: fuses installed (fusion_tools.FUSES)
+        self._has_ui = True  # test switch: False = no UIManager (fuscript from a shell)
+
+    @property
+    def UIManager(self) -> Any:
+        """Fusion's UI builder (tests/hosts/doubles/fusion_ui.py); None without a UI."""
+        if not self._has_ui:
+            return None
+        if self._ui is None:
+            from fusion_ui import UIManager
+
+            self._ui = UIManager()
+        return self._ui
 
     def _new_comp(self, start: int = 0, end: int = 0, filename: str = "") -> Comp:
         comp = Comp(self, start, end, filename)
@@ -414,19 +406,3 @@ def _reset() -> Fusion:
     global _FUSION
     _FUSION = Fusion()
     return _FUSION
-
-
-def media_in_source(clip: str, first_time: int):
-    """A MediaIn source: comp time t -> frame (t - first_time + 1) of a clip, as float RGBA in 0..1."""
-    from engine.media.frames import open_frames
-
-    frames = open_frames(clip)
-
-    def image(time: int) -> dict[str, np.ndarray] | None:
-        number = time - first_time + 1
-        if number not in frames.numbers:
-            return None
-        bgr = frames.read(number).astype(np.float32) / 255.0
-        return {"R": bgr[..., 2], "G": bgr[..., 1], "B": bgr[..., 0], "A": np.ones(bgr.shape[:2], np.float32)}
-
-    return image

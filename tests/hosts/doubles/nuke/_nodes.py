@@ -72,7 +72,10 @@ def _class_knobs(cls: str) -> list[Knob]:
                 _enum("before", ["hold", "loop", "bounce", "black"]),
                 _enum("after", ["hold", "loop", "bounce", "black"]),
                 _enum("on_error", ["error", "black", "checkerboard", "nearest frame"]), Boolean_Knob("raw"), cs,
-                String_Knob("frame"), String_Knob("format"), _ReloadKnob("reload", "Reload")]
+                # frame_mode + frame: Foundry's guide "Changing the Relation Between the Current Frame and the
+                # Frame Read In" (expression, start at, offset; see _pixels._file_frame)
+                _enum("frame_mode", ["expression", "start at", "offset"]), String_Knob("frame"),
+                String_Knob("format"), _ReloadKnob("reload", "Reload")]
     if cls == "Write":
         order = Int_Knob("render_order")
         order._value = 1

@@ -9,6 +9,7 @@ as Nuke's EXR reader does for the layers we use: ``R,G,B,A`` -> ``rgba.red..alph
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -160,7 +161,29 @@ def evaluate(node: Any, frame: int, state: Any) -> dict[str, np.ndarray]:
     return image
 
 
+def _file_frame(node: Any, frame: int) -> int:
+    """The file frame a Read shows at ``frame``. Foundry's Nuke guide, "Changing the Relation Between the Current
+    Frame and the Frame Read In" (learn.foundry.com/nuke/8.0/content/getting_started/managing_scripts/
+    changing_read_frames.html): ``frame_mode`` expression (``frame+499``: frame 1 reads image.0500), start at (the
+    frame at which the first frame of the sequence, ``first``, is read in) or offset (the clip moves by the
+    constant: a sequence 200-300 with offset -100 shows at 100-200, opticalenquiry.com's Nuke wiki, Read). The
+    double evaluates expressions of the form frame, frame+K, frame-K only and refuses others."""
+    value = str(node["frame"]._value_at(frame)).strip()
+    if not value:
+        return frame
+    mode = node["frame_mode"]._value_at(frame)
+    if mode == "start at":
+        return frame - int(value) + int(node["first"]._value_at(frame))
+    if mode == "offset":
+        return frame - int(value)
+    m = re.fullmatch(r"\s*frame\s*(?:([+-])\s*(\d+))?\s*", value)
+    if m is None:
+        raise RuntimeError(f"the nuke double cannot evaluate the Read frame expression {value!r}")
+    return frame + (0 if m.group(2) is None else int(m.group(2)) * (1 if m.group(1) == "+" else -1))
+
+
 def _read(node: Any, frame: int, state: Any) -> dict[str, np.ndarray]:
+    frame = _file_frame(node, frame)  # first/last and before/after are in file frames
     first, last = int(node["first"]._value_at(frame)), int(node["last"]._value_at(frame))
     if frame < first or frame > last:
         mode = node["before" if frame < first else "after"]._value_at(frame)
