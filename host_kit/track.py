@@ -2,15 +2,25 @@
 
 import json
 
-MAX_TRACK_BYTES = 256 << 20
+MAX_TRACK_BYTES = 512 << 20  # the engine's own cap on a track file (engine/swap/track.py)
+
+
+def _face_identity(face):
+    """A face entry's person: its ``identity``, else its track ``id`` (a track built without identities)."""
+    for key in ("identity", "id"):
+        value = face.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
 
 
 def face_names(path):
-    """The faces' stable names in a track file, in order of first appearance.
+    """The faces' stable names in a track file, by identity, as the engine names their matte layers.
 
-    A face entry may carry its ``name`` (given by the user or by the tracker); unnamed faces are called
-    ``face0``, ``face1``... by their index in the frame, as the engine names their matte layers.
-    Raises ValueError with a one-line reason when the file is not a track.
+    The engine's rule (engine/swap/track.py, ``Track.name_of``): a face is named by its identity (else its
+    track id) through the file's ``names`` table (identity -> name, the one place a user renames a face);
+    an identity missing from the table is ``face<identity>``. Raises ValueError with a one-line reason when
+    the file is not a track.
     """
     try:
         with open(path, "rb") as fh:
@@ -19,14 +29,14 @@ def face_names(path):
         raise ValueError("{}: not a readable track file ({})".format(path, exc)) from None
     if not isinstance(data, dict) or not isinstance(data.get("frames"), list):
         raise ValueError("{}: not a facecomp track (no frames list)".format(path))
-    names = []
+    table = data.get("names") if isinstance(data.get("names"), dict) else {}
+    identities = set()
     for frame in data["frames"]:
-        for i, face in enumerate(frame.get("faces") or [] if isinstance(frame, dict) else []):
-            name = face.get("name") if isinstance(face, dict) else None
-            name = str(name) if name else "face{}".format(i)
-            if name not in names:
-                names.append(name)
-    return names
+        for face in (frame.get("faces") or []) if isinstance(frame, dict) else []:
+            identity = _face_identity(face) if isinstance(face, dict) else None
+            if identity is not None:
+                identities.add(identity)
+    return [str(table.get(str(i)) or "face{}".format(i)) for i in sorted(identities)]
 
 
 def track_args(plate, out, first, last, working_space=None, provider=None, xseg_model=None):

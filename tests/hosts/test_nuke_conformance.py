@@ -139,14 +139,36 @@ def test_proxy_mode_is_off_while_the_input_is_written(nuke_session, media):
     assert seen == [False] and nuke.root()["proxy"].value() is True
 
 
-def test_face_picker_lists_the_track_faces(nuke_session, media, tmp_path):
+@pytest.fixture(scope="module")
+def two_face_track(media, tmp_path_factory):
+    """A track the engine built on the plate (`facecomp track`), given a second person on its second frame and
+    renamed as a user does it: one edit of the ``names`` table (identity 0 -> hero; identity 1 keeps its
+    default name)."""
     import json
 
+    from tests.conftest import run_facecomp
+
+    path = tmp_path_factory.mktemp("track") / "t.json"
+    run_facecomp("track", media["plate"], "--out", path, "--frames", "1001-1002")
+    data = json.loads(path.read_text())
+    second = dict(data["frames"][1]["faces"][0], id=1, identity=1)
+    data["frames"][1]["faces"].append(second)
+    data["names"] = {"0": "hero"}
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_host_face_names_follow_the_engine(two_face_track):
+    """host_kit names the faces exactly as the engine names their matte layers (Track.name_of)."""
+    from engine.swap.track import Track
+    from host_kit.track import face_names
+
+    assert face_names(str(two_face_track)) == Track.load(two_face_track).face_names == ["hero", "face1"]
+
+
+def test_face_picker_lists_the_track_faces(nuke_session, media, two_face_track):
     nuke = nuke_session
-    track = tmp_path / "t.json"
-    track.write_text(json.dumps({"frames": [{"frame": 1001, "faces": [{"name": "hero"}, {}]},
-                                            {"frame": 1002, "faces": [{"name": "hero"}]}]}))
-    _, node = faceswap_on_plate(nuke, media, track_file=str(track))
+    _, node = faceswap_on_plate(nuke, media, track_file=str(two_face_track))
     assert node["face_pick"].values() == ["all", "largest", "hero", "face1"]
     assert "facemask_hero" in nuke.layers()
     assert node.node("CopyMattes")["channels"].value() == "facemask_hero"
