@@ -156,6 +156,25 @@ class FrameSwapper:
                 extra[i]["XSeg-dst"] = hull_mask(pts, res, preps[i].face.eyebrows_expand_mod)
         return extra
 
+    # ---- the plate pixels a frame needs ----------------------------------------------------------------------
+    def plate_window(self, faces: list[FaceInput], settings: MergeSettings,
+                     size: tuple[int, int]) -> tuple[int, int, int, int]:
+        """The box (x0, y0, x1, y1, end-exclusive) of a ``size`` (w, h) plate whose pixels :meth:`swap` reads
+        for ``faces``: every face's region (and, for an XSeg-dst mask mode with an XSeg model, the XSeg model's
+        aligned square). Outside it the plate only reaches the merged frame, never the passes, so a plate read
+        in this box alone (zeros around) gives the same passes. (0, 0, 0, 0) when no face is on the frame."""
+        w, h = size
+        res = self.model.resolution
+        preps = [p for p in (paste_face.prepare(f, res, self.model.face_type, settings, w, h) for f in faces) if p]
+        boxes = [p.roi for p in preps]
+        if preps and self.xseg is not None and "XSeg-dst" in mask_modes.needed(settings.mask_mode):
+            xs, ft = self.xseg.resolution, self.xseg.face_type
+            boxes += [paste_face.square_roi(transform_mat(p.face.landmarks, xs, ft), xs, w, h) for p in preps]
+        if not boxes:
+            return 0, 0, 0, 0
+        b = np.array(boxes)
+        return int(b[:, 0].min()), int(b[:, 1].min()), int(b[:, 2].max()), int(b[:, 3].max())
+
     # ---- the frame --------------------------------------------------------------------------------------
     def swap(self, plate: np.ndarray, faces: list[FaceInput], settings: MergeSettings,
              working_space: str | None = None) -> FrameResult:
