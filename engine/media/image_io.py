@@ -66,18 +66,17 @@ class ExrImage:
         """The image as float32 BGR over the display window; with ``box``, only the pixels inside it are read
         (the same values as a full read there) and the rest is 0. NaN/inf pixels become 0."""
         spec = self.spec
-        if box is None or spec.tile_width:  # tiled files: whole (their tiles are not scanline bands)
-            data = self._inp.read_image(0, 0, 0, spec.nchannels, "half" if self._half else "float")
-            if data is None or not hasattr(data, "shape"):
-                raise FacecompError("EXR pixel data is damaged", self.path)
-            pixels = np.asarray(data).reshape(spec.height, spec.width, spec.nchannels)
-            return _as_bgr(in_display_window(pixels, spec), spec.channelnames, self._half)
+        if box is None:
+            return self._read_all()
         full = np.zeros((spec.full_height, spec.full_width, 3), np.float32)
         dx, dy = spec.x - spec.full_x, spec.y - spec.full_y  # the data window in display pixels
         x0, y0 = max(box[0], dx, 0), max(box[1], dy, 0)
         x1 = min(box[2], dx + spec.width, spec.full_width)
         y1 = min(box[3], dy + spec.height, spec.full_height)
         if x1 <= x0 or y1 <= y0:
+            return full
+        if spec.tile_width:  # tiled files are read whole (their tiles are not scanline bands)
+            full[y0:y1, x0:x1] = self._read_all()[y0:y1, x0:x1]
             return full
         data = self._inp.read_scanlines(0, 0, y0 + spec.full_y, y1 + spec.full_y, 0, 0, spec.nchannels,
                                         "half" if self._half else "float")
@@ -86,6 +85,14 @@ class ExrImage:
         rows = np.asarray(data).reshape(y1 - y0, spec.width, spec.nchannels)
         full[y0:y1, x0:x1] = _as_bgr(rows[:, x0 - dx:x1 - dx], spec.channelnames, self._half)
         return full
+
+    def _read_all(self) -> np.ndarray:
+        spec = self.spec
+        data = self._inp.read_image(0, 0, 0, spec.nchannels, "half" if self._half else "float")
+        if data is None or not hasattr(data, "shape"):
+            raise FacecompError("EXR pixel data is damaged", self.path)
+        pixels = np.asarray(data).reshape(spec.height, spec.width, spec.nchannels)
+        return _as_bgr(in_display_window(pixels, spec), spec.channelnames, self._half)
 
 
 def _as_bgr(data: np.ndarray, channel_names: Any, half: bool) -> np.ndarray:
