@@ -29,7 +29,8 @@ from engine.worker.protocol import BadRequest, Request
 log = logging.getLogger("facecomp.worker")
 
 RendererFactory = Callable[[str, str | None, str | None, str | None], Any]
-# FACECOMP_WORKER_PROFILE=1: log (stderr) how long each request and each frame's stages take
+# FACECOMP_WORKER_PROFILE=1: log (stderr) how long each request and each frame's stages take, and add the
+# frame's stage times to its progress message (``timings_ms``; bench/host_roundtrip.py reads them)
 PROFILE_ENV = "FACECOMP_WORKER_PROFILE"
 
 
@@ -220,12 +221,13 @@ class Worker:
                 return
             outputs.append(out_path)
             faces += int(getattr(report, "faces", 0) or 0)
-            sent = time.perf_counter()
+            extra = {"timings_ms": {k: round(v * 1000, 2) for k, v in getattr(report, "timings", {}).items()}} \
+                if self.profile else {}
             self._send(protocol.progress(req.id, frame=frame, out_frame=frame + offset, done=i + 1,
-                                         total=len(frames), out=out_path, faces=getattr(report, "faces", None)))
+                                         total=len(frames), out=out_path, faces=getattr(report, "faces", None),
+                                         **extra))
             if self.profile:
-                timings = {**getattr(report, "timings", {}), "reply": time.perf_counter() - sent}
-                log.warning("%s", _profile_line(f"frame {frame}", timings))
+                log.warning("%s", _profile_line(f"frame {frame}", getattr(report, "timings", {})))
         self._send(protocol.result(req.id, frames=frames, outputs=outputs, faces=faces,
                                    seconds=round(time.perf_counter() - t0, 4),
                                    providers=_providers_of(self._renderer)))

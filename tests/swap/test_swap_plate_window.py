@@ -156,3 +156,33 @@ def test_windowed_render_of_two_faces_and_of_a_frame_without_faces(models, data,
                                    load_settings(None, {"blur": 30}), tmp_path, monkeypatch, faces=faces)
         assert diff == {} and len(boxes) == 1, (frame, faces, diff)
     assert Track.load(tmp_path / "t.json").frames[2].faces == []
+
+
+@pytest.mark.parametrize("passes", [("face", "facemask"), ("face", "facemask", "mattes", "crypto"), DEFAULT_PASSES])
+def test_the_data_window_is_the_mattes_box_unless_the_stmap_is_written(models, data, tmp_path, passes):
+    """Without the STMap every pass is 0 outside the faces' mattes: the file stores only their box, and reads
+    back (placed in the frame) exactly as the same passes stored over the faces' whole regions."""
+    from engine.media.exr_parts import write_exr_parts
+    from engine.swap.passes import FLOAT_CHANNELS, exr_channels, write_passes
+
+    img = read_image(data / "images" / "multi_face" / "two_people.jpg")
+    renderer = Renderer(models["tiny"])
+    result = renderer.swap(img, 1, load_settings(None, {"erode": 40}), None, None)
+    assert len(result.layers) == 2
+    write_passes(tmp_path / "box.exr", result, passes)
+    regions = tuple(int(v) for v in (*np.min([la.roi[:2] for la in result.layers], 0),
+                                     *np.max([la.roi[2:] for la in result.layers], 0)))
+    h, w = img.shape[:2]
+    write_exr_parts(tmp_path / "regions.exr", exr_channels(result, passes, (), regions), FLOAT_CHANNELS,
+                    data_origin=regions[:2], display_size=(w, h))
+    stored, full = ExrImage(tmp_path / "box.exr").spec, ExrImage(tmp_path / "regions.exr").spec
+    if "stmap" in passes:
+        assert (stored.x, stored.y, stored.x + stored.width, stored.y + stored.height) == regions
+    else:
+        assert stored.width * stored.height < 0.8 * full.width * full.height
+        ys, xs = np.nonzero(result.face_mask)
+        assert (stored.x, stored.y, stored.width, stored.height) == \
+            (xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1)
+    a, _ = read_exr_layers(tmp_path / "box.exr")
+    b, _ = read_exr_layers(tmp_path / "regions.exr")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
