@@ -180,8 +180,8 @@ def measure(frames: int, res: int, width: int, height: int, provider: str, smoke
         return f"{x1 - x0 + 1}x{y1 - y0 + 1}"
 
     lean, default = stages["lean"], stages["default"]
-    rest = _median_ms(trips["lean"]) - sum(_stage_ms(lean, k) for k in ("plate", "swap", "passes")) \
-        - _median_ms(host_read["lean"])
+    rest = statistics.median(1000.0 * (trip - read) - sum(st.values())  # per frame: not in a stage nor the read
+                             for trip, read, st in zip(trips["lean"], host_read["lean"], lean, strict=True))
     return [
         Row("host_roundtrip", f"model inference, 1 face ({where})", t_infer, "ms"),
         Row("host_roundtrip", "in-process swap of a frame in memory", t_swap, "ms", t_infer, "model inference"),
