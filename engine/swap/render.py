@@ -262,7 +262,7 @@ class Renderer:
         ws = working_space or default_working_space(path, image)
         if faces is None:
             faces = self.faces(frame, image, tr, ws, face_select)
-        result = self.swapper.swap(image, faces, frame_settings, ws)
+        result = self.swapper.swap(image, faces, frame_settings, ws, compose="rgba" in passes)
         clock.lap("swap")
         attrs = {"oiio:ColorSpace": ws or color.MODEL_SPACE, "facecomp:version": __version__,
                  "facecomp:model": self.model.path.name, "facecomp:face_type": self.model.face_type.label,

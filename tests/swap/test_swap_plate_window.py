@@ -11,7 +11,7 @@ import pytest
 
 from engine.media import color
 from engine.media.image_io import ExrImage, read_exr_layers, read_image, write_exr
-from engine.swap.passes import DEFAULT_PASSES
+from engine.swap.passes import DEFAULT_PASSES, write_passes
 from engine.swap.render import Renderer, load_settings
 from engine.swap.track import Track, build_track
 
@@ -102,6 +102,13 @@ def _render_both(renderer, pattern, frame, track, settings, tmp_path, monkeypatc
                     patches_dir=tmp_path / "full" / "patches", image=whole)
     assert (tmp_path / "win" / "patches" / f"{name}.json").read_text() == \
         (tmp_path / "full" / "patches" / f"{name}.json").read_text()
+    # and the passes of the frame merged as `facecomp merge` does (the merged frame made, not only the passes)
+    track_faces = renderer.faces(frame, whole, renderer.track(track), "ACEScg", faces)
+    merged = renderer.swapper.swap(whole, track_faces, settings.for_frame(frame), "ACEScg", compose=True)
+    write_passes(tmp_path / "merged" / f"{name}.exr", merged, passes, names=renderer.track(track).face_names)
+    composed, _ = read_exr_layers(tmp_path / "merged" / f"{name}.exr")
+    windowed, _ = read_exr_layers(tmp_path / "win" / f"{name}.exr")
+    assert composed.keys() == windowed.keys() and all(np.array_equal(composed[k], windowed[k]) for k in composed)
     return _same_files(tmp_path / "win" / f"{name}.exr", tmp_path / "full" / f"{name}.exr"), boxes
 
 
@@ -163,7 +170,7 @@ def test_the_data_window_is_the_mattes_box_unless_the_stmap_is_written(models, d
     """Without the STMap every pass is 0 outside the faces' mattes: the file stores only their box, and reads
     back (placed in the frame) exactly as the same passes stored over the faces' whole regions."""
     from engine.media.exr_parts import write_exr_parts
-    from engine.swap.passes import FLOAT_CHANNELS, exr_channels, write_passes
+    from engine.swap.passes import FLOAT_CHANNELS, exr_channels
 
     img = read_image(data / "images" / "multi_face" / "two_people.jpg")
     renderer = Renderer(models["tiny"])
