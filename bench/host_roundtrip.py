@@ -10,7 +10,9 @@ Nuke's and Fusion's readers do; the over onto the plate happens in the host's gr
 same frames and the same track, all in this process' run:
 
 * model inference alone (one aligned face through ONNX Runtime),
-* the in-process swap of a frame already in memory (alignment, inference, merge, colour; no files, no IPC),
+* the in-process swap of a frame already in memory (alignment, inference, merge, colour; no files, no IPC): the
+  baseline; and the same without the merged frame (the worker makes it only when ``rgba`` is asked for: the host
+  does the over),
 * the round trip (request -> worker reads plate EXR -> swap -> writes passes EXR -> host reads them) with the
   issue's layout (face + facemask in the faces' data window), and with the hosts' default passes (also per-face
   mattes, the Cryptomatte and the STMap, whose 32-bit part costs more),
@@ -130,11 +132,14 @@ def measure(frames: int, res: int, width: int, height: int, provider: str, smoke
         t = time.perf_counter()
         renderer.model.run(face)
         infer.append(time.perf_counter() - t)
-    swap = []
+    swap, swap_passes = [], []
     for n, img in zip(numbers, images, strict=True):
         t = time.perf_counter()
         renderer.swap(img, n, fs, tr, SPACE)
         swap.append(time.perf_counter() - t)
+        t = time.perf_counter()  # what the worker does for passes without rgba: no merged frame
+        renderer.swapper.swap(img, renderer.faces(n, img, tr, SPACE), fs.for_frame(n), SPACE, compose=False)
+        swap_passes.append(time.perf_counter() - t)
 
     # the worker reports each frame's stage times (plate read, swap, passes write) in its progress messages
     worker = fc.WorkerClient(fc.facecomp_command(facecomp_exe()), env={**os.environ, PROFILE_ENV: "1"})
@@ -185,6 +190,8 @@ def measure(frames: int, res: int, width: int, height: int, provider: str, smoke
     return [
         Row("host_roundtrip", f"model inference, 1 face ({where})", t_infer, "ms"),
         Row("host_roundtrip", "in-process swap of a frame in memory", t_swap, "ms", t_infer, "model inference"),
+        Row("host_roundtrip", "  the same without making the merged frame (what the passes need)",
+            _median_ms(swap_passes), "ms", t_swap, base),
         Row("host_roundtrip", f"round trip: plate file -> worker -> face + facemask in the faces' data window "
             f"({size('lean')}), read back (the issue's layout)", _median_ms(trips["lean"]), "ms", t_swap, base,
             target=1.2),
