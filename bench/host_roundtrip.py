@@ -127,19 +127,6 @@ def measure(frames: int, res: int, width: int, height: int, provider: str, smoke
     tr = renderer.track(track)
     face = np.random.default_rng(0).random((1, res, res, 3), np.float32)
     renderer.model.run(face)
-    infer = []
-    for _ in range(max(3, len(numbers))):
-        t = time.perf_counter()
-        renderer.model.run(face)
-        infer.append(time.perf_counter() - t)
-    swap, swap_passes = [], []
-    for n, img in zip(numbers, images, strict=True):
-        t = time.perf_counter()
-        renderer.swap(img, n, fs, tr, SPACE)
-        swap.append(time.perf_counter() - t)
-        t = time.perf_counter()  # what the worker does for passes without rgba: no merged frame
-        renderer.swapper.swap(img, renderer.faces(n, img, tr, SPACE), fs.for_frame(n), SPACE, compose=False)
-        swap_passes.append(time.perf_counter() - t)
 
     # the worker reports each frame's stage times (plate read, swap, passes write) in its progress messages
     worker = fc.WorkerClient(fc.facecomp_command(facecomp_exe()), env={**os.environ, PROFILE_ENV: "1"})
@@ -147,16 +134,29 @@ def measure(frames: int, res: int, width: int, height: int, provider: str, smoke
     worker.load(str(model), provider)
     params = dict(plate=plate, model=str(model), provider=provider, working_space=SPACE, overrides=settings,
                   track=str(track), out=str(tmp / "passes" / "fs.%04d.exr"))  # the hosts' default passes
-    variants = {"default": params,
-                "lean": dict(params, passes=["face", "facemask"], out=str(tmp / "lean" / "fs.%04d.exr")),
+    variants = {"lean": dict(params, passes=["face", "facemask"], out=str(tmp / "lean" / "fs.%04d.exr")),
+                "default": params,
                 "old": dict(params, passes=["rgba", "face", "mask"], out=str(tmp / "old" / "fs.%04d.exr")),
                 "input": dict(params, plate=str(tmp / "input" / "in.%04d.exr"))}
+    infer: list[float] = []
+    swap: list[float] = []
+    swap_passes: list[float] = []
     trips: dict[str, list[float]] = {k: [] for k in variants}
     stages: dict[str, list[dict[str, float]]] = {k: [] for k in variants}
     host_read: dict[str, list[float]] = {k: [] for k in variants}
     windows: dict[str, tuple[int, int, int, int]] = {}
     worker.render(frames=[numbers[0]], **params)  # warm-up: first-frame caches in the worker
-    for n, img in zip(numbers, images, strict=True):  # interleaved: load changes hit every variant alike
+    # every frame: the in-process figures, then the round trips (interleaved: load changes hit them alike)
+    for n, img in zip(numbers, images, strict=True):
+        t = time.perf_counter()
+        renderer.model.run(face)
+        infer.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        renderer.swap(img, n, fs, tr, SPACE)
+        swap.append(time.perf_counter() - t)
+        t = time.perf_counter()  # what the worker does for passes without rgba: no merged frame
+        renderer.swapper.swap(img, renderer.faces(n, img, tr, SPACE), fs.for_frame(n), SPACE, compose=False)
+        swap_passes.append(time.perf_counter() - t)
         for name, request in variants.items():
             got: list[dict[str, float]] = []
             t = time.perf_counter()
