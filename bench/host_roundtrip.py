@@ -3,19 +3,23 @@
     .venv/bin/python bench/host_roundtrip.py [--frames 8] [--res 224] [--size 1920x1080] [--provider cpu]
 
 What a compositor's node pays beyond the swap itself: the worker (`facecomp worker`, driven by the hosts' own
-client host_kit/client.py) reads the plate file directly (the upstream Read's EXR), swaps, writes the EXR passes
-in the hosts' layout (face + facemask, no merged rgba; inside the faces' data window when the engine writes one),
-and the host reads them back data-window aware (only the window's pixels, as Nuke's and Fusion's readers do; the
-over onto the plate happens in the host's graph). Measured per frame on the same frames and the same track, all
-in this process' run:
+client host_kit/client.py) reads the plate file directly (the upstream Read's EXR; with a track, only the
+scanlines the faces cover), swaps, writes the EXR passes in the hosts' layout (face + facemask, no merged rgba,
+inside the faces' data window), and the host reads them back data-window aware (only the window's pixels, as
+Nuke's and Fusion's readers do; the over onto the plate happens in the host's graph). Measured per frame on the
+same frames and the same track, all in this process' run:
 
 * model inference alone (one aligned face through ONNX Runtime),
-* the in-process swap of a frame already in memory (alignment, inference, merge, colour; no files, no IPC),
+* the in-process swap of a frame already in memory (alignment, inference, merge, colour; no files, no IPC): the
+  baseline; and the same without the merged frame (the worker makes it only when ``rgba`` is asked for: the host
+  does the over),
 * the round trip (request -> worker reads plate EXR -> swap -> writes passes EXR -> host reads them) with the
   issue's layout (face + facemask in the faces' data window), and with the hosts' default passes (also per-face
   mattes, the Cryptomatte and the STMap, whose 32-bit part costs more),
 * the same round trip with the old full-frame layout (merged rgba + face + mask, 8 channels),
-* the round trip when the host must first write its input as EXR (Nuke's 'plate from input' path).
+* the round trip when the host must first write its input as EXR (Nuke's 'plate from input' path),
+* where the issue's layout spends its time: the worker's own stage times (FACECOMP_WORKER_PROFILE=1: plate read,
+  swap, passes write, sent in its progress messages), the host's read, and the rest (request, reply, processes).
 
 Target: round trip <= 1.2x the in-process swap (<= 20 % overhead) at 1080p with a res-224 model
 (SAEHD liae-ud, DeepFaceLab's default dims, random weights: speed does not depend on their values).
@@ -82,32 +86,6 @@ def read_passes(path: Path) -> tuple[dict[str, np.ndarray], tuple[int, int, int,
     return {n: pixels[..., i] for i, n in enumerate(spec.channelnames)}, window
 
 
-def write_window(path: Path, channels: dict[str, np.ndarray], full: tuple[int, int]) -> tuple[int, int, int, int]:
-    """The passes as the data-window layout stores them (CONTRACTS.md): only the faces' bounding box (from the
-    mask), half float, the pass compression; returns the window. Stands in for the engine's writer until it
-    writes data windows itself."""
-    import OpenImageIO as oiio
-
-    from engine.swap.outputs import PASS_COMPRESSION
-
-    mask = next(v for k, v in channels.items() if k.endswith("mask.A")).astype(np.float32)
-    ys, xs = np.nonzero(mask > 0)
-    x0, x1, y0, y1 = (int(xs.min()), int(xs.max()), int(ys.min()), int(ys.max())) if len(xs) else (0, 0, 0, 0)
-    names = sorted(channels)
-    crop = np.stack([channels[n][y0:y1 + 1, x0:x1 + 1].astype(np.float32) for n in names], axis=-1)
-    spec = oiio.ImageSpec(x1 - x0 + 1, y1 - y0 + 1, len(names), "half")
-    spec.x, spec.y, spec.full_x, spec.full_y = x0, y0, 0, 0
-    spec.full_width, spec.full_height = full
-    spec.channelnames = tuple(names)
-    spec.attribute("compression", PASS_COMPRESSION)
-    out = oiio.ImageOutput.create(str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    out.open(str(path), spec)
-    out.write_image(crop)
-    out.close()
-    return x0, y0, x1, y1
-
-
 def make_model(path: Path, res: int, smoke: bool) -> Path:
     import torch
 
@@ -121,11 +99,17 @@ def make_model(path: Path, res: int, smoke: bool) -> Path:
     return export_swap_model(build_model("saehd", options).eval(), path)
 
 
+def _stage_ms(stages: list[dict[str, float]], name: str) -> float:
+    return statistics.median(st.get(name, 0.0) for st in stages)
+
+
 def measure(frames: int, res: int, width: int, height: int, provider: str, smoke: bool = False) -> list[Row]:
+    import os
+
     from engine.media.image_io import read_image, write_exr
-    from engine.swap.outputs import PASS_COMPRESSION
     from engine.swap.render import Renderer, load_settings
     from engine.swap.track_build import build_track
+    from engine.worker.server import PROFILE_ENV
     from host_kit import client as fc
     from tests.hosts.hostkit import facecomp_exe
 
@@ -143,88 +127,95 @@ def measure(frames: int, res: int, width: int, height: int, provider: str, smoke
     tr = renderer.track(track)
     face = np.random.default_rng(0).random((1, res, res, 3), np.float32)
     renderer.model.run(face)
-    infer = []
-    for _ in range(max(3, len(numbers))):
-        t = time.perf_counter()
-        renderer.model.run(face)
-        infer.append(time.perf_counter() - t)
-    swap = []
-    for n, img in zip(numbers, images, strict=True):
-        t = time.perf_counter()
-        renderer.swap(img, n, fs, tr, SPACE)
-        swap.append(time.perf_counter() - t)
 
-    worker = fc.WorkerClient(fc.facecomp_command(facecomp_exe()))
+    # the worker reports each frame's stage times (plate read, swap, passes write) in its progress messages
+    worker = fc.WorkerClient(fc.facecomp_command(facecomp_exe()), env={**os.environ, PROFILE_ENV: "1"})
     worker.start()
     worker.load(str(model), provider)
     params = dict(plate=plate, model=str(model), provider=provider, working_space=SPACE, overrides=settings,
                   track=str(track), out=str(tmp / "passes" / "fs.%04d.exr"))  # the hosts' default passes
-    old = dict(params, passes=["rgba", "face", "mask"], out=str(tmp / "old" / "fs.%04d.exr"))
-    lean = dict(params, passes=["face", "facemask"], out=str(tmp / "lean" / "fs.%04d.exr"))
+    variants = {"lean": dict(params, passes=["face", "facemask"], out=str(tmp / "lean" / "fs.%04d.exr")),
+                "default": params,
+                "old": dict(params, passes=["rgba", "face", "mask"], out=str(tmp / "old" / "fs.%04d.exr")),
+                "input": dict(params, plate=str(tmp / "input" / "in.%04d.exr"))}
+    infer: list[float] = []
+    swap: list[float] = []
+    swap_passes: list[float] = []
+    trips: dict[str, list[float]] = {k: [] for k in variants}
+    stages: dict[str, list[dict[str, float]]] = {k: [] for k in variants}
+    host_read: dict[str, list[float]] = {k: [] for k in variants}
+    windows: dict[str, tuple[int, int, int, int]] = {}
     worker.render(frames=[numbers[0]], **params)  # warm-up: first-frame caches in the worker
-    trip, trip_old, trip_write, trip_lean = [], [], [], []
-    for n, img in zip(numbers, images, strict=True):  # interleaved: load changes hit every variant alike
+    # every frame: the in-process figures, then the round trips (interleaved: load changes hit them alike)
+    for n, img in zip(numbers, images, strict=True):
         t = time.perf_counter()
-        worker.render(frames=[n], **params)
-        _, window = read_passes(tmp / "passes" / f"fs.{n}.exr")
-        trip.append(time.perf_counter() - t)
+        renderer.model.run(face)
+        infer.append(time.perf_counter() - t)
         t = time.perf_counter()
-        worker.render(frames=[n], **old)
-        read_passes(tmp / "old" / f"fs.{n}.exr")
-        trip_old.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        worker.render(frames=[n], **lean)
-        read_passes(tmp / "lean" / f"fs.{n}.exr")
-        trip_lean.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        write_exr(tmp / "input" / f"in.{n}.exr", {"R": img[..., 2], "G": img[..., 1], "B": img[..., 0]})
-        worker.render(frames=[n], **{**params, "plate": str(tmp / "input" / "in.%04d.exr")})
-        read_passes(tmp / "passes" / f"fs.{n}.exr")
-        trip_write.append(time.perf_counter() - t)
+        renderer.swap(img, n, fs, tr, SPACE)
+        swap.append(time.perf_counter() - t)
+        t = time.perf_counter()  # what the worker does for passes without rgba: no merged frame
+        renderer.swapper.swap(img, renderer.faces(n, img, tr, SPACE), fs.for_frame(n), SPACE, compose=False)
+        swap_passes.append(time.perf_counter() - t)
+        for name, request in variants.items():
+            got: list[dict[str, float]] = []
+            t = time.perf_counter()
+            if name == "input":
+                write_exr(tmp / "input" / f"in.{n}.exr", {"R": img[..., 2], "G": img[..., 1], "B": img[..., 0]})
+            worker.render(frames=[n], on_progress=lambda msg, got=got: got.append(msg.get("timings_ms", {})),
+                          **request)
+            r0 = time.perf_counter()
+            _, windows[name] = read_passes(Path(str(request["out"]) % n))
+            host_read[name].append(time.perf_counter() - r0)
+            trips[name].append(time.perf_counter() - t)
+            stages[name].extend(got)
     worker.close()
-    io_read, io_write, io_back, win_write, win_back = [], [], [], [], []
+    whole = []
     for n in numbers:
         t = time.perf_counter()
         read_image(tmp / f"plate.{n}.exr")
-        io_read.append(time.perf_counter() - t)
-        passes, _ = read_passes(tmp / "passes" / f"fs.{n}.exr")
-        t = time.perf_counter()
-        write_exr(tmp / "io" / f"fs.{n}.exr", {k: v.astype(np.float32) for k, v in passes.items()}, half=True,
-                  compression=PASS_COMPRESSION)
-        io_write.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        read_passes(tmp / "io" / f"fs.{n}.exr")
-        io_back.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        box = write_window(tmp / "win" / f"fs.{n}.exr", passes, (width, height))
-        win_write.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        read_passes(tmp / "win" / f"fs.{n}.exr")
-        win_back.append(time.perf_counter() - t)
+        whole.append(time.perf_counter() - t)
 
     t_infer, t_swap = _median_ms(infer), _median_ms(swap)
-    t_trip, t_trip_old, t_trip_write = _median_ms(trip), _median_ms(trip_old), _median_ms(trip_write)
     where = f"{width}x{height}, res {res}, {len(numbers)} frames, {', '.join(renderer.providers)}"
     base = "in-process swap, same run"
-    x0, y0, x1, y1 = window
-    layout = f"{len(passes)} channels, data window {x1 - x0 + 1}x{y1 - y0 + 1}"
-    bx = f"{box[2] - box[0] + 1}x{box[3] - box[1] + 1}"
+
+    def size(name: str) -> str:
+        x0, y0, x1, y1 = windows[name]
+        return f"{x1 - x0 + 1}x{y1 - y0 + 1}"
+
+    lean, default = stages["lean"], stages["default"]
+    rest = statistics.median(1000.0 * (trip - read) - sum(st.values())  # per frame: not in a stage nor the read
+                             for trip, read, st in zip(trips["lean"], host_read["lean"], lean, strict=True))
     return [
         Row("host_roundtrip", f"model inference, 1 face ({where})", t_infer, "ms"),
         Row("host_roundtrip", "in-process swap of a frame in memory", t_swap, "ms", t_infer, "model inference"),
-        Row("host_roundtrip", "round trip: plate file -> worker -> face + facemask in the faces' data window, read "
-            "back (the issue's layout)", _median_ms(trip_lean), "ms", t_swap, base, target=1.2),
-        Row("host_roundtrip", f"round trip, the hosts' default passes: + mattes, Cryptomatte, STMap ({layout})",
-            t_trip, "ms", t_swap, base),
-        Row("host_roundtrip", "round trip, old layout (rgba + face + mask, full frame)", t_trip_old, "ms", t_swap,
+        Row("host_roundtrip", "  the same without making the merged frame (what the passes need)",
+            _median_ms(swap_passes), "ms", t_swap, base),
+        Row("host_roundtrip", f"round trip: plate file -> worker -> face + facemask in the faces' data window "
+            f"({size('lean')}), read back (the issue's layout)", _median_ms(trips["lean"]), "ms", t_swap, base,
+            target=1.2),
+        Row("host_roundtrip", f"round trip, the hosts' default passes: + mattes, Cryptomatte, STMap (data window "
+            f"{size('default')})", _median_ms(trips["default"]), "ms", t_swap, base),
+        Row("host_roundtrip", "round trip, old layout (rgba + face + mask, full frame)", _median_ms(trips["old"]), "ms",
+            t_swap, base),
+        Row("host_roundtrip", "round trip incl. the host writing its input EXR (default passes)",
+            _median_ms(trips["input"]), "ms", t_swap, base),
+        Row("host_roundtrip", "round trip vs inference alone (default passes)", _median_ms(trips["default"]), "ms",
+            t_infer, "model inference"),
+        Row("host_roundtrip", "  issue's layout, worker: read the plate (the faces' scanlines)",
+            _stage_ms(lean, "plate"), "ms", t_swap, base),
+        Row("host_roundtrip", "  issue's layout, worker: swap", _stage_ms(lean, "swap"), "ms", t_swap, base),
+        Row("host_roundtrip", "  issue's layout, worker: write the passes", _stage_ms(lean, "passes"), "ms", t_swap,
             base),
-        Row("host_roundtrip", "round trip incl. the host writing its input EXR", t_trip_write, "ms", t_swap, base),
-        Row("host_roundtrip", "round trip vs inference alone", t_trip, "ms", t_infer, "model inference"),
-        Row("host_roundtrip", "  of which: worker reads the plate EXR", _median_ms(io_read), "ms", t_swap, base),
-        Row("host_roundtrip", "  of which: worker writes the passes EXR", _median_ms(io_write), "ms", t_swap, base),
-        Row("host_roundtrip", "  of which: host reads the passes EXR", _median_ms(io_back), "ms", t_swap, base),
-        Row("host_roundtrip", f"  data window {bx}: write the passes", _median_ms(win_write), "ms", t_swap, base),
-        Row("host_roundtrip", f"  data window {bx}: host reads them", _median_ms(win_back), "ms", t_swap, base),
+        Row("host_roundtrip", "  issue's layout, host: read the passes", _median_ms(host_read["lean"]), "ms", t_swap,
+            base),
+        Row("host_roundtrip", "  issue's layout, the rest (request, reply, processes)", rest, "ms", t_swap, base),
+        Row("host_roundtrip", "  default passes, worker: write the passes", _stage_ms(default, "passes"), "ms", t_swap,
+            base),
+        Row("host_roundtrip", "  default passes, host: read the passes", _median_ms(host_read["default"]), "ms",
+            t_swap, base),
+        Row("host_roundtrip", "  the whole plate read (no track, or rgba)", _median_ms(whole), "ms", t_swap, base),
     ]
 
 

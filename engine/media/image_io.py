@@ -27,26 +27,77 @@ def is_image_file(path: str | os.PathLike[str]) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTS and not atomic.is_temporary(path)
 
 
-def _read_exr(path: Path) -> np.ndarray:
-    import OpenImageIO as oiio
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1 (end-exclusive) in display-window pixels, y down
 
-    inp = oiio.ImageInput.open(str(path))
-    if inp is None:
-        raise FacecompError(f"not a readable EXR ({oiio.geterror().strip() or 'unknown format'})", path)
-    try:
-        spec = inp.spec()
+
+class ExrImage:
+    """An EXR opened once: its display size from the header (``size``), then its pixels with :meth:`read`,
+    all of them or only a box (the scanlines a box covers are the only ones decoded). Close it, or use it
+    in a ``with`` block."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        import OpenImageIO as oiio
+
+        self.path = Path(path)
+        inp = oiio.ImageInput.open(str(self.path))
+        if inp is None:
+            raise FacecompError(f"not a readable EXR ({oiio.geterror().strip() or 'unknown format'})", self.path)
+        self._inp, self._open = inp, True
+        self.spec = spec = inp.spec()
         if max(spec.width * spec.height, spec.full_width * spec.full_height) > MAX_PIXELS:
-            raise FacecompError(f"image too large ({spec.full_width}x{spec.full_height})", path)
-        names = list(spec.channelnames)
+            self.close()
+            raise FacecompError(f"image too large ({spec.full_width}x{spec.full_height})", self.path)
+        self.size = (int(spec.full_width), int(spec.full_height))
         # all-half files (the usual plate) are read as stored and widened by OpenCV: faster than OIIO's conversion
-        half = str(spec.format) == "half" and all(str(f) == "half" for f in spec.channelformats)
-        data = inp.read_image(0, 0, 0, spec.nchannels, "half" if half else "float")
-    finally:
-        inp.close()
-    if data is None or not hasattr(data, "shape"):
-        raise FacecompError("EXR pixel data is damaged", path)
-    data = np.asarray(data, np.float16 if half else np.float32).reshape(spec.height, spec.width, spec.nchannels)
-    data = in_display_window(data, spec)  # a data window smaller than the frame (renders, facecomp's passes)
+        self._half = str(spec.format) == "half" and all(str(f) == "half" for f in spec.channelformats)
+
+    def __enter__(self) -> ExrImage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._open:
+            self._inp.close()
+            self._open = False
+
+    def read(self, box: Box | None = None) -> np.ndarray:
+        """The image as float32 BGR over the display window; with ``box``, only the pixels inside it are read
+        (the same values as a full read there) and the rest is 0. NaN/inf pixels become 0."""
+        spec = self.spec
+        if box is None:
+            return self._read_all()
+        full = np.zeros((spec.full_height, spec.full_width, 3), np.float32)
+        dx, dy = spec.x - spec.full_x, spec.y - spec.full_y  # the data window in display pixels
+        x0, y0 = max(box[0], dx, 0), max(box[1], dy, 0)
+        x1 = min(box[2], dx + spec.width, spec.full_width)
+        y1 = min(box[3], dy + spec.height, spec.full_height)
+        if x1 <= x0 or y1 <= y0:
+            return full
+        if spec.tile_width:  # tiled files are read whole (their tiles are not scanline bands)
+            full[y0:y1, x0:x1] = self._read_all()[y0:y1, x0:x1]
+            return full
+        data = self._inp.read_scanlines(0, 0, y0 + spec.full_y, y1 + spec.full_y, 0, 0, spec.nchannels,
+                                        "half" if self._half else "float")
+        if data is None or not hasattr(data, "shape"):
+            raise FacecompError("EXR pixel data is damaged", self.path)
+        rows = np.asarray(data).reshape(y1 - y0, spec.width, spec.nchannels)
+        full[y0:y1, x0:x1] = _as_bgr(rows[:, x0 - dx:x1 - dx], spec.channelnames, self._half)
+        return full
+
+    def _read_all(self) -> np.ndarray:
+        spec = self.spec
+        data = self._inp.read_image(0, 0, 0, spec.nchannels, "half" if self._half else "float")
+        if data is None or not hasattr(data, "shape"):
+            raise FacecompError("EXR pixel data is damaged", self.path)
+        pixels = np.asarray(data).reshape(spec.height, spec.width, spec.nchannels)
+        return _as_bgr(in_display_window(pixels, spec), spec.channelnames, self._half)
+
+
+def _as_bgr(data: np.ndarray, channel_names: Any, half: bool) -> np.ndarray:
+    """float32 BGR pixels of EXR channels as read (RGB, Y, or the first three): NaN/inf become 0."""
+    names = list(channel_names)
     idx = [names.index(c) for c in ("B", "G", "R") if c in names]
     if len(idx) == 3:
         img = data[..., idx]
@@ -54,12 +105,16 @@ def _read_exr(path: Path) -> np.ndarray:
         img = np.repeat(data[..., names.index("Y"), None], 3, axis=2)
     else:
         img = np.repeat(data[..., :1], 3, axis=2) if data.shape[2] < 3 else data[..., 2::-1][..., :3]
-    if half:
-        img = _convert(img, cv2.CV_32F)
+    img = _convert(img, cv2.CV_32F) if half else img.astype(np.float32, copy=False)
     bad = ~np.isfinite(img)
     if bad.any():
         img = np.where(bad, 0.0, img).astype(np.float32)  # NaN/inf pixels become black, never poison the math
     return np.ascontiguousarray(img)
+
+
+def _read_exr(path: Path) -> np.ndarray:
+    with ExrImage(path) as exr:
+        return exr.read()
 
 
 def read_image(path: str | os.PathLike[str], keep_alpha: bool = False) -> np.ndarray:

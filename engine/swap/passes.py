@@ -15,8 +15,9 @@ brackets, for ``--passes`` and the worker's ``passes``):
 * ``stmap.R/G`` (stmap): plate -> face-patch coordinates (:mod:`engine.swap.stmap`), 32-bit float.
 * ``R,G,B,A`` (rgba, only when asked for): the merged frame, mask as alpha.
 
-Without ``rgba`` the data window is the union of the faces' regions (every pass is 0 outside it); a frame
-without a face has a 1x1 data window of zeros. With ``rgba`` it is the whole plate.
+Data window: with ``rgba`` the whole plate; with ``stmap`` the union of the faces' regions (the STMap covers
+each region whole; every pass is 0 outside it); otherwise the box of the faces' mattes (every pass is 0 outside
+it: a smaller window, fewer pixels to write and read). A frame without a face has a 1x1 data window of zeros.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from engine.errors import FacecompError
 from engine.media.exr_parts import write_exr_parts
 from engine.media.image_io import write_exr
 from engine.swap import cryptomatte
-from engine.swap.pipeline import FrameResult, plate_to_float
+from engine.swap.pipeline import FaceLayer, FrameResult, plate_to_float
 from engine.swap.stmap import stmap
 
 PASSES = ("face", "facemask", "mattes", "crypto", "stmap", "rgba")
@@ -63,14 +64,29 @@ def parse_passes(value: str | Iterable[str] | None, option: str = "--passes") ->
 
 
 def data_window(result: FrameResult, passes: tuple[str, ...]) -> Window:
-    """(x0, y0, x1, y1) of the plate the file stores: the plate with ``rgba``, else the faces' regions."""
+    """(x0, y0, x1, y1) of the plate the file stores: the plate with ``rgba``; with ``stmap`` the faces' regions
+    (the STMap covers each region whole); else the box of the faces' mattes, outside which every other pass is 0.
+    A frame without a face (or with empty mattes): a 1x1 window at the origin."""
     h, w = result.plate.shape[:2]
     if "rgba" in passes:
         return 0, 0, w, h
-    if not result.layers:
-        return 0, 0, 1, 1
-    rois = np.array([layer.roi for layer in result.layers])
-    return int(rois[:, 0].min()), int(rois[:, 1].min()), int(rois[:, 2].max()), int(rois[:, 3].max())
+    boxes = [layer.roi for layer in result.layers] if "stmap" in passes else \
+        [box for box in (_matte_box(layer) for layer in result.layers) if box is not None]
+    return _union(boxes) if boxes else (0, 0, 1, 1)
+
+
+def _union(boxes: list[Window]) -> Window:
+    b = np.array(boxes)
+    return int(b[:, 0].min()), int(b[:, 1].min()), int(b[:, 2].max()), int(b[:, 3].max())
+
+
+def _matte_box(layer: FaceLayer) -> Window | None:
+    """The plate box of a face's matte (mask > 0); None when it is empty."""
+    rows, cols = np.flatnonzero(layer.mask.any(axis=1)), np.flatnonzero(layer.mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    x0, y0 = layer.roi[:2]
+    return x0 + int(cols[0]), y0 + int(rows[0]), x0 + int(cols[-1]) + 1, y0 + int(rows[-1]) + 1
 
 
 def face_mattes(result: FrameResult, window: Window, names: Iterable[str] = ()) -> dict[str, np.ndarray]:
@@ -89,7 +105,9 @@ def exr_channels(result: FrameResult, passes: tuple[str, ...] = DEFAULT_PASSES, 
                  window: Window | None = None) -> dict[str, np.ndarray]:
     """The EXR channels of a frame over ``window`` (default :func:`data_window`), see the module docstring.
     ``names``: faces whose matte layer is written even when they are not in the frame."""
-    x0, y0, x1, y1 = window or data_window(result, passes)
+    window = window or data_window(result, passes)
+    # computed over every face's region (the per-face passes are built region by region), then cut to window
+    x0, y0, x1, y1 = _union([window, *(layer.roi for layer in result.layers)])
     sl = np.s_[y0:y1, x0:x1]
     ch: dict[str, np.ndarray] = {}
     if "rgba" in passes:
@@ -109,7 +127,10 @@ def exr_channels(result: FrameResult, passes: tuple[str, ...] = DEFAULT_PASSES, 
             ch.update(cryptomatte.encode(mattes))
     if "stmap" in passes:
         ch["stmap.R"], ch["stmap.G"] = stmap(result.layers, (x0, y0, x1, y1))
-    return ch
+    if (x0, y0, x1, y1) == window:
+        return ch
+    cut = np.s_[window[1] - y0:window[3] - y0, window[0] - x0:window[2] - x0]
+    return {name: values[cut] for name, values in ch.items()}
 
 
 def write_passes(path: str | os.PathLike[str], result: FrameResult, passes: tuple[str, ...] = DEFAULT_PASSES,

@@ -168,11 +168,12 @@ def _hist_match(prd: np.ndarray, dst: np.ndarray, area: np.ndarray, s: MergeSett
 
 
 def merge(region: np.ndarray, prep: PreparedFace, prediction: tuple[np.ndarray, np.ndarray, np.ndarray],
-          masks: dict[str, np.ndarray], settings: MergeSettings) -> MergedFace:
+          masks: dict[str, np.ndarray], settings: MergeSettings, compose: bool = True) -> MergedFace:
     """Merge one predicted face into its frame region (``region`` = the ROI of the frame in model space).
 
     ``prediction`` = (dst_mask, celeb_face, celeb_mask) of this face at the model resolution;
     ``masks`` = extra sources for the mask mode ("XSeg-prd", "XSeg-dst"), already at that resolution.
+    ``compose=False``: the mask and the patch only (what the passes need), no layer for the merged frame.
     """
     s = settings
     dst_mask, prd_raw, prd_mask = (np.asarray(a, np.float32) for a in prediction)
@@ -201,7 +202,7 @@ def merge(region: np.ndarray, prep: PreparedFace, prediction: tuple[np.ndarray, 
 
     patch_mat = np.linalg.inv(np.vstack([prep.out_mat, [0, 0, 1]]))
     result = MergedFace(prep.roi, None, None, mask, out_mat, prd_raw, work, patch_mat, False)
-    if s.mode in ("original", "raw-predict"):
+    if not compose or s.mode in ("original", "raw-predict"):
         return result
     if s.mode == "raw-rgb":
         footprint = cv2.warpAffine(np.ones((res, res), np.float32), out_mat, (rw, rh), flags=INVERSE)

@@ -190,10 +190,31 @@ class FrameSwapper:
                 extra[i]["XSeg-dst"] = hull_mask(pts, res, preps[i].face.eyebrows_expand_mod)
         return extra
 
+    # ---- the plate pixels a frame needs ----------------------------------------------------------------------
+    def plate_window(self, faces: list[FaceInput], settings: MergeSettings,
+                     size: tuple[int, int]) -> tuple[int, int, int, int]:
+        """The box (x0, y0, x1, y1, end-exclusive) of a ``size`` (w, h) plate whose pixels :meth:`swap` reads
+        for ``faces``: every face's region (and, for an XSeg-dst mask mode with an XSeg model, the XSeg model's
+        aligned square). Outside it the plate only reaches the merged frame, never the passes, so a plate read
+        in this box alone (zeros around) gives the same passes. (0, 0, 0, 0) when no face is on the frame."""
+        w, h = size
+        res = self.model.resolution
+        preps = [p for p in (paste_face.prepare(f, res, self.model.face_type, settings, w, h) for f in faces) if p]
+        boxes = [p.roi for p in preps]
+        if preps and self.xseg is not None and "XSeg-dst" in mask_modes.needed(settings.mask_mode):
+            xs, ft = self.xseg.resolution, self.xseg.face_type
+            boxes += [paste_face.square_roi(transform_mat(p.face.landmarks, xs, ft), xs, w, h) for p in preps]
+        if not boxes:
+            return 0, 0, 0, 0
+        b = np.array(boxes)
+        return int(b[:, 0].min()), int(b[:, 1].min()), int(b[:, 2].max()), int(b[:, 3].max())
+
     # ---- the frame --------------------------------------------------------------------------------------
     def swap(self, plate: np.ndarray, faces: list[FaceInput], settings: MergeSettings,
-             working_space: str | None = None) -> FrameResult:
-        """Swap ``faces`` (landmarks in plate pixels) into ``plate`` (uint8 sRGB or float in ``working_space``)."""
+             working_space: str | None = None, compose: bool = True) -> FrameResult:
+        """Swap ``faces`` (landmarks in plate pixels) into ``plate`` (uint8 sRGB or float in ``working_space``).
+        ``compose=False``: only what the passes need (masks, raw faces, patches); the merged frame is not made
+        (``merged`` is the plate itself): no colour transfer, blend, seamless clone or degrade."""
         if plate.ndim != 3 or plate.shape[2] != 3:
             raise FacecompError(f"frames must be 3-channel images, got shape {plate.shape}")
         h, w = plate.shape[:2]
@@ -209,32 +230,44 @@ class FrameSwapper:
             p.dst_face = paste_face.cut(region, p.roi, p.face_mat, res)
         dst_mask, prd, prd_mask = self.model.run(np.stack([p.dst_face for p in preps]), settings.morph_factor)
         extra = self._xseg_masks(plate, ws, preps, prd, settings)
-        merged = [paste_face.merge(regions[i], p, (dst_mask[i], prd[i], prd_mask[i]), extra[i], settings)
+        merged = [paste_face.merge(regions[i], p, (dst_mask[i], prd[i], prd_mask[i]), extra[i], settings, compose)
                   for i, p in enumerate(preps)]
         names = [p.face.name or f"face{i}" for i, p in enumerate(preps)]
-        return self._compose(plate, ws, merged, settings, names)
+        result = self._layers(plate, ws, merged, names)
+        if compose:
+            self._merge_frame(result, ws, merged, settings)
+        return result
 
-    def _compose(self, plate: np.ndarray, ws: str | None, merged: list[MergedFace],
-                 settings: MergeSettings, names: list[str]) -> FrameResult:
+    def _layers(self, plate: np.ndarray, ws: str | None, merged: list[MergedFace], names: list[str]) -> FrameResult:
+        """The frame's mask, face layers and patches (what the passes are made of)."""
         h, w = plate.shape[:2]
+        mask = np.zeros((h, w), np.float32)
+        result = FrameResult(plate, plate, mask, mask, faces=len(merged))
+        for i, m in enumerate(merged):
+            x0, y0, x1, y1 = m.roi
+            mask[y0:y1, x0:x1] = np.minimum(mask[y0:y1, x0:x1] + m.mask, 1.0)
+            patch = self._from_model(m.patch_face, ws)
+            result.layers.append(FaceLayer(m.roi, m.out_mat, patch, m.mask, names[i]))
+            result.patches.append(Patch(i, patch, m.patch_mask, m.patch_mat))
+        return result
+
+    def _merge_frame(self, result: FrameResult, ws: str | None, merged: list[MergedFace],
+                     settings: MergeSettings) -> None:
+        """``result.merged`` (and for raw-predict ``result.mask``): the faces over the plate, as DFL's merger."""
+        plate = result.plate
         out = plate.copy()
         if any(m.degrade for m in merged) and (settings.image_denoise or settings.bicubic_degrade):
             degraded = filters.bicubic_degrade(filters.denoise(plate_to_float(plate), settings.image_denoise),
                                                settings.bicubic_degrade)
             out = to_uint8(degraded) if plate.dtype == np.uint8 else degraded
-        mask = np.zeros((h, w), np.float32)
-        result = FrameResult(plate, out, mask, mask, faces=len(merged))
-        for i, m in enumerate(merged):
+        result.merged = out
+        for m in merged:
             x0, y0, x1, y1 = m.roi
             sl = np.s_[y0:y1, x0:x1]
             if m.layer is not None and m.blend is not None:
                 b = m.blend[..., None]
                 mixed = plate_to_float(out[sl]) * (1.0 - b) + self._from_model(m.layer, ws) * b
                 out[sl] = to_uint8(mixed) if out.dtype == np.uint8 else mixed
-            mask[sl] = np.minimum(mask[sl] + m.mask, 1.0)
-            patch = self._from_model(m.patch_face, ws)
-            result.layers.append(FaceLayer(m.roi, m.out_mat, patch, m.mask, names[i]))
-            result.patches.append(Patch(i, patch, m.patch_mask, m.patch_mat))
         if settings.color_degrade and any(m.layer is not None for m in merged):
             if ws is None:
                 degraded = filters.color_degrade(plate_to_float(out), settings.color_degrade)
@@ -253,4 +286,3 @@ class FrameSwapper:
             crop = self._from_model(crop, ws)
             result.merged = to_uint8(crop) if plate.dtype == np.uint8 else crop
             result.mask = crop_mask
-        return result

@@ -20,13 +20,14 @@ from engine import __version__
 from engine.errors import FacecompError
 from engine.media import color
 from engine.media.frames import FrameSource, format_pattern, open_frames
+from engine.media.image_io import ExrImage
 from engine.media.plate_space import plate_space
 from engine.progress import progress
 from engine.swap.onnx_model import FaceSwapModel
 from engine.swap.outputs import DEFAULT_PASSES, write_passes, write_patches
 from engine.swap.paste_face import FaceInput
 from engine.swap.pipeline import XSEG_FIX, FrameResult, FrameSwapper, open_xseg
-from engine.swap.settings import FrameSettings
+from engine.swap.settings import FrameSettings, MergeSettings
 from engine.swap.track import Track
 
 log = logging.getLogger("facecomp")
@@ -124,6 +125,20 @@ class FrameReport:
     frame: int
     faces: int
     path: Path
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage (the worker's profile log)
+
+
+class StageClock:
+    """Seconds spent per stage of a frame: ``lap(name)`` closes the stage that began at the previous lap."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.times[name] = self.times.get(name, 0.0) + now - self._last
+        self._last = now
 
 
 @dataclass
@@ -204,26 +219,50 @@ class Renderer:
             self._plates[key] = open_frames(key)
         return self._plates[key]
 
+    def _read_plate(self, source: FrameSource, frame: int, settings: MergeSettings, track: Track | None,
+                    passes: tuple[str, ...], face_select: FaceSelect) -> tuple[np.ndarray, list[FaceInput] | None]:
+        """Frame ``frame`` of the plate and, when the track gave them first, its faces. An EXR frame with a
+        track, for passes without the merged ``rgba``, is read only in the faces' box
+        (:meth:`FrameSwapper.plate_window`; zeros around): the passes come out the same, and most of a plate's
+        scanlines are never decoded."""
+        path = getattr(source, "files", {}).get(frame)
+        if track is None or "rgba" in passes or path is None or path.suffix.lower() != ".exr" or not path.is_file():
+            return source.read(frame), None
+        with ExrImage(path) as exr:
+            faces = select_faces(track.faces(frame, exr.size), face_select)
+            return exr.read(self.swapper.plate_window(faces, settings, exr.size)), faces
+
     def render(self, plate: str | os.PathLike[str] | FrameSource, frame: int, out_path: str | os.PathLike[str],
                settings: Any = None, track: Any = None, working_space: str | None = None,
                passes: tuple[str, ...] = DEFAULT_PASSES, face_select: FaceSelect = "all",
                patches_dir: str | os.PathLike[str] | None = None, origin: str = "bottom-left",
                image: np.ndarray | None = None) -> FrameReport:
         """Render frame ``frame`` of ``plate`` to one EXR of passes at ``out_path`` (stateless)."""
+        clock = StageClock()
         source = self._plate(plate, frame)
+        fs, tr = load_settings(settings), self.track(track)
+        frame_settings = fs.for_frame(frame)
+        clock.lap("settings")
+        faces = None
         if image is None:
-            image = source.read(frame)
+            image, faces = self._read_plate(source, frame, frame_settings, tr, passes, face_select)
+        clock.lap("plate")
         path = getattr(source, "files", {}).get(frame)
         ws = working_space or default_working_space(path, image)
-        result = self.swap(image, frame, load_settings(settings), self.track(track), ws, face_select)
+        if faces is None:
+            faces = self.faces(frame, image, tr, ws, face_select)
+        result = self.swapper.swap(image, faces, frame_settings, ws, compose="rgba" in passes)
+        clock.lap("swap")
         attrs = {"oiio:ColorSpace": ws or color.MODEL_SPACE, "facecomp:version": __version__,
                  "facecomp:model": self.model.path.name, "facecomp:face_type": self.model.face_type.label,
                  "facecomp:ocio_config": color.CONFIG_URI, "facecomp:faces": str(result.faces)}
-        names = shot_face_names(self.track(track), face_select)
+        names = shot_face_names(tr, face_select)
         write_passes(out_path, result, passes, attrs, names, names if named(face_select) else ())
+        clock.lap("passes")
         if patches_dir is not None:
             write_patches(patches_dir, frame, Path(out_path).name.split(".exr")[0], result, origin, ws)
-        return FrameReport(frame, result.faces, Path(out_path))
+            clock.lap("patches")
+        return FrameReport(frame, result.faces, Path(out_path), clock.times)
 
 
 def render_range(model_path: str | os.PathLike[str], plate: str | os.PathLike[str], frames: list[int] | None,

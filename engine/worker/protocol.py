@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,8 @@ class Request:
     id: Any
     op: str
     params: dict[str, Any] = field(default_factory=dict)
+    received: float = field(default_factory=time.perf_counter)  # when it was parsed (the worker's profile log)
+    started: float = 0.0  # when the main thread took it up
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.params.get(name, default)

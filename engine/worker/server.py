@@ -29,6 +29,18 @@ from engine.worker.protocol import BadRequest, Request
 log = logging.getLogger("facecomp.worker")
 
 RendererFactory = Callable[[str, str | None, str | None, str | None], Any]
+# FACECOMP_WORKER_PROFILE=1: log (stderr) how long each request and each frame's stages take, and add the
+# frame's stage times to its progress message (``timings_ms``; bench/host_roundtrip.py reads them)
+PROFILE_ENV = "FACECOMP_WORKER_PROFILE"
+
+
+def profiling() -> bool:
+    """True when the worker logs its per-stage timings (``FACECOMP_WORKER_PROFILE`` set and not 0)."""
+    return os.environ.get(PROFILE_ENV, "0") not in ("", "0")
+
+
+def _profile_line(what: str, timings: dict[str, float]) -> str:
+    return f"profile: {what}: " + " ".join(f"{k} {v * 1000:.1f}" for k, v in timings.items()) + " ms"
 
 
 def default_renderer_factory(model: str, provider: str | None, face_type: str | None,
@@ -76,6 +88,7 @@ class Worker:
         self._closing = threading.Event()
         self._cancelled: set[Any] = set()
         self._lock = threading.Lock()
+        self.profile = profiling()
 
     # ---- answered at once by the reader thread
     def handle_immediate(self, req: Request) -> None:
@@ -113,6 +126,7 @@ class Worker:
             self._send(protocol.error(req.id, "cancelled before it started", kind="cancelled"))
             return True
         self._busy = req.id
+        req.started = time.perf_counter()
         try:
             if req.op == "load":
                 self._send(protocol.result(req.id, **self.load(
@@ -189,6 +203,9 @@ class Worker:
         if not isinstance(offset, int) or isinstance(offset, bool):
             raise BadRequest("render: frame_offset must be a whole number")
         t0 = time.perf_counter()
+        if self.profile:
+            log.warning("%s", _profile_line(f"request {req.id}", {"queued": req.started - req.received,
+                                                                   "prepare": t0 - req.started}))
         outputs: list[str] = []
         faces = 0
         for i, frame in enumerate(frames):
@@ -204,8 +221,13 @@ class Worker:
                 return
             outputs.append(out_path)
             faces += int(getattr(report, "faces", 0) or 0)
+            extra = {"timings_ms": {k: round(v * 1000, 2) for k, v in getattr(report, "timings", {}).items()}} \
+                if self.profile else {}
             self._send(protocol.progress(req.id, frame=frame, out_frame=frame + offset, done=i + 1,
-                                         total=len(frames), out=out_path, faces=getattr(report, "faces", None)))
+                                         total=len(frames), out=out_path, faces=getattr(report, "faces", None),
+                                         **extra))
+            if self.profile:
+                log.warning("%s", _profile_line(f"frame {frame}", getattr(report, "timings", {})))
         self._send(protocol.result(req.id, frames=frames, outputs=outputs, faces=faces,
                                    seconds=round(time.perf_counter() - t0, 4),
                                    providers=_providers_of(self._renderer)))
