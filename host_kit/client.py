@@ -230,7 +230,7 @@ class WorkerClient(object):
 
     def render(self, frame_timeout=120.0, on_progress=None, should_cancel=None, **params):
         """Render frames (plate, frames, out, model, provider, overrides, settings, track, working_space, faces,
-        passes, xseg_model, face_type); progress messages arrive per frame."""
+        passes, exr_layout, xseg_model, face_type); progress messages arrive per frame."""
         return self.request("render", timeout=frame_timeout, on_progress=on_progress,
                             should_cancel=should_cancel, **params)
 

@@ -37,6 +37,9 @@ START_TIMEOUT = 300.0  # seconds for the worker to start and answer hello (a col
 DIALOG_MERGE = ("mode", "mask_mode", "erode", "blur", "color_transfer", "face_scale", "morph_factor")
 DIALOG_RENDER = ("faces", "face_type", "provider")
 PASSES = ("face", "facemask", "mattes", "crypto", "stmap")
+# One-part pass files: Psyop's Cryptomatte fuse reads the EXR itself and refuses multi-part files
+# (fusion/Modules/Lua/cryptomatte_utilities.lua, 1.4.0: "multipart EXR not supported").
+EXR_LAYOUT = "single"
 
 
 def _kit():
@@ -195,6 +198,7 @@ def _requests(settings, plate, out):
     render = dict(plate=plate["pattern"], frames=sequences.range_text(plate["frames"]), out=out,
                   overrides={k: settings[k] for k in DIALOG_MERGE}, faces=settings["faces"] or "all",
                   passes=list(PASSES) + (["rgba"] if settings["merged"] else []), track=settings["track"] or None,
+                  exr_layout=EXR_LAYOUT,
                   settings=settings["settings"] or None,
                   working_space=None if settings["working_space"] in ("", "auto") else settings["working_space"])
     return [("load", float(settings["start_timeout"]), load), ("render", float(settings["frame_timeout"]), render)]

@@ -11,14 +11,14 @@ import argparse
 import logging
 from pathlib import Path
 
-from engine.cli.options import add_face_selection, add_model_face_type, add_options
+from engine.cli.options import add_face_selection, add_model_face_type, add_options, add_pass_files
 from engine.errors import FacecompError
 from engine.export.model_path import resolve_model_path
 from engine.media.plate_space import HELP as WORKING_SPACE_HELP
 from engine.swap.contact_sheet import parse_wedge, preview_sheet, wedge_sheet
 from engine.swap.merge_frames import MergeJob, Merger, preview
 from engine.swap.onnx_model import PROVIDER_CHOICES
-from engine.swap.outputs import DEFAULT_PASSES, ORIGINS, PASSES, parse_passes
+from engine.swap.outputs import ORIGINS, parse_passes
 from engine.swap.render import parse_faces
 from engine.swap.settings import MERGE_OPTIONS, FrameSettings, parse_frames
 
@@ -51,8 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="ONNX Runtime execution provider")
     add_model_face_type(p)
     add_face_selection(p)
-    p.add_argument("--passes", default=",".join(DEFAULT_PASSES),
-                   help=f"EXR passes for --passes-out: {','.join(PASSES)} (mask = facemask)")
+    add_pass_files(p, "EXR passes for --passes-out")
     p.add_argument("--origin", choices=ORIGINS, default="bottom-left", help="canvas origin of the patch matrices")
     p.add_argument("--workers", type=int, default=0, help="frames merged in parallel (default: CPU cores, max 4)")
     p.add_argument("--restart", action="store_true", help="merge every frame again (ignore the session)")
@@ -79,6 +78,7 @@ def job_from_args(args: argparse.Namespace) -> MergeJob:
     face_select = parse_faces(args.faces)
     return MergeJob(model=args.model or _default_model(), frames=frames, out=out, aligned=aligned, track=args.track,
                     mask_out=mask_out, passes_out=args.passes_out, passes=parse_passes(args.passes), settings=settings,
+                    exr_layout=args.exr_layout,
                     working_space=args.working_space, provider=args.provider, face_type=args.face_type,
                     xseg_model=args.xseg_model, face_select=face_select, workers=args.workers, restart=args.restart,
                     origin=args.origin)

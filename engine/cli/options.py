@@ -84,6 +84,17 @@ def add_model_face_type(parser: argparse.ArgumentParser) -> None:
                         help="face type for a .dfm without metadata (default whole_face; DFL's wf, f, head ... too)")
 
 
+def add_pass_files(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--passes`` and ``--exr-layout`` of merge and render: which EXR passes ``what`` writes, and how."""
+    from engine.swap.outputs import DEFAULT_PASSES, EXR_LAYOUTS, PASSES
+
+    parser.add_argument("--passes", default=",".join(DEFAULT_PASSES),
+                        help=f"{what}: {','.join(PASSES)} (mask = facemask; rgba = the merged frame)")
+    parser.add_argument("--exr-layout", choices=EXR_LAYOUTS, default="parts",
+                        help="parts: image passes half + Cryptomatte/STMap 32-bit in a second EXR part; single: "
+                             "one part (for Fusion's Cryptomatte fuse, which reads no multi-part EXR)")
+
+
 def add_face_selection(parser: argparse.ArgumentParser) -> None:
     """``--faces`` (``--face-select``) of merge and render: which faces of each frame are swapped."""
     parser.add_argument("--faces", "--face-select", dest="faces", default="all",

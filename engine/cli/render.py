@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.cli.options import add_face_selection, add_model_face_type, add_options
+from engine.cli.options import add_face_selection, add_model_face_type, add_options, add_pass_files
 from engine.media.plate_space import HELP as WORKING_SPACE_HELP
 from engine.swap.onnx_model import PROVIDER_CHOICES
-from engine.swap.outputs import DEFAULT_PASSES, ORIGINS, PASSES, parse_passes
+from engine.swap.outputs import ORIGINS, parse_passes
 from engine.swap.render import parse_faces, render_range
 from engine.swap.settings import MERGE_OPTIONS, FrameSettings, parse_frames
 
@@ -27,8 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_face_selection(p)
     add_model_face_type(p)
     p.add_argument("--xseg-model", type=Path, default=None, help="exported XSeg .onnx for the XSeg mask modes")
-    p.add_argument("--passes", default=",".join(DEFAULT_PASSES),
-                   help=f"passes to write: {','.join(PASSES)} (mask = facemask; rgba = the merged frame)")
+    add_pass_files(p, "passes to write")
     p.add_argument("--patches", type=Path, default=None, help="also write per-face patches + matrix JSON here")
     p.add_argument("--origin", choices=ORIGINS, default="bottom-left", help="canvas origin of the patch matrices")
     add_options(p, MERGE_OPTIONS, "merge options (override the settings file)")
@@ -41,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     frames = parse_frames(args.frames, "--frames") if args.frames else None
     select = parse_faces(args.faces)
     report = render_range(args.model, args.plate, frames, args.out, settings, args.track, args.working_space,
-                          args.provider, passes, select, args.face_type, args.xseg_model, args.patches, args.origin)
+                          args.provider, passes, select, args.face_type, args.xseg_model, args.patches, args.origin,
+                          exr_layout=args.exr_layout)
     n = len(report.frames)
     ms = 1000.0 * report.seconds / max(n, 1)
     print(f"{n} frames rendered ({report.faces} faces), {ms:.0f} ms/frame on "

@@ -62,6 +62,7 @@ class MergeJob:
     xseg_model: Path | None = None
     face_select: FaceSelect = "all"
     passes: tuple[str, ...] = outputs.DEFAULT_PASSES
+    exr_layout: str = "parts"  # of the pass files: outputs.EXR_LAYOUTS
     workers: int = 0
     restart: bool = False
     origin: str = "bottom-left"
@@ -168,7 +169,8 @@ class Merger:
         if "passes" in files:
             attrs = {"oiio:ColorSpace": ws or color.MODEL_SPACE, "facecomp:model": self.job.model.name}
             constant = self.face_names if named(self.job.face_select) else ()
-            outputs.write_passes(files["passes"], result, self.job.passes, attrs, self.face_names, constant)
+            outputs.write_passes(files["passes"], result, self.job.passes, attrs, self.face_names, constant,
+                                 mixed=self.job.exr_layout == "single")
             outputs.write_patches(files["patches"].parent, number, name, result, self.job.origin, ws)
         outputs.write_merged(files["merged"], result)
         return result.faces
@@ -184,7 +186,7 @@ class Merger:
 
     def _key(self, number: int) -> str:
         fingerprint = self.job.settings.for_frame(number).fingerprint()
-        key = f"{fingerprint}|{self.job.face_select}|{','.join(self.job.passes)}"
+        key = f"{fingerprint}|{self.job.face_select}|{','.join(self.job.passes)}|{self.job.exr_layout}"
         return hashlib.sha1(key.encode()).hexdigest()[:16]
 
     def _finished(self, session: _ResumeLog, number: int, name: str, key: str) -> bool:

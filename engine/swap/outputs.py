@@ -27,11 +27,19 @@ import numpy as np
 from engine import atomic
 from engine.media import color
 from engine.media.image_io import to_uint8, write_exr, write_image
-from engine.swap.passes import DEFAULT_PASSES, PASS_COMPRESSION, PASSES, parse_passes, write_passes
+from engine.swap.passes import (
+    DEFAULT_PASSES,
+    EXR_LAYOUTS,
+    PASS_COMPRESSION,
+    PASSES,
+    check_exr_layout,
+    parse_passes,
+    write_passes,
+)
 from engine.swap.pipeline import FrameResult, Patch, plate_to_float
 
-__all__ = ["DEFAULT_PASSES", "ORIGINS", "PASSES", "PASS_COMPRESSION", "parse_passes", "patch_matrix", "patch_roi",
-           "write_mask", "write_merged", "write_passes", "write_patches"]
+__all__ = ["DEFAULT_PASSES", "EXR_LAYOUTS", "ORIGINS", "PASSES", "PASS_COMPRESSION", "check_exr_layout",
+           "parse_passes", "patch_matrix", "patch_roi", "write_mask", "write_merged", "write_passes", "write_patches"]
 
 ORIGINS = ("bottom-left", "top-left", "top-right", "bottom-right")
 

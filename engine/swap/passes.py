@@ -49,6 +49,10 @@ Window = tuple[int, int, int, int]
 # (``mixed``) is read as a float image by tools that ask for the file's pixel type, and OIIO's Python binding
 # writes it through a per-value conversion (bench/passes.py measures both).
 FLOAT_CHANNELS = (*cryptomatte.layer_channels(), "stmap.R", "stmap.G")
+# How a pass file is laid out: "parts" (default) = the image passes half in part one, FLOAT_CHANNELS 32-bit in
+# part two; "single" = one part mixing both (what Psyop's Cryptomatte fuse for Fusion needs: its EXR reader
+# refuses multi-part files, Psyop/Cryptomatte fusion/Modules/Lua/cryptomatte_utilities.lua 1.4.0).
+EXR_LAYOUTS = ("parts", "single")
 
 
 def parse_passes(value: str | Iterable[str] | None, option: str = "--passes") -> tuple[str, ...]:
@@ -61,6 +65,13 @@ def parse_passes(value: str | Iterable[str] | None, option: str = "--passes") ->
     if bad or not names:
         raise FacecompError(f"{option}: unknown pass(es) {', '.join(bad) or '(none)'}; use {','.join(PASSES)}")
     return tuple(dict.fromkeys(names))
+
+
+def check_exr_layout(value: str, option: str = "--exr-layout") -> str:
+    """``value`` if it names a pass file layout (:data:`EXR_LAYOUTS`), else a one-line error naming ``option``."""
+    if value not in EXR_LAYOUTS:
+        raise FacecompError(f"{option}: unknown EXR layout {value!r}; use {' or '.join(EXR_LAYOUTS)}")
+    return value
 
 
 def data_window(result: FrameResult, passes: tuple[str, ...]) -> Window:

@@ -236,8 +236,9 @@ class Renderer:
                settings: Any = None, track: Any = None, working_space: str | None = None,
                passes: tuple[str, ...] = DEFAULT_PASSES, face_select: FaceSelect = "all",
                patches_dir: str | os.PathLike[str] | None = None, origin: str = "bottom-left",
-               image: np.ndarray | None = None) -> FrameReport:
-        """Render frame ``frame`` of ``plate`` to one EXR of passes at ``out_path`` (stateless)."""
+               image: np.ndarray | None = None, exr_layout: str = "parts") -> FrameReport:
+        """Render frame ``frame`` of ``plate`` to one EXR of passes at ``out_path`` (stateless; ``exr_layout``:
+        :data:`engine.swap.passes.EXR_LAYOUTS`)."""
         clock = StageClock()
         source = self._plate(plate, frame)
         fs, tr = load_settings(settings), self.track(track)
@@ -257,7 +258,8 @@ class Renderer:
                  "facecomp:model": self.model.path.name, "facecomp:face_type": self.model.face_type.label,
                  "facecomp:ocio_config": color.CONFIG_URI, "facecomp:faces": str(result.faces)}
         names = shot_face_names(tr, face_select)
-        write_passes(out_path, result, passes, attrs, names, names if named(face_select) else ())
+        write_passes(out_path, result, passes, attrs, names, names if named(face_select) else (),
+                     mixed=exr_layout == "single")
         clock.lap("passes")
         if patches_dir is not None:
             write_patches(patches_dir, frame, Path(out_path).name.split(".exr")[0], result, origin, ws)
@@ -271,7 +273,8 @@ def render_range(model_path: str | os.PathLike[str], plate: str | os.PathLike[st
                  passes: tuple[str, ...] = DEFAULT_PASSES, face_select: FaceSelect = "all",
                  face_type: str | None = None,
                  xseg_model: str | os.PathLike[str] | None = None, patches_dir: str | os.PathLike[str] | None = None,
-                 origin: str = "bottom-left", renderer: Renderer | None = None) -> RenderReport:
+                 origin: str = "bottom-left", renderer: Renderer | None = None,
+                 exr_layout: str = "parts") -> RenderReport:
     """Render ``frames`` (None: all) of ``plate`` to ``out_pattern`` (``faceswap.%04d.exr``), one EXR per frame."""
     start = time.perf_counter()
     if not any(tok in str(out_pattern) for tok in ("%", "#")):
@@ -295,7 +298,8 @@ def render_range(model_path: str | os.PathLike[str], plate: str | os.PathLike[st
         ((n, None) for n in wanted)
     for number, image in progress(frames_iter, total=len(wanted), desc="render", unit="frame"):
         out = format_pattern(str(out_pattern), number)
-        rep = r.render(source, number, out, fs, tr, working_space, passes, face_select, patches_dir, origin, image)
+        rep = r.render(source, number, out, fs, tr, working_space, passes, face_select, patches_dir, origin, image,
+                       exr_layout)
         report.frames.append(number)
         report.faces += rep.faces
         report.outputs.append(rep.path)

@@ -169,7 +169,7 @@ class Worker:
         return {"model": path, "providers": _providers_of(self._renderer), **_model_info(self._renderer)}
 
     def _render(self, req: Request) -> None:
-        from engine.swap.passes import parse_passes
+        from engine.swap.passes import check_exr_layout, parse_passes
         from engine.swap.render import load_settings, parse_faces
 
         plate = str(req.require("plate"))
@@ -197,6 +197,8 @@ class Worker:
             options["face_select"] = parse_faces(req.get("faces", req.get("face_select", "all")))
             if req.get("passes"):
                 options["passes"] = parse_passes(req.get("passes"), "passes")
+            if req.get("exr_layout"):
+                options["exr_layout"] = check_exr_layout(str(req.get("exr_layout")), "exr_layout")
         except FacecompError as exc:
             raise BadRequest(f"render: {exc}") from None
         offset = req.get("frame_offset", 0)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.options import Option, describe
-from engine.swap.passes import DEFAULT_PASSES, PASSES
+from engine.swap.passes import DEFAULT_PASSES, EXR_LAYOUTS, PASSES
 
 FACES_DEFAULT = "all"
 
@@ -39,6 +39,8 @@ def render_options() -> list[Option]:
         Option("faces", FACES_DEFAULT, "faces to replace: all, largest, or names from the track (face0,face1)",
                choices=["all", "largest"]),
         Option("passes", ",".join(DEFAULT_PASSES), "EXR passes to write", choices=list(PASSES)),
+        Option("exr_layout", "parts", "pass file layout: parts (image passes half, ids 32-bit in a second part) or "
+               "single (one part, for Fusion's Cryptomatte fuse)", choices=list(EXR_LAYOUTS)),
         Option("face_type", "auto", "face type of a .dfm without metadata (auto = from the model)",
                choices=["auto", *face_types]),
     ]

@@ -30,41 +30,48 @@ def _built(fusion, media, tmp_path):
     return comp, loader, lines, tmp_path / "facecomp" / "passes" / f"faceswap.{FRAME}.exr"
 
 
-def test_crypto_loader_and_the_multipart_rule(fusion, media, tmp_path):
-    """The default passes keep the Cryptomatte ids in a second EXR part: FaceSwap_crypto is built, the fuse is not
-    (it would refuse the file), and the log says how to pick faces instead."""
+def test_faceswap_writes_one_part_files_that_the_cryptomatte_fuse_reads(fusion, media, tmp_path):
+    """The script asks the worker for one-part pass files (exr_layout "single"): Psyop's fuse, which refuses
+    multi-part EXRs, is built on FaceSwap_crypto and gives each face's matte by name."""
+    from host_kit.exr import read_header
+
     fusion._fuses.add(passes_kit.CRYPTO_FUSE)
-    comp, _, lines, first = _built(fusion, media, tmp_path)
-    crypto = comp.FindTool("FaceSwap_crypto")
-    assert crypto.GetInput("Clip1.OpenEXRFormat.RedName") == "face.R" and comp.FindTool("FaceSwap_cryptomatte") is None
-    assert any("refuses multi-part" in line for line in lines), lines
-    fuse = comp.AddTool(passes_kit.CRYPTO_FUSE)
-    fuse.ConnectInput("Input", crypto)
-    with pytest.raises(RuntimeError, match="multipart EXR not supported"):
-        fuse._image(FRAME)
-
-
-def test_cryptomatte_fuse_picks_the_face_from_a_single_part_file(fusion, media, tmp_path):
-    from tests.conftest import run_facecomp
-
     comp, _, _, first = _built(fusion, media, tmp_path)
-    single = tmp_path / "crypto" / "faceswap.%04d.exr"
-    run_facecomp("render", "--model", media["model"], "--plate", media["plate"], "--frames", str(FRAME),
-                 "--out", single, "--passes", "crypto", "--working-space", WORKING_SPACE)
-    plate = {"global_in": FRAME, "frames": [FRAME]}
-    lines = []
-    tools = passes_kit.crypto_tools(comp, str(single) % FRAME, plate, {"faces": "all"}, lines.append)
-    assert [t.Name for t in tools] == ["FaceSwap_crypto"] and passes_kit.CRYPTO_INSTALL in lines[-1], "not installed"
-    fusion._fuses.add(passes_kit.CRYPTO_FUSE)
-    tools = passes_kit.crypto_tools(comp, str(single) % FRAME, plate, {"faces": "face0"}, lines.append)
-    fuse = tools[-1]
-    assert fuse.ID == passes_kit.CRYPTO_FUSE and fuse.GetInput("MatteList") == '"face0"'
-    assert fuse.Input.GetConnectedOutput().GetTool() is comp.FindTool("FaceSwap_crypto")
-    matte = fuse._image(FRAME)["A"]
-    np.testing.assert_allclose(matte, read_exr(first)["facemask.A"], atol=2e-3,
+    assert read_header(str(first))["parts"] == 1
+    fuse = comp.FindTool("FaceSwap_cryptomatte")
+    assert fuse is not None and fuse.Input.GetConnectedOutput().GetTool() is comp.FindTool("FaceSwap_crypto")
+    fuse.SetInput("MatteList", '"face0"')
+    np.testing.assert_allclose(fuse._image(FRAME)["A"], read_exr(first)["facemask.A"], atol=2e-3,
                                err_msg="the fuse's face0 matte is the face's mask")
     fuse.SetInput("MatteList", '"face7"')
     assert fuse._image(FRAME)["A"].max() == 0.0
+
+
+def test_two_part_files_keep_the_loader_and_say_why(fusion, media, tmp_path):
+    """Pass files in the default two-part layout (facecomp render) get FaceSwap_crypto but no fuse, which would
+    refuse them, and the log says how to pick faces instead; without the fuse installed the log says how to
+    install it."""
+    from tests.conftest import run_facecomp
+
+    comp, _, _, _ = _built(fusion, media, tmp_path)
+    parts = tmp_path / "parts" / "faceswap.%04d.exr"
+    run_facecomp("render", "--model", media["model"], "--plate", media["plate"], "--frames", str(FRAME),
+                 "--out", parts, "--working-space", WORKING_SPACE)
+    plate = {"global_in": FRAME, "frames": [FRAME]}
+    lines = []
+    fusion._fuses.add(passes_kit.CRYPTO_FUSE)
+    tools = passes_kit.crypto_tools(comp, str(parts) % FRAME, plate, {"faces": "face0"}, lines.append)
+    assert [t.Name for t in tools] == ["FaceSwap_crypto"] and "refuses multi-part" in lines[-1]
+    fuse = comp.AddTool(passes_kit.CRYPTO_FUSE)
+    fuse.ConnectInput("Input", tools[0])
+    with pytest.raises(RuntimeError, match="multipart EXR not supported"):
+        fuse._image(FRAME)
+    fusion._fuses.discard(passes_kit.CRYPTO_FUSE)
+    single = tmp_path / "single" / "faceswap.%04d.exr"
+    run_facecomp("render", "--model", media["model"], "--plate", media["plate"], "--frames", str(FRAME),
+                 "--out", single, "--exr-layout", "single", "--working-space", WORKING_SPACE)
+    tools = passes_kit.crypto_tools(comp, str(single) % FRAME, plate, {"faces": "all"}, lines.append)
+    assert [t.Name for t in tools] == ["FaceSwap_crypto"] and passes_kit.CRYPTO_INSTALL in lines[-1], "not installed"
 
 
 def test_stmap_loader_feeds_fusions_texture_tool(fusion, media, tmp_path):

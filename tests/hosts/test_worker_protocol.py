@@ -87,6 +87,7 @@ def test_hello_publishes_the_option_tables(worker):
     assert tables.choices("mask_mode")[1] == "dst" and tables.default("mode") == "overlay"
     assert tables.default("faces") == "all" and "whole_face" in tables.choices("face_type")
     assert tables.default("passes") == "face,facemask,mattes,crypto,stmap"
+    assert tables.default("exr_layout") == "parts" and tables.choices("exr_layout") == ["parts", "single"]
 
 
 @pytest.mark.parametrize("request_, message", [
@@ -97,6 +98,8 @@ def test_hello_publishes_the_option_tables(worker):
     ({"op": "explode"}, "unknown op 'explode'"),
     ({"op": "render", "plate": "p.%04d.exr", "frames": [1], "out": "x.%04d.exr", "passes": "face,beauty"},
      r"unknown pass\(es\) beauty"),
+    ({"op": "render", "plate": "p.%04d.exr", "frames": [1], "out": "x.%04d.exr", "exr_layout": "tiles"},
+     r"exr_layout: unknown EXR layout 'tiles'; use parts or single"),
 ])
 def test_bad_requests_are_answered_with_errors(worker, request_, message):
     with pytest.raises(fc.WorkerError, match=message) as info:
