@@ -29,7 +29,8 @@ def face_names(path):
         raise ValueError("{}: not a readable track file ({})".format(path, exc)) from None
     if not isinstance(data, dict) or not isinstance(data.get("frames"), list):
         raise ValueError("{}: not a facecomp track (no frames list)".format(path))
-    table = data.get("names") if isinstance(data.get("names"), dict) else {}
+    table = data.get("names")
+    table = table if isinstance(table, dict) else {}
     identities = set()
     for frame in data["frames"]:
         for face in (frame.get("faces") or []) if isinstance(frame, dict) else []:

@@ -19,7 +19,8 @@ if mode == "record" and sys.argv[2:3] == ["track"]:
     out = sys.argv[sys.argv.index("--out") + 1]
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out + ".args.json").write_text(json.dumps(sys.argv[2:]), encoding="utf-8")
-    Path(out).write_text(json.dumps({"names": {"0": "face0"}, "frames": [{"frame": 1, "faces": [{"id": 0, "identity": 0}]}]}), encoding="utf-8")
+    track = {"names": {"0": "face0"}, "frames": [{"frame": 1, "faces": [{"id": 0, "identity": 0}]}]}
+    Path(out).write_text(json.dumps(track), encoding="utf-8")
     sys.exit(0)
 if sys.argv[2:3] == ["render"]:  # the batch CLI: hang, or crash with a message
     if mode == "crash":

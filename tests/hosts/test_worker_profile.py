@@ -7,7 +7,7 @@ import os
 
 from hostkit import FRAMES, WORKING_SPACE, facecomp_exe
 
-from engine.swap.track import build_track
+from engine.swap.track_build import build_track
 from engine.worker.server import PROFILE_ENV
 from host_kit import client as fc
 

@@ -13,7 +13,8 @@ from engine.media import color
 from engine.media.image_io import ExrImage, read_exr_layers, read_image, write_exr
 from engine.swap.passes import DEFAULT_PASSES, write_passes
 from engine.swap.render import Renderer, load_settings
-from engine.swap.track import Track, build_track
+from engine.swap.track import Track
+from engine.swap.track_build import build_track
 
 EVERY_PASS_BUT_RGBA = DEFAULT_PASSES
 BOX = (300, 150, 480, 330)
