@@ -20,7 +20,7 @@ import math
 import os
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 from torch import nn
@@ -282,6 +282,31 @@ class DFLOptimizer:
             if pname in wanted:
                 for buf in self.state.values():
                     buf[a:b].zero_()
+
+
+class OptArgs(TypedDict):
+    """DFLOptimizer's settings shared by a swap model's generator and discriminator optimizers."""
+
+    method: str
+    lr: float
+    lr_dropout: bool
+    lr_cos: int
+    clipnorm: float
+    seed: int
+
+
+def optimizer_args(facts: Any, options: dict[str, Any], pretrain: bool, seed: int) -> OptArgs:
+    """DFL's generator optimizer for a swap model: the kind's fixed one (Quick96: RMSprop, lr_dropout on, cosine)
+    or AdaBelief / RMSprop per the options, lr_dropout (with the cosine schedule) off while pretraining, clipgrad
+    at norm 1. ``facts``: the kind's engine.models.registry.TrainingFacts."""
+    clip = 1.0 if options.get("clipgrad", False) else 0.0
+    if facts.fixed_optimizer:
+        return OptArgs(method=facts.fixed_optimizer, lr=facts.learning_rate, lr_dropout=True,
+                       lr_cos=facts.lr_cos_period, clipnorm=clip, seed=seed)
+    use_dropout = options.get("lr_dropout", "n") in ("y", "cpu") and not pretrain
+    method = "adabelief" if options.get("adabelief", True) else "rmsprop"
+    return OptArgs(method=method, lr=facts.learning_rate, lr_dropout=use_dropout,
+                   lr_cos=facts.lr_cos_period if use_dropout else 0, clipnorm=clip, seed=seed)
 
 
 def grad_norm(flat: FlatParams) -> float:
