@@ -26,7 +26,7 @@ from engine.training import distributed as dd
 from engine.training.console import Console, LossLog
 from engine.training.loss_plot import loss_plot
 from engine.training.optimizers import DFLOptimizer, FlatParams, OptArgs, optimizer_args
-from engine.training.precision import Precision, choose_device, choose_precision
+from engine.training.precision import Precision, channels_last_wanted, choose_device, choose_precision
 from engine.training.preview import render_preview
 from engine.training.preview_history import history_path
 from engine.training.recipes import Recipe
@@ -66,6 +66,7 @@ class TrainSettings:
     stop_at: int = 0  # save and stop at this model iteration (the next action of a schedule; 0 = none)
     extra_meta: dict[str, Any] = field(default_factory=dict)  # more model.json fields (the schedule's state)
     tensorboard: bool = False  # event files in model/tensorboard (rank 0)
+    channels_last: bool | None = None  # NHWC weights and inputs; None: FACECOMP_CHANNELS_LAST or the device's default
 
 
 class Trainer:
@@ -85,6 +86,7 @@ class Trainer:
         self.iteration = 0
         self.training_seconds = float(self.stored.get("training_seconds", 0.0))
         self.stop_requested = False
+        self.channels_last = False
         self._signals = 0
         self.console: Console | None = None
         self.loss_log: LossLog | None = None
@@ -121,11 +123,14 @@ class Trainer:
         for part in self.s.reset_parts:
             self.model.reset_part(part)
         self.model.to(self.device).train()
+        self.channels_last = channels_last_wanted(self.device, self.s.channels_last)
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         trainable = self.model.trainable_parts()
         for name, module in self.model.parts().items():
             module.requires_grad_(name in trainable)
         named = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
-        self.flat = FlatParams(named, extra=3)  # + loss_src, loss_dst, stop flag for the all-reduce
+        self.flat = FlatParams(named, extra=3, channels_last=self.channels_last)  # + losses, stop flag
         o = self.options
         opt_kw = optimizer_args(self.facts, o, self.recipe.pretrain, self.s.seed)
         self.opt = DFLOptimizer(self.flat, name="src_dst_opt", **opt_kw)
@@ -199,7 +204,11 @@ class Trainer:
     def next_batch(self) -> dict[str, dict[str, torch.Tensor]]:
         """DFL's batch for this iteration (engine.training.sample_feed)."""
         assert self.feed is not None  # set up
-        return self.feed.next(self.iteration)
+        batch = self.feed.next(self.iteration)
+        if self.channels_last:
+            return {side: {k: v.contiguous(memory_format=torch.channels_last) for k, v in d.items()}
+                    for side, d in batch.items()}
+        return batch
 
     @property
     def feeder(self) -> BatchFeeder | None:
