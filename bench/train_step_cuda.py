@@ -95,9 +95,9 @@ def _reuse_decoded_faces() -> None:
         key = (str(self.folder), self.resolution, str(self.face_type))
         if key not in _DECODED:
             original(self, workers)
-            _DECODED[key] = dict(self._cache)
+            _DECODED[key] = dict(self.cache.items)
         for i, sample in _DECODED[key].items():
-            self._store(i, sample)
+            self.cache.store(i, sample)
         return len(_DECODED[key])
 
     preload._bench = True  # type: ignore[attr-defined]
