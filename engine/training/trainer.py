@@ -125,7 +125,7 @@ class Trainer:
         self.model.to(self.device).train()
         self.channels_last = channels_last_wanted(self.device, self.s.channels_last)
         if self.channels_last:
-            self.model.to(memory_format=torch.channels_last)
+            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         trainable = self.model.trainable_parts()
         for name, module in self.model.parts().items():
             module.requires_grad_(name in trainable)
@@ -238,7 +238,8 @@ class Trainer:
         extra[1] = terms.dst.detach().float().mean()
         extra[2] = 1.0 if self.stop_requested else 0.0
         dd.average_(self.flat.grad_all, self.dist)
-        stats = {"loss_src": float(extra[0]), "loss_dst": float(extra[1]), "stop": float(extra[2]) > 0}
+        values = extra.tolist()  # one host synchronisation for the losses and the stop flag
+        stats = {"loss_src": values[0], "loss_dst": values[1], "stop": values[2] > 0}
         if p.step_ok(self.flat.grad):
             self.opt.step(grad_scale=p.unscale)
         code_d, gan = self.code_d, self.gan
