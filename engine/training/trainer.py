@@ -33,6 +33,7 @@ from engine.training.recipes import Recipe
 from engine.training.sample_feed import SampleFeed
 from engine.training.samples import BatchFeeder
 from engine.training.tensorboard_log import current_lr, open_tensorboard
+from engine.training.thread_tuner import ThreadTuner, tuner_wanted
 
 if TYPE_CHECKING:
     from engine.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator
@@ -87,6 +88,7 @@ class Trainer:
         self.training_seconds = float(self.stored.get("training_seconds", 0.0))
         self.stop_requested = False
         self.channels_last = False
+        self.thread_tuner: ThreadTuner | None = None
         self._signals = 0
         self.console: Console | None = None
         self.loss_log: LossLog | None = None
@@ -157,6 +159,7 @@ class Trainer:
         from engine.training.graph_step import GraphedStep, graph_wanted
 
         self.graphed = GraphedStep(self) if graph_wanted(self) else None
+        self.thread_tuner = ThreadTuner() if tuner_wanted(self.device) and not self.dist.enabled else None
         if self.dist.is_main:
             self.loss_log = LossLog(folder / "loss.jsonl", self.iteration)
             self.console = Console(self.iteration, int(o.get("target_iter", 0) or 0), quiet=self.s.quiet)
@@ -335,6 +338,8 @@ class Trainer:
                 done += 1
                 ms = (time.perf_counter() - t0) * 1000.0
                 times.append(ms)
+                if self.thread_tuner is not None:
+                    self.thread_tuner.after_step(ms)
                 self.training_seconds += ms / 1000.0
                 if self.dist.is_main:
                     assert self.loss_log is not None and self.console is not None  # set up on rank 0
@@ -367,6 +372,8 @@ class Trainer:
                 signal.signal(s, handler)
             if self.feed is not None:
                 self.feed.close()
+            if self.thread_tuner is not None:
+                self.thread_tuner.close()
             if self.console is not None:
                 self.console.close()
             if self.loss_log is not None:
