@@ -86,7 +86,7 @@ class Runner:
         from engine.training.sample_feed import batch_to_torch
 
         t = self.others.get(variant, self.base)
-        torch.set_num_threads(1 if variant == "t1" else self.tuner.current if variant == "tuned" else self.threads)
+        torch.set_num_threads(1 if variant == "t1" else self.tuner.wanted() if variant == "tuned" else self.threads)
         for th in self.base.feeder._threads:
             os.setpriority(os.PRIO_PROCESS, th.native_id, 19 if variant == "nice" else 0)
 

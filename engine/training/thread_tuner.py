@@ -41,6 +41,10 @@ class ThreadTuner:
         self.probing: list[float] | None = None  # steps at the other count while probing
         self.steps = 0
 
+    def wanted(self) -> int:
+        """The thread count the tuner runs the next step at (the other one while probing)."""
+        return self._other() if self.probing is not None else self.current
+
     def _other(self) -> int:
         return 1 if self.current == self.full else self.full
 
