@@ -11,8 +11,8 @@ Variants (each a trainer of the same options and seed; the step's semantics are 
   cl        as thread, channels_last weights and inputs (TrainSettings.channels_last)
   compile   as thread, the model torch.compiled (inductor, C++ via gcc)
   fp32      as thread, fp32 instead of bf16
-  tuned     as thread, the compute-thread count kept by engine.training.thread_tuner (probing every 10 steps here,
-            every 200 in training)
+  tuned     as thread, the compute-thread count kept by engine.training.thread_tuner (probing after 10 steps here,
+            after 200 in training)
 
     .venv/bin/python bench/train_step_variants.py                      # s64l bf16, every variant, 3 rounds
     .venv/bin/python bench/train_step_variants.py --variants thread cl --rounds 5 --iters 12

@@ -17,6 +17,7 @@ def two_threads():  # type: ignore[no-untyped-def]
 
 
 def test_tuner_switches_to_the_faster_count_and_back(two_threads: None) -> None:
+    """Probes the other count (half the cores: 1 of 2) every ``every`` steps, keeps it when 10 % faster."""
     t = ThreadTuner(every=4, probe=3)
     for _ in range(4):
         t.after_step(100.0)  # 2 threads: 100 ms; the 4th step starts a probe at 1 thread
@@ -32,6 +33,10 @@ def test_tuner_switches_to_the_faster_count_and_back(two_threads: None) -> None:
     assert t.current == 1 and torch.get_num_threads() == 1
     for _ in range(4):
         t.after_step(60.0)
+    assert torch.get_num_threads() == 1  # a lost probe doubles the wait: no probe after 4 steps
+    for _ in range(4):
+        t.after_step(60.0)
+    assert torch.get_num_threads() == 2  # after 8
     for ms in (40.0, 30.0, 30.0, 30.0):  # the load went away: all cores again
         t.after_step(ms)
     assert t.current == 2 and torch.get_num_threads() == 2
@@ -48,3 +53,15 @@ def test_tuner_wanted(two_threads: None, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.delenv("FACECOMP_THREAD_TUNE")
     torch.set_num_threads(1)
     assert not tuner_wanted(torch.device("cpu"))  # one thread already (e.g. --threads 1)
+
+
+def test_tuner_probes_half_the_cores() -> None:
+    before = torch.get_num_threads()
+    torch.set_num_threads(8)
+    try:
+        t = ThreadTuner(every=2, probe=2)
+        t.after_step(10.0)
+        t.after_step(10.0)
+        assert torch.get_num_threads() == 4 and t.wanted() == 4
+    finally:
+        torch.set_num_threads(before)
