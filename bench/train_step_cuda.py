@@ -33,7 +33,8 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 # variant: (pipeline, cuda graph, fused update)
 VARIANTS = {"today": ("host", False, False), "eager": ("device", False, True), "graph": ("device", True, True),
-            "nofuse": ("device", True, False), "compile": ("device", True, True), "mainaug": ("device", True, True)}
+            "nofuse": ("device", True, False), "compile": ("device", True, True), "mainaug": ("device", True, True),
+            "compilecl": ("device", True, True)}  # compilecl: compile + channels_last weights and inputs
 
 
 def _device() -> str:
@@ -94,17 +95,19 @@ def _reuse_decoded_faces() -> None:
         key = (str(self.folder), self.resolution, str(self.face_type))
         if key not in _DECODED:
             original(self, workers)
-            _DECODED[key] = dict(self._cache)
+            _DECODED[key] = dict(self.cache.items)
         for i, sample in _DECODED[key].items():
-            self._store(i, sample)
+            self.cache.store(i, sample)
         return len(_DECODED[key])
 
     preload._bench = True  # type: ignore[attr-defined]
     Faceset.preload = preload  # type: ignore[method-assign]
 
 
-def _env(graph: bool, fused: bool, compile_model: bool = False, main_thread_augment: bool = False) -> None:
+def _env(graph: bool, fused: bool, compile_model: bool = False, main_thread_augment: bool = False,
+         channels_last: bool = False) -> None:
     os.environ["FACECOMP_CUDA_GRAPH"] = "1" if graph else "0"
+    os.environ["FACECOMP_CHANNELS_LAST"] = "1" if channels_last else "0"
     os.environ["FACECOMP_COMPILE_MODEL"] = "1" if compile_model else "0"  # graph: uncompiled; compile: compiled
     os.environ["FACECOMP_AUGMENT_STREAM"] = "0" if main_thread_augment else "1"
     os.environ["FACECOMP_COMPILE_OPTIMIZER"] = "auto" if fused else "0"
@@ -134,7 +137,7 @@ def measure_swap(config: str, variant: str, precision: str, faces: Path, iters: 
 
     kind, opts = _config(config)
     pipeline, graph, fused = VARIANTS[variant]
-    _env(graph, fused, variant == "compile", variant == "mainaug")
+    _env(graph, fused, variant in ("compile", "compilecl"), variant == "mainaug", variant == "compilecl")
     options = normalize_options(kind, {"face_type": "wf", **opts})
     _reset_peak()
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,7 +20,7 @@ import math
 import os
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 from torch import nn
@@ -44,7 +44,8 @@ class FlatParams:
     Backward accumulates into the views in place, so call :meth:`zero_grad` (one memset) before each backward.
     """
 
-    def __init__(self, named: Iterable[tuple[str, nn.Parameter]], extra: int = 0):
+    def __init__(self, named: Iterable[tuple[str, nn.Parameter]], extra: int = 0, channels_last: bool = False):
+        self.channels_last = channels_last
         self.names: list[str] = []
         self.params: list[nn.Parameter] = []
         for name, p in named:
@@ -63,11 +64,21 @@ class FlatParams:
         self.grad = self.grad_all[: self.numel]
         self.extra = self.grad_all[self.numel:]
         with torch.no_grad():
-            for p, a, b in zip(self.params, self.offsets, self.offsets[1:], strict=False):
-                view = self.data[a:b]
-                view.copy_(p.detach().reshape(-1))
-                p.data = view.view(p.shape)
-                p.grad = self.grad[a:b].view(p.shape)
+            for i, p in enumerate(self.params):
+                view = self.view(self.data, i)
+                view.copy_(p.detach())
+                p.data = view
+                p.grad = self.view(self.grad, i)
+
+    def view(self, buffer: torch.Tensor, index: int) -> torch.Tensor:
+        """Parameter ``index``'s slice of a flat buffer in its shape; with ``channels_last`` a 4-D (convolution)
+        weight is laid out (out, kh, kw, in) in the buffer and viewed as channels_last (out, in, kh, kw)."""
+        shape = self.params[index].shape
+        flat = buffer[self.offsets[index]:self.offsets[index + 1]]
+        if self.channels_last and len(shape) == 4:
+            o, i, h, w = shape
+            return flat.view(o, h, w, i).permute(0, 3, 1, 2)
+        return flat.view(shape)
 
     def zero_grad(self) -> None:
         self.grad_all.zero_()
@@ -250,9 +261,8 @@ class DFLOptimizer:
         """Per-parameter slots (``<name>.ms.<param>`` ...) and ``<name>.iters``, as contiguous CPU tensors."""
         out: dict[str, torch.Tensor] = {f"{self.name}.iters": torch.tensor(self.iterations, dtype=torch.int64)}
         for slot, buf in self.state.items():
-            for pname, a, b in self.flat.slices():
-                shape = self.flat.params[self.flat.names.index(pname)].shape
-                out[f"{self.name}.{slot}.{pname}"] = buf[a:b].detach().to("cpu", copy=True).view(shape)
+            for i, pname in enumerate(self.flat.names):
+                out[f"{self.name}.{slot}.{pname}"] = self.flat.view(buf, i).detach().to("cpu", copy=True).contiguous()
         return out
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> int:
@@ -265,13 +275,13 @@ class DFLOptimizer:
             self.iterations = int(tensors[f"{prefix}iters"].item())
         restored = 0
         shapes = dict(zip(self.flat.names, (p.shape for p in self.flat.params), strict=True))
-        for pname, a, b in self.flat.slices():
+        for i, pname in enumerate(self.flat.names):
             found = [tensors.get(f"{prefix}{slot}.{pname}") for slot in self.slots]
             fits = [t for t in found if t is not None and tuple(t.shape) == tuple(shapes[pname])]
             if len(fits) != len(found):
                 continue
             for slot, t in zip(self.slots, fits, strict=True):
-                self.state[slot][a:b].copy_(t.reshape(-1))
+                self.flat.view(self.state[slot], i).copy_(t)
             restored += 1
         return restored
 
@@ -282,6 +292,31 @@ class DFLOptimizer:
             if pname in wanted:
                 for buf in self.state.values():
                     buf[a:b].zero_()
+
+
+class OptArgs(TypedDict):
+    """DFLOptimizer's settings shared by a swap model's generator and discriminator optimizers."""
+
+    method: str
+    lr: float
+    lr_dropout: bool
+    lr_cos: int
+    clipnorm: float
+    seed: int
+
+
+def optimizer_args(facts: Any, options: dict[str, Any], pretrain: bool, seed: int) -> OptArgs:
+    """DFL's generator optimizer for a swap model: the kind's fixed one (Quick96: RMSprop, lr_dropout on, cosine)
+    or AdaBelief / RMSprop per the options, lr_dropout (with the cosine schedule) off while pretraining, clipgrad
+    at norm 1. ``facts``: the kind's engine.models.registry.TrainingFacts."""
+    clip = 1.0 if options.get("clipgrad", False) else 0.0
+    if facts.fixed_optimizer:
+        return OptArgs(method=facts.fixed_optimizer, lr=facts.learning_rate, lr_dropout=True,
+                       lr_cos=facts.lr_cos_period, clipnorm=clip, seed=seed)
+    use_dropout = options.get("lr_dropout", "n") in ("y", "cpu") and not pretrain
+    method = "adabelief" if options.get("adabelief", True) else "rmsprop"
+    return OptArgs(method=method, lr=facts.learning_rate, lr_dropout=use_dropout,
+                   lr_cos=facts.lr_cos_period if use_dropout else 0, clipnorm=clip, seed=seed)
 
 
 def grad_norm(flat: FlatParams) -> float:

@@ -105,3 +105,19 @@ def choose_precision(name: str, device: torch.device) -> Precision:
         raise FacecompError("--precision fp16 needs a CUDA device (on CPU use bf16 or fp32)")
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
     return Precision(name, dtype, scale=65536.0 if name == "fp16" else 1.0)
+
+
+def channels_last_wanted(device: torch.device, asked: bool | None = None) -> bool:
+    """Whether the step keeps convolution weights and inputs channels_last (NHWC): ``asked`` when given, else
+    ``FACECOMP_CHANNELS_LAST`` (1/0), else the device's default: off on CPU (oneDNN, res64 liae-ud b4: 11-20 %
+    slower in bf16 and fp32, docs/training.md) and off on CUDA (not measured on a GPU yet)."""
+    if asked is not None:
+        return bool(asked)
+    import os
+
+    env = os.environ.get("FACECOMP_CHANNELS_LAST", "auto").lower()
+    if env in ("1", "yes", "on", "true"):
+        return True
+    if env in ("0", "no", "off", "false", "auto", ""):
+        return False
+    raise FacecompError(f"FACECOMP_CHANNELS_LAST={env!r}: use 1, 0 or auto")

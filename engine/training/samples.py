@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,6 +88,65 @@ def _yaw(meta: FaceMeta) -> float:
     return float(head_pose(meta.landmarks, meta.size)[1])
 
 
+def _call(fn_job: tuple[Callable[..., Any], tuple[Any, ...]]) -> Any:
+    return fn_job[0](*fn_job[1])
+
+
+def _arrays_nbytes(value: Any) -> int:
+    parts = value if isinstance(value, tuple) else vars(value).values()
+    return sum(a.nbytes for a in parts if isinstance(a, np.ndarray))
+
+
+class FaceCache:
+    """Decoded faces of one faceset kept in memory (uint8 arrays) within a byte budget (:func:`cache_budget`;
+    past it faces are decoded again each time), shared by the sample threads. ``prepare(*job)`` decodes one
+    face; it is a module-level function, so that :meth:`preload` can run it in worker processes."""
+
+    def __init__(self, prepare: Callable[..., Any], cache_bytes: int | None = None):
+        self.prepare = prepare
+        self.items: dict[Hashable, Any] = {}
+        self.left = int(cache_budget() if cache_bytes is None else cache_bytes)
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, job: tuple[Any, ...]) -> Any:
+        """The face under ``key`` (decoded from ``job`` the first time, then kept while the budget lasts)."""
+        hit = self.items.get(key)
+        if hit is not None:
+            return hit
+        value = self.prepare(*job)
+        self.store(key, value)
+        return value
+
+    def store(self, key: Hashable, value: Any) -> None:
+        size = _arrays_nbytes(value)
+        with self._lock:
+            if self.left >= size and key not in self.items:
+                self.items[key] = value
+                self.left -= size
+
+    def preload(self, jobs: dict[Hashable, tuple[Any, ...]], workers: int, face_bytes: int, name: Path) -> int:
+        """Decode the faces of ``jobs`` (key -> job) not cached yet with ``workers`` processes (no GIL, one OpenCV
+        thread each) when all fit the budget (``face_bytes`` each); returns how many were decoded (0: they do not
+        fit, or the processes failed: faces are then decoded on demand)."""
+        todo = [k for k in jobs if k not in self.items]
+        if not todo or workers < 2 or len(todo) * face_bytes > self.left:
+            return 0
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+        from multiprocessing import get_context
+
+        try:
+            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=get_context("spawn"),
+                                     initializer=cv2.setNumThreads, initargs=(1,)) as pool:
+                work = [(self.prepare, jobs[k]) for k in todo]
+                for k, value in zip(todo, pool.map(_call, work, chunksize=8), strict=True):
+                    self.store(k, value)
+        except (BrokenProcessPool, OSError) as exc:  # e.g. a __main__ without a main guard: decode on demand
+            log.info("decoding %s in processes failed (%s); faces are decoded on demand", name, exc)
+            return 0
+        return len(todo)
+
+
 class Faceset:
     """The faces of one faceset folder, served at ``resolution`` in ``face_type`` (re-aligned when needed)."""
 
@@ -100,54 +159,23 @@ class Faceset:
         self.metas = [read_meta(p) for p in self.paths]
         self.resolution = int(resolution)
         self.face_type = FaceType.parse(face_type)
-        self._cache: dict[int, FaceSample] = {}
-        self._cache_left = int(cache_budget() if cache_bytes is None else cache_bytes)
-        self._lock = threading.Lock()
+        self.cache = FaceCache(prepare_face, cache_bytes)
         self.yaws = np.array([_yaw(m) for m in self.metas], np.float32) if with_yaw else None
 
     def __len__(self) -> int:
         return len(self.paths)
 
+    def _job(self, index: int) -> tuple[Any, ...]:
+        return self.paths[index], self.metas[index], self.resolution, self.face_type
+
     def load(self, index: int) -> FaceSample:
         """Face ``index`` at the model's resolution/face type (decoded once, then cached within the budget)."""
-        hit = self._cache.get(index)
-        if hit is not None:
-            return hit
-        sample = self._prepare(index)
-        self._store(index, sample)
-        return sample
-
-    def _prepare(self, index: int) -> FaceSample:
-        return prepare_face(self.paths[index], self.metas[index], self.resolution, self.face_type)
+        return self.cache.get(index, self._job(index))
 
     def preload(self, workers: int) -> int:
-        """Decode every face into the cache up front with ``workers`` processes (no GIL, one OpenCV thread
-        each) when the whole faceset fits the cache budget; returns how many faces were decoded (0: it does
-        not fit, faces are then decoded on demand)."""
-        todo = [i for i in range(len(self)) if i not in self._cache]
-        if not todo or workers < 2 or len(todo) * self.resolution**2 * 5 > self._cache_left:
-            return 0
-        from concurrent.futures import ProcessPoolExecutor
-        from concurrent.futures.process import BrokenProcessPool
-        from multiprocessing import get_context
-
-        jobs = [(self.paths[i], self.metas[i], self.resolution, self.face_type) for i in todo]
-        try:
-            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=get_context("spawn"),
-                                     initializer=cv2.setNumThreads, initargs=(1,)) as pool:
-                for i, sample in zip(todo, pool.map(_prepare_job, jobs, chunksize=8), strict=True):
-                    self._store(i, sample)
-        except (BrokenProcessPool, OSError) as exc:  # e.g. a __main__ without a main guard: decode on demand
-            log.info("decoding %s in processes failed (%s); faces are decoded on demand", self.folder, exc)
-            return 0
-        return len(todo)
-
-    def _store(self, index: int, sample: FaceSample) -> None:
-        size = sample.image.nbytes + sample.mask.nbytes + sample.em_mask.nbytes
-        with self._lock:
-            if self._cache_left >= size and index not in self._cache:
-                self._cache[index] = sample
-                self._cache_left -= size
+        """Decode every face into the cache up front with ``workers`` processes (:meth:`FaceCache.preload`)."""
+        return self.cache.preload({i: self._job(i) for i in range(len(self))}, workers, self.resolution**2 * 5,
+                                  self.folder)
 
     def preview_indices(self, n: int) -> list[int]:
         """``n`` faces spread evenly over the faceset (the fixed preview faces)."""
@@ -180,10 +208,6 @@ def prepare_face(path: Path, meta: FaceMeta, res: int, face_type: FaceType) -> F
         landmarks = landmarks * (res / w)
     em = eyes_mouth_mask(landmarks, res) * (mask > 0.5)
     return FaceSample(np.ascontiguousarray(image), _mask_u8(mask), _mask_u8(em))
-
-
-def _prepare_job(job: tuple[Path, FaceMeta, int, FaceType]) -> FaceSample:
-    return prepare_face(*job)
 
 
 def _mask_u8(mask: np.ndarray) -> np.ndarray:

@@ -10,47 +10,35 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
-from engine.errors import FacecompError
 from engine.media.image_io import write_image
 from engine.models.registry import spec
 from engine.training import checkpoint as ckpt
 from engine.training import distributed as dd
 from engine.training.console import Console, LossLog
 from engine.training.loss_plot import loss_plot
-from engine.training.optimizers import DFLOptimizer, FlatParams
-from engine.training.precision import Precision, choose_device, choose_precision
-from engine.training.preview import preview_rows, render_preview
+from engine.training.optimizers import DFLOptimizer, FlatParams, OptArgs, optimizer_args
+from engine.training.precision import Precision, channels_last_wanted, choose_device, choose_precision
+from engine.training.preview import render_preview
 from engine.training.preview_history import history_path
 from engine.training.recipes import Recipe
-from engine.training.samples import BatchFeeder, Faceset, SideSpec
+from engine.training.sample_feed import SampleFeed
+from engine.training.samples import BatchFeeder
 from engine.training.tensorboard_log import current_lr, open_tensorboard
+from engine.training.thread_tuner import ThreadTuner, tuner_wanted
 
 if TYPE_CHECKING:
     from engine.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator
 
 log = logging.getLogger("facecomp")
-
-
-class _OptArgs(TypedDict):
-    """DFLOptimizer's settings shared by the generator's and the discriminators' optimizers."""
-
-    method: str
-    lr: float
-    lr_dropout: bool
-    lr_cos: int
-    clipnorm: float
-    seed: int
 
 
 @dataclass
@@ -79,17 +67,7 @@ class TrainSettings:
     stop_at: int = 0  # save and stop at this model iteration (the next action of a schedule; 0 = none)
     extra_meta: dict[str, Any] = field(default_factory=dict)  # more model.json fields (the schedule's state)
     tensorboard: bool = False  # event files in model/tensorboard (rank 0)
-
-
-def _batch_to_torch(item: dict[str, dict[str, Any]], pin: bool, raw: bool = False,
-                    ) -> dict[str, dict[str, torch.Tensor]]:
-    out: dict[str, dict[str, torch.Tensor]] = {}
-    for side, arrays in item.items():
-        out[side] = {}
-        for k, a in arrays.items():
-            t = torch.from_numpy(a) if raw else torch.from_numpy(a).permute(0, 3, 1, 2).contiguous()
-            out[side][k] = t.pin_memory() if pin else t
-    return out
+    channels_last: bool | None = None  # NHWC weights and inputs; None: FACECOMP_CHANNELS_LAST or the device's default
 
 
 class Trainer:
@@ -109,20 +87,19 @@ class Trainer:
         self.iteration = 0
         self.training_seconds = float(self.stored.get("training_seconds", 0.0))
         self.stop_requested = False
+        self.channels_last = False
+        self.thread_tuner: ThreadTuner | None = None
         self._signals = 0
         self.console: Console | None = None
         self.loss_log: LossLog | None = None
-        self.feeder: BatchFeeder | None = None
+        self.feed: SampleFeed | None = None
         self.gan: UNetPatchDiscriminator | None = None
         self.code_d: CodeDiscriminator | None = None
         self.gan_opt: DFLOptimizer | None = None
         self.code_opt: DFLOptimizer | None = None
-        self.last_batch: dict[str, dict[str, torch.Tensor]] | None = None
         self.graphed: Any = None
-        self.device_augment: dict[str, bool] | None = None  # per side: random warp, when augmenting on the device
         self.tb: Any = None
         self.on_ready: Callable[[], None] | None = None  # called once the model and data are set up (rank 0)
-        self.stream_augment: Any = None
 
     # ---- set-up -----------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -148,22 +125,16 @@ class Trainer:
         for part in self.s.reset_parts:
             self.model.reset_part(part)
         self.model.to(self.device).train()
+        self.channels_last = channels_last_wanted(self.device, self.s.channels_last)
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         trainable = self.model.trainable_parts()
         for name, module in self.model.parts().items():
             module.requires_grad_(name in trainable)
         named = [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
-        self.flat = FlatParams(named, extra=3)  # + loss_src, loss_dst, stop flag for the all-reduce
+        self.flat = FlatParams(named, extra=3, channels_last=self.channels_last)  # + losses, stop flag
         o = self.options
-        use_dropout = o.get("lr_dropout", "n") in ("y", "cpu") and not self.recipe.pretrain
-        facts = self.facts
-        clip = 1.0 if o.get("clipgrad", False) else 0.0
-        if facts.fixed_optimizer:
-            opt_kw = _OptArgs(method=facts.fixed_optimizer, lr=facts.learning_rate, lr_dropout=True,
-                              lr_cos=facts.lr_cos_period, clipnorm=clip, seed=self.s.seed)
-        else:
-            method = "adabelief" if o.get("adabelief", True) else "rmsprop"
-            opt_kw = _OptArgs(method=method, lr=facts.learning_rate, lr_dropout=use_dropout,
-                              lr_cos=facts.lr_cos_period if use_dropout else 0, clipnorm=clip, seed=self.s.seed)
+        opt_kw = optimizer_args(self.facts, o, self.recipe.pretrain, self.s.seed)
         self.opt = DFLOptimizer(self.flat, name="src_dst_opt", **opt_kw)
         restored = self.opt.load_state_tensors(opt_state) if opt_state else 0
         reset_names = {n for n, _ in named if n.split(".")[0] in self._reset_part_names()}
@@ -182,10 +153,13 @@ class Trainer:
             self.gan_opt = self._disc_optimizer(self.gan, "gan", "GAN_opt", disc_state, opt_state, d_kw,
                                                 reset=self.s.reset_gan)
         self._sync_ranks()
-        self._setup_data()
+        self.feed = SampleFeed(self)
+        self.batch = self.feed.batch
+        self.preview_src, self.preview_dst = self.feed.preview_src, self.feed.preview_dst
         from engine.training.graph_step import GraphedStep, graph_wanted
 
         self.graphed = GraphedStep(self) if graph_wanted(self) else None
+        self.thread_tuner = ThreadTuner() if tuner_wanted(self.device) and not self.dist.enabled else None
         if self.dist.is_main:
             self.loss_log = LossLog(folder / "loss.jsonl", self.iteration)
             self.console = Console(self.iteration, int(o.get("target_iter", 0) or 0), quiet=self.s.quiet)
@@ -215,7 +189,7 @@ class Trainer:
         return {n for part in self.s.reset_parts for n in aliases.get(part, (part,))}
 
     def _disc_optimizer(self, module: torch.nn.Module, prefix: str, opt_name: str, disc_state: dict[str, Any],
-                        opt_state: dict[str, Any], kw: _OptArgs, reset: bool) -> DFLOptimizer:
+                        opt_state: dict[str, Any], kw: OptArgs, reset: bool) -> DFLOptimizer:
         own = {k[len(prefix) + 1:]: v for k, v in disc_state.items() if k.startswith(prefix + ".")}
         shapes_fit = own and all(k in own and tuple(own[k].shape) == tuple(v.shape)
                                  for k, v in module.state_dict().items())
@@ -229,80 +203,20 @@ class Trainer:
             opt.load_state_tensors(opt_state)
         return opt
 
-    def _setup_data(self) -> None:
-        o, pre = self.options, self.recipe.pretrain
-        ft = self.model.face_type
-        uniform_yaw = bool(o.get("uniform_yaw", False)) or pre
-        src_set = Faceset(self.s.src, self.res, ft, with_yaw=uniform_yaw)
-        dst_set = src_set if pre and self.s.dst == self.s.src else Faceset(self.s.dst, self.res, ft,
-                                                                           with_yaw=uniform_yaw)
-        flips = self.facts.flips
-        scale = (-self.facts.sample_scale, self.facts.sample_scale)
-        warp = bool(o.get("random_warp", True)) and not pre
-        ct = None if pre else o.get("ct_mode", "none")
-        src_spec = SideSpec(self.res, warp, bool(o.get("random_src_flip", False)) or pre, scale,
-                            0.0 if pre else float(o.get("random_hsv_power", 0.0)), ct, uniform_yaw)
-        dst_spec = SideSpec(self.res, warp, (bool(o.get("random_dst_flip", True)) or pre) and flips, scale,
-                            0.0, None, uniform_yaw)
-        src_spec.flip = src_spec.flip and flips
-        self.batch = max(1, int(o.get("batch_size", 4)) // self.dist.world)
-        pin = self.device.type == "cuda"
-        workers = self.s.workers or (min(4, max(1, (os.cpu_count() or 2) // 2)) if pin else 1)
-        on_device = self._augment_on_device(src_spec)
-        augment = {"src": src_spec.random_warp, "dst": dst_spec.random_warp}
-        self.device_augment = augment if on_device else None
-        if pin:  # decode the facesets up front in processes (those that fit the cache)
-            for faceset in {id(src_set): src_set, id(dst_set): dst_set}.values():
-                faceset.preload(max(1, ((os.cpu_count() or 2) - 1) // self.dist.world))
-        transform: Any = lambda item: _batch_to_torch(item, pin, on_device)  # noqa: E731
-        self.stream_augment = None
-        if on_device and pin and os.environ.get("FACECOMP_AUGMENT_STREAM", "1") != "0":
-            from engine.training.device_augment import StreamAugmenter
-
-            transform = self.stream_augment = StreamAugmenter(self.device, augment)
-        self.feeder = BatchFeeder(src_set, dst_set, src_spec, dst_spec, self.batch,
-                                  seed=self.s.seed * 7919 + self.dist.rank + 1, workers=workers,
-                                  transform=transform, raw=on_device)
-        n = preview_rows(self.batch, self.res)
-        self.preview_src = self._faces(src_set, n)
-        self.preview_dst = self._faces(dst_set, n)
-
-    def _augment_on_device(self, src_spec: SideSpec) -> bool:
-        """Device-side augmentation: asked for, or auto on CUDA; colour transfer (ct_mode) stays on the host."""
-        mode = self.s.pipeline
-        if mode not in ("auto", "device", "host"):
-            raise FacecompError(f"sample pipeline {mode!r}: use auto, device or host")
-        if src_spec.ct_mode not in (None, "", "none"):
-            return False
-        return mode == "device" or (mode == "auto" and self.device.type == "cuda")
-
-    def _faces(self, faceset: Faceset, n: int) -> torch.Tensor:
-        imgs = [faceset.load(i).image for i in faceset.preview_indices(n)]
-        t = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 255.0
-        return t.to(self.device)
-
     # ---- one step ---------------------------------------------------------------------------------
     def next_batch(self) -> dict[str, dict[str, torch.Tensor]]:
-        """DFL's batch for this iteration (Quick96 re-uses the previous batch unwarped every 3rd iteration)."""
-        every = self.facts.unwarped_every
-        if every and self.iteration % every == 0 and self.last_batch is not None:
-            b = {side: dict(v) for side, v in self.last_batch.items()}
-            for side in b:
-                b[side]["warped"] = b[side]["target"]
-            return b
-        assert self.feeder is not None
-        raw = self.feeder.get()
-        if self.stream_augment is not None:  # augmented by the sample threads on their streams
-            self.last_batch = self.stream_augment.ready(raw)
-            return self.last_batch
-        b = {side: {k: v.to(self.device, non_blocking=True) for k, v in arrays.items()}
-             for side, arrays in raw.items()}
-        if self.device_augment is not None:
-            from engine.training.device_augment import augment_batch
+        """DFL's batch for this iteration (engine.training.sample_feed)."""
+        assert self.feed is not None  # set up
+        batch = self.feed.next(self.iteration)
+        if self.channels_last:
+            return {side: {k: v.contiguous(memory_format=torch.channels_last) for k, v in d.items()}
+                    for side, d in batch.items()}
+        return batch
 
-            b = augment_batch(b, self.device_augment)
-        self.last_batch = b
-        return b
+    @property
+    def feeder(self) -> BatchFeeder | None:
+        """The background batch threads (None before set-up)."""
+        return self.feed.feeder if self.feed is not None else None
 
     def step(self, batch: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
         """Forward, DFL's losses, backward, all-reduce, optimizer updates (G, then D_code, then GAN)."""
@@ -327,7 +241,8 @@ class Trainer:
         extra[1] = terms.dst.detach().float().mean()
         extra[2] = 1.0 if self.stop_requested else 0.0
         dd.average_(self.flat.grad_all, self.dist)
-        stats = {"loss_src": float(extra[0]), "loss_dst": float(extra[1]), "stop": float(extra[2]) > 0}
+        values = extra.tolist()  # one host synchronisation for the losses and the stop flag
+        stats = {"loss_src": values[0], "loss_dst": values[1], "stop": values[2] > 0}
         if p.step_ok(self.flat.grad):
             self.opt.step(grad_scale=p.unscale)
         code_d, gan = self.code_d, self.gan
@@ -423,6 +338,8 @@ class Trainer:
                 done += 1
                 ms = (time.perf_counter() - t0) * 1000.0
                 times.append(ms)
+                if self.thread_tuner is not None:
+                    self.thread_tuner.after_step(ms)
                 self.training_seconds += ms / 1000.0
                 if self.dist.is_main:
                     assert self.loss_log is not None and self.console is not None  # set up on rank 0
@@ -453,8 +370,10 @@ class Trainer:
         finally:
             for s, handler in old.items():
                 signal.signal(s, handler)
-            if self.feeder is not None:
-                self.feeder.close()
+            if self.feed is not None:
+                self.feed.close()
+            if self.thread_tuner is not None:
+                self.thread_tuner.close()
             if self.console is not None:
                 self.console.close()
             if self.loss_log is not None:

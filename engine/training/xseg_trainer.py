@@ -27,12 +27,11 @@ from engine.media.image_io import write_image
 from engine.options import Option, fixed_at_creation, load_config, parse_set, resolve
 from engine.training import xseg_checkpoint
 from engine.training.optimizers import DFLOptimizer, FlatParams
-from engine.training.prefetch import Prefetcher
+from engine.training.xseg_samples import BatchMaker, XSegFaces, sample_workers
 from engine.xseg import checkpoint
-from engine.xseg.augment import augment
-from engine.xseg.data import FaceLoader, FaceSample, scan_facesets, select_training
+from engine.xseg.data import FaceSample, scan_facesets, select_training
 from engine.xseg.model import XSegNet, check_resolution
-from engine.xseg.occluders import OccluderBank, load_textures, occlude
+from engine.xseg.occluders import OccluderBank, load_textures
 from engine.xseg.preview import preview_grid
 
 log = logging.getLogger("facecomp")
@@ -65,46 +64,6 @@ def _device(name: str | None) -> torch.device:
     return torch.device(name)
 
 
-class BatchMaker(Prefetcher):
-    """Augmented batches built in a background thread (the swap trainer's engine.training.prefetch)."""
-
-    def __init__(self, samples: list[FaceSample], loader: FaceLoader, batch_size: int, seed: int,
-                 bank: OccluderBank | None = None, prefetch: int = 2, workers: int = 1):
-        import threading
-
-        self.samples, self.loader, self.batch_size, self.bank = samples, loader, batch_size, bank
-        self._load_lock = threading.Lock()  # the loader's cache is shared by the threads
-        super().__init__(lambda rng: lambda: self.make(rng), seed, workers, max(prefetch, workers),
-                         name="facecomp-xseg-samples")
-
-    def _load(self, sample: FaceSample) -> tuple[np.ndarray, np.ndarray]:
-        with self._load_lock:
-            return self.loader.load(sample)
-
-    def other_face(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        return self._load(self.samples[int(rng.integers(len(self.samples)))])
-
-    def make(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        imgs, masks = [], []
-        for _ in range(self.batch_size):
-            img, mask = self._load(self.samples[int(rng.integers(len(self.samples)))])
-            bg = self.other_face(rng) if len(self.samples) > 1 else None
-            if self.bank is not None:
-                img, mask = occlude(img, mask, self.bank, rng)
-            img, mask = augment(img, mask, rng, background=bg)
-            imgs.append(img)
-            masks.append(mask)
-        return np.stack(imgs).transpose(0, 3, 1, 2), np.stack(masks)[:, None]
-
-    def next(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.get()
-
-
-def sample_workers(device: torch.device) -> int:
-    """Sample threads: one on CPU (the step needs the cores), up to 8 feeding a GPU (OpenCV releases the GIL)."""
-    return max(1, min(8, (os.cpu_count() or 2) // 2)) if device.type == "cuda" else 1
-
-
 def make_optimizer(model: XSegNet, lr: float, lr_dropout: bool, seed: int) -> DFLOptimizer:
     """DFL's XSeg optimizer: RMSprop (+ lr_dropout 0.3) over the flat parameters, the swap trainer's optimizer."""
     return DFLOptimizer(FlatParams(list(model.named_parameters())), method="rmsprop", lr=lr, lr_dropout=lr_dropout,
@@ -130,7 +89,10 @@ def bench_step(faceset: str | os.PathLike[str], res: int, batch: int, bf16: bool
     """bench/train_step.py's XSeg row: a step function over fresh weights and the batch maker of ``faceset``
     (every face trains, geometric targets, as ``--auto`` without occluders)."""
     samples = select_training(scan_facesets([faceset]), auto=True)
-    maker = BatchMaker(samples, FaceLoader(res, "whole_face"), batch, 0, workers=sample_workers(device))
+    faces = XSegFaces(res, "whole_face")
+    if device.type == "cuda":
+        faces.preload(samples, max(1, (os.cpu_count() or 2) - 1))
+    maker = BatchMaker(samples, faces, batch, 0, workers=sample_workers(device))
     model = XSegNet(res).to(device).train()
     opt = make_optimizer(model, 1e-4, True, 0)
     compiled = opt.compile_now()  # long runs switch to the fused update after 100 steps: measure that
@@ -163,7 +125,7 @@ def predict(model: XSegNet, faces: np.ndarray, device: torch.device, bf16: bool 
     return np.concatenate(out) if out else np.zeros((0,) + faces.shape[1:3], np.float32)
 
 
-def write_preview(folder: Path, model: XSegNet, loader: FaceLoader, samples: list[FaceSample], device: torch.device,
+def write_preview(folder: Path, model: XSegNet, loader: XSegFaces, samples: list[FaceSample], device: torch.device,
                   bf16: bool) -> Path:
     faces = [loader.load(s) for s in samples]
     preds: list[np.ndarray] = list(predict(model, np.stack([f for f, _ in faces]), device, bf16)) if faces else []
@@ -219,7 +181,9 @@ def train_xseg(folder: str | os.PathLike[str], facesets: Sequence[str | os.PathL
                          int(seed if seed is not None else time.time_ns() % (1 << 31)) + iteration)
     if stored is not None:
         opt.load_state_tensors(checkpoint.optimizer_tensors(checkpoint.load_optimizer_state(folder), opt.name))
-    loader = FaceLoader(res, ft)
+    loader = XSegFaces(res, ft)
+    if dev.type == "cuda":  # decode up front in processes (when the faces fit the cache), as the swap trainer
+        loader.preload(training, max(1, (os.cpu_count() or 2) - 1))
     bank = None
     if options["auto"]:
         textures = load_textures(occluder_sources)
@@ -284,7 +248,7 @@ def train_xseg(folder: str | os.PathLike[str], facesets: Sequence[str | os.PathL
                        base_seconds + time.monotonic() - start, len(training), losses)
 
 
-def _faceset_backgrounds(loader: FaceLoader, samples: list[FaceSample], n: int) -> list[np.ndarray]:
+def _faceset_backgrounds(loader: XSegFaces, samples: list[FaceSample], n: int) -> list[np.ndarray]:
     """Texture images from the faceset itself: faces with their face area blurred away (clothes, hair, room)."""
     import cv2
 

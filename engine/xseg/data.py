@@ -1,4 +1,5 @@
-"""XSeg training samples: scan facesets, load faces at the model's resolution and face type, build targets.
+"""XSeg training samples: scan facesets, prepare faces at the model's resolution and face type, build targets
+(kept in memory by the shared face cache, engine.training.xseg_samples).
 
 A face is *labelled* when it has polygons or an imported label mask (engine.xseg.labels). Without any
 labelled face, faces with an applied ``xseg_mask`` (binarised at 0.5) are used, as DFL does. In ``auto``
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,7 @@ from engine.errors import FacecompError
 from engine.faces.align import transform_mat
 from engine.faces.faceset import FaceMeta, read_meta, require_faces
 from engine.faces.facetype import FaceType
-from engine.media.image_io import read_image, to_float
+from engine.media.image_io import read_image
 from engine.xseg.generic import generic_mask
 from engine.xseg.labels import applied_mask, has_label, label_mask
 
@@ -79,43 +79,27 @@ def model_landmarks(meta: FaceMeta, mat: np.ndarray) -> np.ndarray:
     return np.asarray(meta.landmarks, np.float64) @ mat[:, :2].T + mat[:, 2]
 
 
-class FaceLoader:
-    """Loads (image float32 BGR 0..1, target mask float32) at the model size, with a bounded cache."""
+def prepare_face(path: Path, meta: FaceMeta, target: str, resolution: int,
+                 face_type: FaceType) -> tuple[np.ndarray, np.ndarray]:
+    """A face file at the model's size and face type with its training target: BGR uint8 image (area-resized
+    when it shrinks at the same type, else bilinear, replicated borders) and uint8 target mask (0..255)."""
+    img = read_image(path)
+    img8 = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8) if img.dtype != np.uint8 else img
+    mat = face_to_model_mat(meta, resolution, face_type)
+    interp = cv2.INTER_AREA if mat[0, 0] < 1.0 and meta.type == face_type else cv2.INTER_LINEAR
+    img8 = cv2.warpAffine(img8, mat, (resolution, resolution), flags=interp, borderMode=cv2.BORDER_REPLICATE)
+    mask = target_mask(path, meta, target, mat, resolution, face_type)
+    return img8, (np.clip(mask, 0, 1) * 255 + 0.5).astype(np.uint8)
 
-    def __init__(self, resolution: int, face_type: FaceType | str, cache_size: int = 2048):
-        self.resolution = resolution
-        self.face_type = FaceType.parse(face_type)
-        self.cache: OrderedDict[Path, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-        self.cache_size = cache_size
 
-    def image(self, sample: FaceSample) -> np.ndarray:
-        return self.load(sample)[0]
-
-    def load(self, sample: FaceSample) -> tuple[np.ndarray, np.ndarray]:
-        hit = self.cache.get(sample.path)
-        if hit is not None:
-            self.cache.move_to_end(sample.path)
-            return to_float(hit[0]), hit[1].astype(np.float32) / 255.0
-        img = read_image(sample.path)
-        img8 = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8) if img.dtype != np.uint8 else img
-        mat = face_to_model_mat(sample.meta, self.resolution, self.face_type)
-        res = self.resolution
-        interp = cv2.INTER_AREA if mat[0, 0] < 1.0 and sample.meta.type == self.face_type else cv2.INTER_LINEAR
-        img8 = cv2.warpAffine(img8, mat, (res, res), flags=interp, borderMode=cv2.BORDER_REPLICATE)
-        mask = self._target(sample, mat)
-        m8 = (np.clip(mask, 0, 1) * 255 + 0.5).astype(np.uint8)
-        self.cache[sample.path] = (img8, m8)
-        if len(self.cache) > self.cache_size:
-            self.cache.popitem(last=False)
-        return to_float(img8), m8.astype(np.float32) / 255.0
-
-    def _target(self, sample: FaceSample, mat: np.ndarray) -> np.ndarray:
-        res = self.resolution
-        meta = sample.meta
-        if sample.target == "generic" or sample.target == "none":
-            return generic_mask(model_landmarks(meta, mat), res, self.face_type, meta.eyebrows_expand_mod)
-        mask = label_mask(meta, sample.path) if sample.target == "label" else applied_mask(meta, sample.path)
-        if mask is None:
-            raise FacecompError("face has no label mask", sample.path)
-        mask = cv2.warpAffine(mask, mat, (res, res), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        return (mask > 0.5).astype(np.float32)
+def target_mask(path: Path, meta: FaceMeta, target: str, mat: np.ndarray, res: int,
+                face_type: FaceType) -> np.ndarray:
+    """The float mask a face trains towards: its label or applied mask (binarised at 0.5) or the geometric mask
+    (``generic`` / ``none``)."""
+    if target == "generic" or target == "none":
+        return generic_mask(model_landmarks(meta, mat), res, face_type, meta.eyebrows_expand_mod)
+    mask = label_mask(meta, path) if target == "label" else applied_mask(meta, path)
+    if mask is None:
+        raise FacecompError("face has no label mask", path)
+    mask = cv2.warpAffine(mask, mat, (res, res), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return (mask > 0.5).astype(np.float32)
