@@ -86,7 +86,11 @@ def add_arguments(p: argparse.ArgumentParser, argv: list[str] | None = None) -> 
                    help="auto: bf16 autocast on CUDA and on CPUs with AVX512-BF16/AMX, else fp32")
     p.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA when present")
     p.add_argument("--threads", type=int, default=0,
-                   help="compute threads (torch.set_num_threads; 0 = PyTorch's default, one per core)")
+                   help="compute threads (torch.set_num_threads), kept as given; 0 = one per core, and on a CPU "
+                        "the faster of all or half of them is kept as the run goes (a busy machine)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="NHWC convolution weights and inputs (default: FACECOMP_CHANNELS_LAST, else off: slower "
+                        "on the CPUs measured, docs/training.md)")
     p.add_argument("--workers", type=int, default=0,
                    help="sample-generator threads (0 = auto: 1 on CPU, up to 4 feeding a GPU)")
     p.add_argument("--sample-pipeline", choices=("auto", "device", "host"), default="auto",
@@ -246,7 +250,7 @@ def _train(args: argparse.Namespace, folder: Path, info: Any, device: Any) -> tu
                 pipeline=args.sample_pipeline, seed=args.seed, reset_parts=p.reset_parts,
                 reset_iteration=p.reset_iteration, reset_gan=p.reset_gan,
                 quiet=args.quiet, save_at_start=bool(p.changed or p.reset_parts), tensorboard=args.tensorboard,
-                extra_meta=provenance(stored))
+                channels_last=args.channels_last, tune_threads=args.threads <= 0, extra_meta=provenance(stored))
             schedule_hooks(settings, rp)
             trainer = Trainer(settings, stored)
             if info.is_main:

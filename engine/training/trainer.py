@@ -68,6 +68,7 @@ class TrainSettings:
     extra_meta: dict[str, Any] = field(default_factory=dict)  # more model.json fields (the schedule's state)
     tensorboard: bool = False  # event files in model/tensorboard (rank 0)
     channels_last: bool | None = None  # NHWC weights and inputs; None: FACECOMP_CHANNELS_LAST or the device's default
+    tune_threads: bool = True  # CPU: keep the faster compute-thread count (thread_tuner); False: keep the count set
 
 
 class Trainer:
@@ -159,7 +160,8 @@ class Trainer:
         from engine.training.graph_step import GraphedStep, graph_wanted
 
         self.graphed = GraphedStep(self) if graph_wanted(self) else None
-        self.thread_tuner = ThreadTuner() if tuner_wanted(self.device) and not self.dist.enabled else None
+        tune = self.s.tune_threads and tuner_wanted(self.device) and not self.dist.enabled
+        self.thread_tuner = ThreadTuner() if tune else None
         if self.dist.is_main:
             self.loss_log = LossLog(folder / "loss.jsonl", self.iteration)
             self.console = Console(self.iteration, int(o.get("target_iter", 0) or 0), quiet=self.s.quiet)

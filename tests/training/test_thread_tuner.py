@@ -65,3 +65,18 @@ def test_tuner_probes_half_the_cores() -> None:
         assert torch.get_num_threads() == 4 and t.wanted() == 4
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("tune", [True, False])
+def test_trainer_tunes_unless_the_count_was_given(two_threads: None, src_faces, dst_faces, tmp_path, tune) -> None:
+    """`facecomp train --threads N` (tune_threads=False) keeps N; the default lets the tuner choose."""
+    from engine.models import normalize_options
+    from engine.training.trainer import Trainer, TrainSettings
+
+    opts = normalize_options("saehd", {"resolution": 64, "archi": "liae-ud", "ae_dims": 32, "e_dims": 16,
+                                       "d_dims": 16, "d_mask_dims": 16, "batch_size": 2, "face_type": "wf"})
+    t = Trainer(TrainSettings(model_dir=tmp_path, kind="saehd", options=opts, src=src_faces, dst=dst_faces,
+                              device="cpu", precision="fp32", preview_every=0, quiet=True, tune_threads=tune))
+    t.setup()
+    t.feed.close()
+    assert (t.thread_tuner is not None) is tune
