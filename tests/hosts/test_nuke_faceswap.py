@@ -318,3 +318,31 @@ def test_build_track_passes_the_xseg_model(nuke_session, media, monkeypatch, tmp
     assert node["status"].value() == f"track written with XSeg masks: {track}"
     node["xseg_model"].setValue(str(tmp_path / "missing.onnx"))
     assert _press(node, "make_track") is None and "XSeg model file not found" in node["status"].value()
+
+
+def test_track_built_with_xseg_masks_renders_xseg_dst_without_the_model(nuke_session, media, tmp_path):
+    """Build track with the node's XSeg model (the real `facecomp track --xseg-model`) stores a mask per face;
+    with the XSeg model cleared afterwards the node still renders XSeg-dst from the track's masks, the same
+    mask as with the model loaded live."""
+    from tests.swap.conftest import export_xseg
+
+    nuke = nuke_session
+    xseg = export_xseg(tmp_path / "xseg.onnx")
+    _, node = faceswap_on_plate(nuke, media, xseg_model=str(xseg), mask_mode="XSeg-dst")
+    _wait(nuke, _press(node, "make_track"), timeout=300)
+    track = node["track_file"].value()
+    assert node["status"].value() == f"track written with XSeg masks: {track}", node["status"].value()
+    with open(track, encoding="utf-8") as fh:
+        data = json.load(fh)
+    assert data["xseg"]["model"] == str(xseg) and all(f["faces"][0].get("xseg_mask") for f in data["frames"])
+    _wait(nuke, _press(node, "render_range"))
+    live_files = node["passes_file"].value()
+    live = {f: read_exr(live_files % f)["facemask.A"] for f in FRAMES}
+    node["xseg_model"].setValue("")
+    assert node["passes_file"].value() != live_files, "new settings, new pass files (not the cached ones)"
+    _wait(nuke, _press(node, "render_range"))
+    assert "rendered 5 frame(s)" in node["status"].value(), node["status"].value()
+    for f in FRAMES:
+        stored = read_exr(node["passes_file"].value() % f)["facemask.A"]
+        assert stored.max() > 0.1
+        np.testing.assert_allclose(stored, live[f], atol=3 / 255, err_msg=f"frame {f}: stored vs live XSeg mask")
