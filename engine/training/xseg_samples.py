@@ -3,7 +3,7 @@
 Faces are prepared by engine.xseg.data (model size and face type, the training target) and kept by the shared
 uint8 face cache (engine.training.samples.FaceCache: a byte budget sized from the machine, decoded up front in
 processes when feeding a GPU), and batches come from the shared background prefetcher
-(engine.training.prefetch). Each sample gets DFL's XSeg augmentation chain (engine.xseg.augment) with the
+(engine.training.prefetch). Each sample gets DFL's XSeg augmentation chain (engine.training.xseg_augment) with the
 optional synthetic occluders of ``--auto`` (engine.xseg.occluders).
 """
 
@@ -19,7 +19,7 @@ import torch
 from engine.faces.facetype import FaceType
 from engine.training.prefetch import Prefetcher
 from engine.training.samples import FaceCache
-from engine.xseg.augment import augment
+from engine.training.xseg_augment import augment
 from engine.xseg.data import FaceSample, prepare_face
 from engine.xseg.occluders import OccluderBank, occlude
 

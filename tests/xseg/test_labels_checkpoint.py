@@ -11,8 +11,8 @@ import torch
 
 from engine.errors import FacecompError
 from engine.training import xseg_checkpoint
+from engine.training.xseg_augment import augment
 from engine.xseg import checkpoint
-from engine.xseg.augment import augment
 from engine.xseg.labels import iou, polys_to_mask, trace_polys, transform_polys
 from engine.xseg.model import XSegNet
 from engine.xseg.occluders import OccluderBank, occlude
@@ -54,6 +54,31 @@ def test_augment_and_occluders_keep_shapes_and_cut_masks() -> None:
     for kind in ("hand", "object", "strands", "blob", "face"):
         occ, alpha = getattr(bank, kind)(64, np.array([32.0, 32.0]), rng)
         assert occ.shape == (64, 64, 3) and alpha.shape == (64, 64) and alpha.max() > 0
+
+
+def test_xseg_warp_is_the_swap_trainers_warp_with_xsegs_ranges(dst_faces) -> None:
+    """DFL's XSeg generator warps with SAEHD's gen_warp_params/warp_by_params: XSeg's warp_pair draws exactly
+    the swap trainer's warp (same generator state -> same image), scale within ±5 %, and keeps a real face's
+    mask on the warped face (image and mask share the draw)."""
+    from engine.faces.faceset import list_faces
+    from engine.media.image_io import read_image
+    from engine.training.augment import apply_warp, warp_params
+    from engine.training.xseg_augment import XSEG_SCALE_RANGE, warp_pair
+
+    face = read_image(list_faces(dst_faces)[0])[..., :3].astype(np.float32)
+    face = cv2.resize(face, (128, 128), interpolation=cv2.INTER_AREA)
+    mask = (cv2.cvtColor(face, cv2.COLOR_BGR2GRAY) > 0.35).astype(np.float32)
+    face[..., 0] = mask  # the mask also in the image's blue channel: both must come out warped alike
+    scales = []
+    for seed in range(40):
+        img, m = warp_pair(face, mask, np.random.default_rng(seed))
+        p = warp_params(np.random.default_rng(seed), 128, True, XSEG_SCALE_RANGE)
+        np.testing.assert_array_equal(img, apply_warp(face, p, True))
+        assert set(np.unique(m)) <= {0.0, 1.0}
+        same = ((img[24:-24, 24:-24, 0] > 0.5) == (m[24:-24, 24:-24] > 0.5)).mean()  # borders: replicate vs 0
+        assert same > 0.99, f"seed {seed}: the mask follows the face ({same:.3f})"
+        scales.append(float(np.hypot(*p.affine[0, :2])))
+    assert min(scales) >= 1 / 1.05 - 1e-6 and max(scales) <= 1.05 + 1e-6 and max(scales) - min(scales) > 0.03
 
 
 def test_checkpoint_round_trip_backups_and_errors(tmp_path) -> None:

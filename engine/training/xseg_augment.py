@@ -2,9 +2,9 @@
 
 Per sample: 50% a random other face's background composited behind this one (its face removed, turned
 ±180°, scaled ±10%, shifted ±10%, flipped, HSV-shifted or RGB-levelled, blended with strength 0.15-1);
-random warp + affine (rotation ±10°, scale ±5%, shift ±5%, flip 40%), mask re-binarised; 50% face flare,
-50% background flare; HSV shift or RGB levels; sharpen or motion/gaussian blur; nearest or bilinear
-down-up resize; JPEG re-compression. Local effects are confined to a random faded circle.
+random warp + affine (rotation ±10°, scale ±5%, shift ±5%, flip 40%: the swap trainer's warp), mask
+re-binarised; 50% face flare, 50% background flare; HSV shift or RGB levels; sharpen or motion/gaussian blur;
+nearest or bilinear down-up resize; JPEG re-compression. Local effects are confined to a random faded circle.
 """
 
 from __future__ import annotations
@@ -12,7 +12,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from engine.training.augment import apply_warp, warp_params
+
 Rng = np.random.Generator
+XSEG_SCALE_RANGE = (-0.05, 0.05)  # DFL's XSeg generator: scale ±5 % (SAEHD's ±15 %); rotation and shift as SAEHD
 
 
 def faded_circle(res: int, rng: Rng) -> np.ndarray:
@@ -68,30 +71,14 @@ def random_affine(res: int, rng: Rng, rotation: float = 10.0, scale: float = 0.0
     return m
 
 
-def random_warp_grid(res: int, rng: Rng) -> tuple[np.ndarray, np.ndarray]:
-    """A smooth random displacement (DFL's random_warp: a coarse grid of offsets, upsampled): map_x, map_y."""
-    cells = int(rng.choice([2, 4, 8]))
-    step = res / cells
-    offs = rng.normal(0, step * 0.12, (2, cells + 1, cells + 1)).astype(np.float32)
-    offs[:, 0, :] = offs[:, -1, :] = offs[:, :, 0] = offs[:, :, -1] = 0
-    dx = cv2.resize(offs[0], (res, res), interpolation=cv2.INTER_CUBIC)
-    dy = cv2.resize(offs[1], (res, res), interpolation=cv2.INTER_CUBIC)
-    k = int(step) | 1
-    dx, dy = cv2.GaussianBlur(dx, (k, k), 0), cv2.GaussianBlur(dy, (k, k), 0)
-    yy, xx = np.mgrid[0:res, 0:res].astype(np.float32)
-    return xx + dx, yy + dy
-
-
 def warp_pair(img: np.ndarray, mask: np.ndarray, rng: Rng, warp: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Random warp + affine applied identically to image and mask; the mask is re-binarised at 0.5."""
-    res = img.shape[0]
-    m = random_affine(res, rng)
-    img = cv2.warpAffine(img, m, (res, res), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    mask = cv2.warpAffine(mask, m, (res, res), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-    if warp:
-        mx, my = random_warp_grid(res, rng)
-        img = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        mask = cv2.remap(mask, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    """DFL's XSeg sample warp: the swap trainer's random warp, affine and flip (engine.training.augment: the same
+    grid draw and order, as DFL's XSeg generator calls the same gen_warp_params/warp_by_params as SAEHD's) with
+    XSeg's ranges (rotation ±10°, scale ±5 %, shift ±5 %, flip 40 %), the same draw for image and mask; the
+    mask re-binarised at 0.5."""
+    params = warp_params(rng, img.shape[0], flip=True, scale_range=XSEG_SCALE_RANGE)
+    img = apply_warp(img, params, warp)
+    mask = apply_warp(mask, params, warp, is_mask=True)
     return img, (mask > 0.5).astype(np.float32)
 
 
