@@ -15,7 +15,8 @@ same frames and the same track, all in this process' run:
   does the over),
 * the round trip (request -> worker reads plate EXR -> swap -> writes passes EXR -> host reads them) with the
   issue's layout (face + facemask in the faces' data window), and with the hosts' default passes (also per-face
-  mattes, the Cryptomatte and the STMap, whose 32-bit part costs more),
+  mattes, the Cryptomatte and the STMap, whose 32-bit part costs more), and the same passes in one EXR part (what
+  the Resolve script asks for: Psyop's Cryptomatte fuse for Fusion refuses multi-part files),
 * the same round trip with the old full-frame layout (merged rgba + face + mask, 8 channels),
 * the round trip when the host must first write its input as EXR (Nuke's 'plate from input' path),
 * where the issue's layout spends its time: the worker's own stage times (FACECOMP_WORKER_PROFILE=1: plate read,
@@ -136,6 +137,7 @@ def measure(frames: int, res: int, width: int, height: int, provider: str, smoke
                   track=str(track), out=str(tmp / "passes" / "fs.%04d.exr"))  # the hosts' default passes
     variants = {"lean": dict(params, passes=["face", "facemask"], out=str(tmp / "lean" / "fs.%04d.exr")),
                 "default": params,
+                "fusion": dict(params, exr_layout="single", out=str(tmp / "fusion" / "fs.%04d.exr")),
                 "old": dict(params, passes=["rgba", "face", "mask"], out=str(tmp / "old" / "fs.%04d.exr")),
                 "input": dict(params, plate=str(tmp / "input" / "in.%04d.exr"))}
     infer: list[float] = []
@@ -184,7 +186,7 @@ def measure(frames: int, res: int, width: int, height: int, provider: str, smoke
         x0, y0, x1, y1 = windows[name]
         return f"{x1 - x0 + 1}x{y1 - y0 + 1}"
 
-    lean, default = stages["lean"], stages["default"]
+    lean, default, fusion = stages["lean"], stages["default"], stages["fusion"]
     rest = statistics.median(1000.0 * (trip - read) - sum(st.values())  # per frame: not in a stage nor the read
                              for trip, read, st in zip(trips["lean"], host_read["lean"], lean, strict=True))
     return [
@@ -197,6 +199,8 @@ def measure(frames: int, res: int, width: int, height: int, provider: str, smoke
             target=1.2),
         Row("host_roundtrip", f"round trip, the hosts' default passes: + mattes, Cryptomatte, STMap (data window "
             f"{size('default')})", _median_ms(trips["default"]), "ms", t_swap, base),
+        Row("host_roundtrip", "round trip, Resolve's request: the default passes in one EXR part (Psyop's Fusion "
+            "Cryptomatte fuse reads no multi-part file)", _median_ms(trips["fusion"]), "ms", t_swap, base),
         Row("host_roundtrip", "round trip, old layout (rgba + face + mask, full frame)", _median_ms(trips["old"]), "ms",
             t_swap, base),
         Row("host_roundtrip", "round trip incl. the host writing its input EXR (default passes)",
@@ -214,6 +218,8 @@ def measure(frames: int, res: int, width: int, height: int, provider: str, smoke
         Row("host_roundtrip", "  default passes, worker: write the passes", _stage_ms(default, "passes"), "ms", t_swap,
             base),
         Row("host_roundtrip", "  default passes, host: read the passes", _median_ms(host_read["default"]), "ms",
+            t_swap, base),
+        Row("host_roundtrip", "  Resolve's one-part file, worker: write the passes", _stage_ms(fusion, "passes"), "ms",
             t_swap, base),
         Row("host_roundtrip", "  the whole plate read (no track, or rgba)", _median_ms(whole), "ms", t_swap, base),
     ]

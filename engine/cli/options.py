@@ -92,7 +92,7 @@ def add_pass_files(parser: argparse.ArgumentParser, what: str) -> None:
                         help=f"{what}: {','.join(PASSES)} (mask = facemask; rgba = the merged frame)")
     parser.add_argument("--exr-layout", choices=EXR_LAYOUTS, default="parts",
                         help="parts: image passes half + Cryptomatte/STMap 32-bit in a second EXR part; single: "
-                             "one part (for Fusion's Cryptomatte fuse, which reads no multi-part EXR)")
+                             "one 32-bit part (for Fusion's Cryptomatte fuse, which reads no multi-part EXR)")
 
 
 def add_face_selection(parser: argparse.ArgumentParser) -> None:

@@ -170,7 +170,7 @@ class Merger:
             attrs = {"oiio:ColorSpace": ws or color.MODEL_SPACE, "facecomp:model": self.job.model.name}
             constant = self.face_names if named(self.job.face_select) else ()
             outputs.write_passes(files["passes"], result, self.job.passes, attrs, self.face_names, constant,
-                                 mixed=self.job.exr_layout == "single")
+                                 layout=self.job.exr_layout)
             outputs.write_patches(files["patches"].parent, number, name, result, self.job.origin, ws)
         outputs.write_merged(files["merged"], result)
         return result.faces

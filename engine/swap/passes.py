@@ -45,12 +45,13 @@ PASS_COMPRESSION = "zip"
 Window = tuple[int, int, int, int]
 # Channels that must be 32-bit: Cryptomatte ids (a half would change them) and the STMap (half steps of 1/2048
 # near 1.0 would move a 512 px patch lookup by a quarter pixel). They go into a second part of the file
-# (engine.media.exr_parts): the first part, the image passes, stays half. One part of mixed half/float channels
-# (``mixed``) is read as a float image by tools that ask for the file's pixel type, and OIIO's Python binding
-# writes it through a per-value conversion (bench/passes.py measures both).
+# (engine.media.exr_parts): the first part, the image passes, stays half. The one-part layout stores every channel
+# 32-bit: one part mixing half and float channels is read as a float image anyway by tools that ask for the
+# file's pixel type, and OIIO's Python binding writes such a part through a per-value conversion (1.6x the time
+# of an all-float part; bench/passes.py measures the layouts).
 FLOAT_CHANNELS = (*cryptomatte.layer_channels(), "stmap.R", "stmap.G")
 # How a pass file is laid out: "parts" (default) = the image passes half in part one, FLOAT_CHANNELS 32-bit in
-# part two; "single" = one part mixing both (what Psyop's Cryptomatte fuse for Fusion needs: its EXR reader
+# part two; "single" = one part, every channel 32-bit (what Psyop's Cryptomatte fuse for Fusion needs: its EXR reader
 # refuses multi-part files, Psyop/Cryptomatte fusion/Modules/Lua/cryptomatte_utilities.lua 1.4.0).
 EXR_LAYOUTS = ("parts", "single")
 
@@ -146,10 +147,10 @@ def exr_channels(result: FrameResult, passes: tuple[str, ...] = DEFAULT_PASSES, 
 
 def write_passes(path: str | os.PathLike[str], result: FrameResult, passes: tuple[str, ...] = DEFAULT_PASSES,
                  attributes: dict[str, str] | None = None, names: Iterable[str] = (), matte_names: Iterable[str] = (),
-                 mixed: bool = False) -> None:
+                 layout: str = "parts") -> None:
     """One EXR of the chosen passes (:data:`PASS_COMPRESSION`), written atomically: the image passes as half in
-    its first part, :data:`FLOAT_CHANNELS` as 32-bit float in a second part (``mixed``: one part, half with only
-    those channels 32-bit).
+    its first part, :data:`FLOAT_CHANNELS` as 32-bit float in a second part (``layout`` "single": one part, every
+    channel 32-bit; :data:`EXR_LAYOUTS`).
     ``names``: the faces of the shot (stable names) for the Cryptomatte manifest; ``matte_names``: those whose
     matte layer is written in every frame."""
     window = data_window(result, passes)
@@ -160,9 +161,9 @@ def write_passes(path: str | os.PathLike[str], result: FrameResult, passes: tupl
     if "crypto" in passes:
         attrs.update(cryptomatte.metadata(all_names))
     h, w = result.plate.shape[:2]
-    if mixed:
-        write_exr(path, ch, half=True, attributes=attrs, compression=PASS_COMPRESSION, float_channels=FLOAT_CHANNELS,
-                  data_origin=window[:2], display_size=(w, h))
+    if check_exr_layout(layout, "layout") == "single":
+        write_exr(path, ch, half=False, attributes=attrs, compression=PASS_COMPRESSION, data_origin=window[:2],
+                  display_size=(w, h))
     else:
         write_exr_parts(path, ch, FLOAT_CHANNELS, attrs, PASS_COMPRESSION, data_origin=window[:2],
                         display_size=(w, h))

@@ -259,7 +259,7 @@ class Renderer:
                  "facecomp:ocio_config": color.CONFIG_URI, "facecomp:faces": str(result.faces)}
         names = shot_face_names(tr, face_select)
         write_passes(out_path, result, passes, attrs, names, names if named(face_select) else (),
-                     mixed=exr_layout == "single")
+                     layout=exr_layout)
         clock.lap("passes")
         if patches_dir is not None:
             write_patches(patches_dir, frame, Path(out_path).name.split(".exr")[0], result, origin, ws)

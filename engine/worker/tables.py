@@ -40,7 +40,7 @@ def render_options() -> list[Option]:
                choices=["all", "largest"]),
         Option("passes", ",".join(DEFAULT_PASSES), "EXR passes to write", choices=list(PASSES)),
         Option("exr_layout", "parts", "pass file layout: parts (image passes half, ids 32-bit in a second part) or "
-               "single (one part, for Fusion's Cryptomatte fuse)", choices=list(EXR_LAYOUTS)),
+               "single (one 32-bit part, for Fusion's Cryptomatte fuse)", choices=list(EXR_LAYOUTS)),
         Option("face_type", "auto", "face type of a .dfm without metadata (auto = from the model)",
                choices=["auto", *face_types]),
     ]

@@ -37,7 +37,7 @@ def test_faceswap_writes_one_part_files_that_the_cryptomatte_fuse_reads(fusion, 
 
     fusion._fuses.add(passes_kit.CRYPTO_FUSE)
     comp, _, _, first = _built(fusion, media, tmp_path)
-    assert read_header(str(first))["parts"] == 1
+    assert read_header(str(first))["parts"] == 1 and read_exr(first)["__format__"] == "float"
     fuse = comp.FindTool("FaceSwap_cryptomatte")
     assert fuse is not None and fuse.Input.GetConnectedOutput().GetTool() is comp.FindTool("FaceSwap_crypto")
     fuse.SetInput("MatteList", '"face0"')
