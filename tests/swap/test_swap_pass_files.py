@@ -56,19 +56,27 @@ def test_float_exr_and_lossy_compressions(tmp_path):
     assert PASS_COMPRESSION in EXR_COMPRESSIONS
 
 
-def test_data_window_and_float_channels_in_a_half_file(tmp_path):
-    """A data window inside a bigger display window, with 32-bit float channels beside half ones: read back in
-    place over the display window (zeros outside), the float channels bit for bit."""
+def test_data_window_and_float_channels_beside_half_ones(tmp_path):
+    """A data window inside a bigger display window, with 32-bit float channels beside half ones (the pass
+    files' two parts): read back in place over the display window (zeros outside), the float channels bit for
+    bit."""
+    from engine.media.exr_parts import write_exr_parts
+
     ch = _channels()
     ids = np.random.default_rng(3).uniform(-1e30, 1e30, (37, 53)).astype(np.float32)
-    write_exr(tmp_path / "w.exr", {"face.R": ch["R"], "CryptoFace00.R": ids}, float_channels=("CryptoFace00.R",),
-              data_origin=(11, 5), display_size=(100, 60), compression=PASS_COMPRESSION)
+    write_exr_parts(tmp_path / "w.exr", {"face.R": ch["R"], "CryptoFace00.R": ids}, ("CryptoFace00.R",),
+                    compression=PASS_COMPRESSION, data_origin=(11, 5), display_size=(100, 60))
     inp = oiio.ImageInput.open(str(tmp_path / "w.exr"))
-    spec = inp.spec()
+    formats = {}
+    part = 0
+    while inp.seek_subimage(part, 0):
+        spec = inp.spec()
+        assert (spec.x, spec.y, spec.width, spec.height) == (11, 5, 53, 37)
+        assert (spec.full_width, spec.full_height) == (100, 60)
+        formats.update(zip(spec.channelnames, (str(spec.channelformat(i)) for i in range(spec.nchannels)),
+                           strict=True))
+        part += 1
     inp.close()
-    assert (spec.x, spec.y, spec.width, spec.height) == (11, 5, 53, 37)
-    assert (spec.full_width, spec.full_height) == (100, 60)
-    formats = dict(zip(spec.channelnames, (str(f) for f in spec.channelformats), strict=True))
     assert formats == {"face.R": "half", "CryptoFace00.R": "float"}
     layers, _ = read_exr_layers(tmp_path / "w.exr")
     got = layers["CryptoFace00.R"]
