@@ -176,50 +176,25 @@ class WorkerClient(object):
         return WorkerDied("facecomp worker exited (code {}){}".format(code, ": " + tail if tail else ""))
 
     def request(self, op, timeout=30.0, on_progress=None, should_cancel=None, **params):
-        """Send one request and wait for its result; ``timeout`` is the longest silence allowed.
+        """Send one request and wait for its result (a PendingRequest polled until its answer); ``timeout`` is the
+        longest silence allowed.
 
         Progress messages go to ``on_progress(message)`` and restart the clock. If ``should_cancel()``
         turns true the worker is asked to cancel (it answers with a 'cancelled' error).
         """
-        if op != "hello" and self.proc is None:
-            self.start()
-        with self._lock:
-            if not self.alive:
-                raise self._died()
-            self._next_id += 1
-            rid = self._next_id
-            message = dict(params)
-            message.update(id=rid, op=op)
-            self._send(message)
-            deadline = time.monotonic() + timeout
-            cancel_sent = False
-            while True:
-                if should_cancel is not None and not cancel_sent and should_cancel():
-                    self._send({"id": "cancel-{}".format(rid), "op": "cancel", "target": rid})
-                    cancel_sent = True
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    self.kill()
-                    raise WorkerTimeout("facecomp worker gave no answer to '{}' in {:g} s; it was stopped"
-                                        .format(op, timeout))
-                try:
-                    msg = self._messages.get(timeout=min(left, 0.25))
-                except queue.Empty:
-                    continue
-                if msg is _EOF:
-                    raise self._died()
-                if not isinstance(msg, dict) or msg.get("id") != rid:
-                    continue  # a late answer to an earlier request, or a cancel acknowledgement
-                kind = msg.get("type")
-                if kind == "progress":
-                    deadline = time.monotonic() + timeout
+        pending = PendingRequest(self, op, timeout, busy_wait=None, **params)
+        try:
+            while not pending.finished:
+                if should_cancel is not None and should_cancel():
+                    pending.cancel()
+                for message in pending.poll(wait=0.25):
                     if on_progress is not None:
-                        on_progress(msg)
-                elif kind == "error":
-                    raise WorkerError(msg.get("error", "unknown error"), msg.get("kind", "failed"),
-                                      msg.get("path"), msg.get("frame"))
-                else:
-                    return msg
+                        on_progress(message)
+        finally:
+            pending._end()  # a raising callback leaves the worker free for the next request
+        if pending.error is not None:
+            raise pending.error
+        return pending.result
 
     def ping(self, timeout=10.0):
         return self.request("ping", timeout=timeout)
@@ -233,6 +208,87 @@ class WorkerClient(object):
         passes, exr_layout, xseg_model, face_type); progress messages arrive per frame."""
         return self.request("render", timeout=frame_timeout, on_progress=on_progress,
                             should_cancel=should_cancel, **params)
+
+
+class PendingRequest(object):
+    """One request to a WorkerClient sent without waiting for its answer: a host's UI loop calls ``poll()`` between
+    its own events (Fusion's UI timer), so the UI stays responsive while the worker renders.
+
+    ``WorkerClient.request`` is this request waited on. The worker is held for this request until its answer; silence longer
+    than ``timeout`` (progress restarts the clock) kills the worker and ends the request with WorkerTimeout;
+    ``cancel()`` asks the worker to stop (it answers with a 'cancelled' error at its next frame).
+    """
+
+    def __init__(self, worker, op, timeout=30.0, busy_wait=1.0, **params):
+        """``busy_wait``: seconds to wait for a request of another thread to end (None: as long as it takes)."""
+        if worker.proc is None:
+            worker.start()
+        if not (worker._lock.acquire() if busy_wait is None else worker._lock.acquire(timeout=busy_wait)):
+            raise FacecompHostError("the facecomp worker is busy with another request")
+        self.worker, self.op, self.timeout = worker, op, timeout
+        self.finished, self.result, self.error = False, None, None
+        self._cancel_sent = False
+        try:
+            if not worker.alive:
+                raise worker._died()
+            worker._next_id += 1
+            self.id = worker._next_id
+            message = dict(params)
+            message.update(id=self.id, op=op)
+            worker._send(message)
+        except BaseException:
+            worker._lock.release()
+            raise
+        self.deadline = time.monotonic() + timeout
+
+    def cancel(self):
+        """Ask the worker to cancel this request (once; no effect after the answer)."""
+        if not self.finished and not self._cancel_sent:
+            self._cancel_sent = True
+            try:
+                self.worker._send({"id": "cancel-{}".format(self.id), "op": "cancel", "target": self.id})
+            except WorkerDied as exc:
+                self._end(error=exc)
+
+    def stop(self, why="stopped before the worker answered"):
+        """End the request now: the worker is killed (the next request starts a fresh one)."""
+        if not self.finished:
+            self.worker.kill()
+            self._end(error=WorkerError("facecomp {}: {}".format(self.op, why), kind="cancelled"))
+
+    def poll(self, wait=0.05):
+        """Handle what the worker said since the last call, waiting at most ``wait`` seconds for the first message
+        (the wait also gives the worker's reader thread its turn); returns the progress messages received. When the
+        answer has come, ``finished`` is True and ``result`` or ``error`` (a FacecompHostError) is set."""
+        progress = []
+        while not self.finished:
+            try:
+                msg = self.worker._messages.get(timeout=wait) if wait > 0 else self.worker._messages.get_nowait()
+            except queue.Empty:
+                if time.monotonic() > self.deadline:
+                    self.worker.kill()
+                    self._end(error=WorkerTimeout("facecomp worker gave no answer to '{}' in {:g} s; it was stopped"
+                                                  .format(self.op, self.timeout)))
+                break
+            wait = 0
+            if msg is _EOF:
+                self._end(error=self.worker._died())
+            elif isinstance(msg, dict) and msg.get("id") == self.id:
+                kind = msg.get("type")
+                if kind == "progress":
+                    self.deadline = time.monotonic() + self.timeout
+                    progress.append(msg)
+                elif kind == "error":
+                    self._end(error=WorkerError(msg.get("error", "unknown error"), msg.get("kind", "failed"),
+                                                msg.get("path"), msg.get("frame")))
+                else:
+                    self._end(result=msg)
+        return progress
+
+    def _end(self, result=None, error=None):
+        if not self.finished:
+            self.finished, self.result, self.error = True, result, error
+            self.worker._lock.release()
 
 
 class WorkerPool(object):

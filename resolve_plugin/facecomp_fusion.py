@@ -272,7 +272,7 @@ def track_step(settings, plate):
 
 
 def _starter(worker, op, timeout, params):
-    return lambda: pending.PendingRequest(worker, op, timeout=timeout, **params)
+    return lambda: fc.PendingRequest(worker, op, timeout=timeout, **params)
 
 
 def _stored(comp, tables):

@@ -1,7 +1,7 @@
 """FaceSwap's progress window in Fusion and Resolve: a status line, a progress bar and Cancel (Fusion's UIManager).
 
 Stdlib-only (Python 3.6+); part of facecomp_fusion.py. The worker's requests are sent without waiting
-(host_kit.pending.PendingRequest) and polled from a UI timer, so Fusion's UI stays responsive and Cancel reaches the
+(host_kit.client.PendingRequest) and polled from a UI timer, so Fusion's UI stays responsive and Cancel reaches the
 worker between frames. Without a UIManager (fuscript from a shell, the self-test) the caller keeps the console path.
 
 UIManager API used (fusionscript-stubs 21.0.0 declares Fusion as an empty class and has no UIManager; these follow
@@ -44,7 +44,7 @@ def _bmd_module():
 
 class ProgressWindow(object):
     """Run worker requests one after another under a window; ``run(steps)`` returns the last request's result or
-    raises its error. ``steps``: (status text, start) pairs; ``start()`` returns a host_kit.pending PendingRequest or
+    raises its error. ``steps``: (status text, start) pairs; ``start()`` returns a host_kit.client PendingRequest or
     PendingCommand."""
 
     runs = 0
