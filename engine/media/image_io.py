@@ -251,7 +251,10 @@ def read_exr_layers(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray]
             spec = inp.spec()
             if spec.full_width * spec.full_height > MAX_PIXELS or spec.width * spec.height > MAX_PIXELS:
                 raise FacecompError(f"image too large ({spec.full_width}x{spec.full_height})", p)
-            data = inp.read_image(part, 0, 0, spec.nchannels, "float")
+            # an all-half part is read as half and widened by numpy: OIIO's half->float conversion flushes half
+            # denormals to zero when the process has denormals flushed (torch.set_flush_denormal, CPU training)
+            native = "half" if spec.format == "half" and not spec.channelformats else "float"
+            data = inp.read_image(part, 0, 0, spec.nchannels, native)
             if data is None or not hasattr(data, "shape"):
                 raise FacecompError("EXR pixel data is damaged", p)
             full = in_display_window(np.asarray(data, np.float32).reshape(spec.height, spec.width, spec.nchannels),
