@@ -40,6 +40,8 @@ VARIANTS = ("frozen", "thread", "nice", "sync", "device", "t1", "cl", "compile",
 
 
 def _trainer(row: str, precision: str, pipeline: str = "host", channels_last: bool = False) -> Any:
+    import torch
+
     from engine.models import normalize_options
     from engine.training.trainer import Trainer, TrainSettings
 
@@ -50,6 +52,7 @@ def _trainer(row: str, precision: str, pipeline: str = "host", channels_last: bo
                               options=options, src=src, dst=dst, precision=precision, preview_every=0, quiet=True,
                               pipeline=pipeline, channels_last=channels_last))
     t.setup()
+    torch.set_flush_denormal(t.device.type == "cpu")  # as Trainer.run (precision.denormals_flushed)
     fused = t.opt.compile_now()  # long runs use the fused update after 100 iterations: measure that
     if fused is not None:
         fused.wait()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import platform
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -48,6 +50,22 @@ def choose_device(name: str, local_rank: int = 0) -> torch.device:
                                 f"{torch.__version__})")
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     return torch.device("cpu")
+
+
+@contextmanager
+def denormals_flushed(device: torch.device) -> Iterator[None]:
+    """On a CPU device: denormal floats flush to zero in this thread for the block (tiny optimizer moments must
+    not fall into slow denormal arithmetic), then IEEE arithmetic again. The flag is per process thread and
+    torch has no getter: the block restores the process default (off), so image I/O after a training run in the
+    same process (a test, a host's worker) sees exact denormals."""
+    if device.type != "cpu":
+        yield
+        return
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from engine.media.image_io import write_image
 from engine.models.registry import spec
 from engine.training import checkpoint as ckpt
 from engine.training import distributed as dd
+from engine.training import precision as prec
 from engine.training.console import Console, LossLog
 from engine.training.loss_plot import loss_plot
 from engine.training.optimizers import DFLOptimizer, FlatParams, OptArgs, optimizer_args
@@ -107,9 +108,7 @@ class Trainer:
         from engine.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator
 
         dd.init(self.dist, self.device)
-        if self.device.type == "cpu":
-            torch.set_flush_denormal(True)  # tiny optimizer moments must not fall into slow denormal math
-        elif self.device.type == "cuda":
+        if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: cuDNN times its algorithms once, at warm-up
         torch.manual_seed(self.s.seed + 1000 * self.dist.rank)
         self.model = spec(self.kind).build(self.options)  # options were completed and checked by the run plan
@@ -318,7 +317,12 @@ class Trainer:
             raise KeyboardInterrupt
 
     def run(self) -> dict[str, Any]:
-        """Train until target_iter, max_iterations or a signal; returns a summary (iteration, ms, losses)."""
+        """Train until target_iter, max_iterations or a signal; returns a summary (iteration, ms, losses).
+        On a CPU denormals flush to zero for the run only (precision.denormals_flushed)."""
+        with prec.denormals_flushed(self.device):
+            return self._train()
+
+    def _train(self) -> dict[str, Any]:
         self.setup()
         if self.dist.is_main and (not self.stored or self.s.reset_iteration or self.s.save_at_start):
             self.save()  # the folder is a complete model from the start

@@ -278,3 +278,13 @@ def test_every_loss_term_trains_saves_and_resumes(kind: str, extra: dict, src_fa
     assert discs == want_d and opts == {"src_dst_opt", "GAN_opt"} | ({"D_code_opt"} if kind == "saehd" else set())
     again = Trainer(TrainSettings(**settings, max_iterations=1), ckpt.read_model_json(tmp_path))
     assert again.run()["iteration"] == 3 and again.gan_opt.iterations == 3 and again.opt.iterations == 3
+    assert (torch.tensor([1e-39]) * 1.0).item() != 0.0  # the run's denormal flushing ended with it
+
+
+def test_denormals_flush_only_inside_the_block():
+    from engine.training.precision import denormals_flushed
+
+    tiny = torch.tensor([1e-39])  # a float32 denormal
+    with denormals_flushed(torch.device("cpu")):
+        assert (tiny * 1.0).item() == 0.0
+    assert (tiny * 1.0).item() != 0.0
