@@ -25,6 +25,7 @@ from engine.training import checkpoint as ckpt
 from engine.training import distributed as dd
 from engine.training import precision as prec
 from engine.training.console import Console, LossLog
+from engine.training.host_memory import keep_freed_memory
 from engine.training.loss_plot import loss_plot
 from engine.training.optimizers import DFLOptimizer, FlatParams, OptArgs, optimizer_args
 from engine.training.precision import Precision, channels_last_wanted, choose_device, choose_precision
@@ -110,6 +111,8 @@ class Trainer:
         dd.init(self.dist, self.device)
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: cuDNN times its algorithms once, at warm-up
+        else:
+            keep_freed_memory()  # no page faults for the step's buffers every iteration (host_memory)
         torch.manual_seed(self.s.seed + 1000 * self.dist.rank)
         self.model = spec(self.kind).build(self.options)  # options were completed and checked by the run plan
         folder = self.s.model_dir
