@@ -2,15 +2,20 @@
 
 import codecs
 import json
-import re
 
 MAX_TRACK_BYTES = 512 << 20  # the engine's own cap on a track file (engine/swap/track.py)
 HEAD_BYTES = 64 << 10  # the first read of a track's header; doubled while the header goes on
-_SPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
 
 
 class _Truncated(Exception):
     """The text read so far ends inside the header."""
+
+
+def _skip_space(text, pos):
+    """The position of the first character at or after ``pos`` that is not JSON whitespace."""
+    while pos < len(text) and text[pos] in " \t\n\r":
+        pos += 1
+    return pos
 
 
 def _fields_before_frames(text):
@@ -21,23 +26,23 @@ def _fields_before_frames(text):
     named by the full read)."""
     decoder = json.JSONDecoder()
     fields = {}
-    pos = _SPACE.match(text).end()
+    pos = _skip_space(text, 0)
     if pos >= len(text):
         raise _Truncated()
     if text[pos] != "{":
         raise ValueError("not a JSON object")
     while True:
         try:
-            key, pos = decoder.raw_decode(text, _SPACE.match(text, pos + 1).end())
-            pos = _SPACE.match(text, pos).end()
+            key, pos = decoder.raw_decode(text, _skip_space(text, pos + 1))
+            pos = _skip_space(text, pos)
             if key == "frames" and text[pos:pos + 1] == ":":
                 return fields
             if not isinstance(key, str) or text[pos:pos + 1] != ":":
                 raise _Truncated()
-            fields[key], pos = decoder.raw_decode(text, _SPACE.match(text, pos + 1).end())
+            fields[key], pos = decoder.raw_decode(text, _skip_space(text, pos + 1))
         except json.JSONDecodeError:
             raise _Truncated() from None
-        pos = _SPACE.match(text, pos).end()
+        pos = _skip_space(text, pos)
         if text[pos:pos + 1] == "}":
             return None
         if text[pos:pos + 1] != ",":
