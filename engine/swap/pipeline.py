@@ -80,15 +80,23 @@ def to_space(img: np.ndarray, ws: str | None, space: str) -> np.ndarray:
     return np.clip(f if ws is None else color.convert(f, ws, space), 0.0, 1.0)
 
 
+def xseg_model_path(path: str | os.PathLike[str]) -> Path:
+    """An XSeg model as ``--xseg-model`` and the worker's ``load`` take it (an exported .onnx or a trained XSeg
+    model folder), ``~`` expanded and absolute. Raises FacecompError naming it when nothing is there; what is
+    there is checked when it is opened (XSegApplier)."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise FacecompError("no such XSeg model (an exported XSeg .onnx or an XSeg model folder)", p)
+    return p.resolve()
+
+
 def open_xseg(path: str | os.PathLike[str] | None, provider: str | None = None) -> Any:
     """An XSeg model (exported .onnx or a trained XSeg model folder) for the XSeg mask modes (None: none)."""
     if path is None:
         return None
     from engine.xseg.apply import XSegApplier
 
-    if not Path(path).exists():
-        raise FacecompError("no such XSeg model", path)
-    return XSegApplier(path, providers=None if provider in (None, "auto") else provider)
+    return XSegApplier(xseg_model_path(path), providers=None if provider in (None, "auto") else provider)
 
 
 def plate_xseg(xseg: Any, plate: np.ndarray, ws: str | None, space: str,

@@ -9,6 +9,7 @@ Sidecar format (JSON, ``facecomp track --out shot.track.json``)::
      "smoothing": {"method": "one-euro-forward-backward", "min_cutoff": 1.0, "beta": 4.0, ...} | null,
      "cuts": [frame numbers that start a new shot],
      "xseg": {"model": "<XSeg model path>", "face_type": "whole_face", "resolution": 256} | null,
+     "identities": [0, 1],                    # every face's identity (else its id) in the track, ascending
      "names": {"0": "face0", "1": "face1"},   # identity -> the face's name (rename here: letters, digits, _)
      "frames": [{"frame": 1, "name": "00001", "faces": [
          {"id": 0,                      # track id: one continuous run of a face (new id at cuts and jumps)
@@ -31,6 +32,11 @@ Faces of a frame are ordered largest first. Tracks are cut where the picture cha
 difference), and a face whose landmarks jump (or that cannot be matched to the previous frame) starts a new id;
 runs of ids that show the same person (identity embedding) then share one identity and name, which the
 passes (per-face mattes, Cryptomatte) and ``--faces NAME`` use. A track without identities names each id.
+
+The header (every field but ``frames``) is written first and ``frames`` last, so a host can name the faces
+(``identities`` through ``names``) from the head of the file without reading the frames and their masks
+(host_kit.track.face_names). ``identities`` must match the frames' faces (a track whose frames were edited
+without it fails to load); tracks written before it have none and still load.
 """
 
 from __future__ import annotations
@@ -70,6 +76,11 @@ class TrackFace:
     xseg_mat: np.ndarray | None = None
     eyebrows_expand_mod: float = 1.0
     identity: int | None = None  # the person (None: the track id)
+
+    @property
+    def person(self) -> int:
+        """Whom the face shows: its identity, else (a track built without identities) its track id."""
+        return self.id if self.identity is None else self.identity
 
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, **({"identity": self.identity} if self.identity is not None else {}),
@@ -131,7 +142,7 @@ class Track:
     def save(self, path: str | os.PathLike[str]) -> None:
         data = {"format": FORMAT, "version": VERSION, "source": self.source, "aligned": self.aligned,
                 "image_size": list(self.image_size), "fps": self.fps, "smoothing": self.smoothing,
-                "cuts": self.cuts, "xseg": self.xseg, "names": self._names_table(),
+                "cuts": self.cuts, "xseg": self.xseg, "identities": self.identities(), "names": self._names_table(),
                 "frames": [{"frame": f.number, "name": f.name, "faces": [x.to_json() for x in f.faces]}
                            for f in self.frames.values()]}
         atomic.write_text(path, json.dumps(data, separators=(",", ":")))
@@ -170,24 +181,30 @@ class Track:
         track = cls(frames, str(data.get("source", "")), data.get("aligned"), size,  # type: ignore[arg-type]
                     float(data.get("fps", 30.0)), data.get("smoothing"), [int(c) for c in data.get("cuts", [])],
                     str(p), names, xseg)
+        header = data.get("identities")  # absent in tracks written before it: nothing to check
+        if header is not None and header != track.identities():
+            raise FacecompError(f"damaged track: its header lists identities {header}, its faces have "
+                                f"{track.identities()} (re-run facecomp track)", p)
         check_names({int(k): v for k, v in track._names_table().items()}, str(p))  # with the default names too
         return track
 
+    def identities(self) -> list[int]:
+        """Every face's identity (its ``person``) in the track, ascending: the header's ``identities``."""
+        return sorted({f.person for tf in self.frames.values() for f in tf.faces})
+
     def _names_table(self) -> dict[str, str]:
         """identity -> name of every face of the track (written in full so that renaming is one edit)."""
-        table = {f.id if f.identity is None else f.identity: self.name_of(f)
-                 for tf in self.frames.values() for f in tf.faces}
-        return {str(k): table[k] for k in sorted(table)}
+        return {str(i): self.names.get(i, default_name(i)) for i in self.identities()}
 
     # ---- use --------------------------------------------------------------------------------------------
     def name_of(self, face: TrackFace) -> str:
         """The face's stable name: its identity's name in ``names`` (default ``face<identity>``)."""
-        identity = face.id if face.identity is None else face.identity
-        return self.names.get(identity, default_name(identity))
+        return self.names.get(face.person, default_name(face.person))
 
     @functools.cached_property
     def face_names(self) -> list[str]:
-        """The names of every face of the shot, by identity."""
+        """The names of every face of the shot, by identity (host_kit.track.face_names reads the same from the
+        file's header)."""
         return list(self._names_table().values())
 
     def faces(self, number: int, frame_size: tuple[int, int] | None = None) -> list[FaceInput]:

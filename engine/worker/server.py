@@ -148,15 +148,15 @@ class Worker:
 
     def load(self, model: str, provider: str | None = None, face_type: str | None = None,
              xseg_model: str | None = None) -> dict[str, Any]:
-        """Load (or keep) the model (and XSeg model); reports the execution providers really in use."""
+        """Load (or keep) the model (and XSeg model: an exported .onnx or an XSeg model folder, as
+        ``--xseg-model``); reports the execution providers really in use."""
         from engine.export.model_path import resolve_model_path
+        from engine.swap.pipeline import xseg_model_path
 
         path = str(resolve_model_path(Path(model).expanduser()).resolve())  # a training folder: its export
         if not Path(path).is_file():
             raise FacecompError("model file not found", path)
-        xseg = str(Path(xseg_model).expanduser().resolve()) if xseg_model else None
-        if xseg is not None and not Path(xseg).is_file():
-            raise FacecompError("XSeg model file not found", xseg)
+        xseg = str(xseg_model_path(xseg_model)) if xseg_model else None
         provider = None if provider in (None, "", "auto") else provider
         face_type = None if face_type in (None, "", "auto") else face_type
         key = (path, provider, face_type, xseg)

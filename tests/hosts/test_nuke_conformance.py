@@ -141,18 +141,22 @@ def test_proxy_mode_is_off_while_the_input_is_written(nuke_session, media):
 
 @pytest.fixture(scope="module")
 def two_face_track(media, tmp_path_factory):
-    """A track the engine built on the plate (`facecomp track`), given a second person on its second frame and
-    renamed as a user does it: one edit of the ``names`` table (identity 0 -> hero; identity 1 keeps its
-    default name)."""
+    """A track the engine built on the plate (`facecomp track`), given a second person on its second frame (by
+    the engine's writer, which lists the identities in the header) and renamed as a user does it: one edit of
+    the ``names`` table (identity 0 -> hero; identity 1 keeps its default name)."""
     import json
+    from dataclasses import replace
 
+    from engine.swap.track import Track
     from tests.conftest import run_facecomp
 
     path = tmp_path_factory.mktemp("track") / "t.json"
     run_facecomp("track", media["plate"], "--out", path, "--frames", "1001-1002")
+    track = Track.load(path)
+    track.frames[1002].faces.append(replace(track.frames[1002].faces[0], id=1, identity=1))
+    track.save(path)
     data = json.loads(path.read_text())
-    second = dict(data["frames"][1]["faces"][0], id=1, identity=1)
-    data["frames"][1]["faces"].append(second)
+    assert data["identities"] == [0, 1]
     data["names"] = {"0": "hero"}
     path.write_text(json.dumps(data))
     return path

@@ -124,6 +124,42 @@ def test_failed_frames_and_missing_models_name_the_file(worker, media, tmp_path)
     assert worker.ping()["model"] == str(media["model"]), "a failed load keeps the loaded model"
 
 
+def test_load_takes_an_xseg_model_folder_as_the_cli_does(worker, media, tmp_path):
+    """``load`` takes what ``--xseg-model`` takes: an XSeg model folder (written by the engine's checkpoint writer,
+    as `facecomp xseg train` leaves it) masks XSeg-prd exactly as `facecomp render --xseg-model FOLDER`; a missing
+    path is refused with the CLI's own line, and the loaded models stay."""
+    import torch
+
+    from engine.training.xseg_checkpoint import save_checkpoint
+    from engine.xseg.model import XSegNet
+    from tests.conftest import run_facecomp
+
+    torch.manual_seed(0)
+    folder = save_checkpoint(tmp_path / "xseg", XSegNet(64), 0, {"face_type": "whole_face"})
+    missing = tmp_path / "none"
+    cli = run_facecomp("render", "--model", media["model"], "--plate", media["plate"], "--frames", "1003", "--out",
+                       tmp_path / "cli.%04d.exr", "--working-space", WORKING_SPACE, "--mask-mode", "XSeg-prd",
+                       "--xseg-model", folder)
+    assert "1 frames rendered" in cli.out, cli.err
+    try:
+        worker.load(str(media["model"]), xseg_model=str(folder))
+        _render(worker, media, tmp_path, frames=[1003], model=None, overrides={"mask_mode": "XSeg-prd"})
+        by_worker, by_cli = read_exr(tmp_path / "fs.1003.exr"), read_exr(tmp_path / "cli.1003.exr")
+        np.testing.assert_array_equal(by_worker["facemask.A"], by_cli["facemask.A"])
+        with pytest.raises(fc.WorkerError) as info:
+            worker.load(str(media["model"]), xseg_model=str(missing))
+        bad = run_facecomp("render", "--model", media["model"], "--plate", media["plate"], "--frames", "1003",
+                           "--out", tmp_path / "bad.%04d.exr", "--mask-mode", "XSeg-prd", "--xseg-model", missing,
+                           check=False)
+        assert bad.code != 0 and str(info.value) in bad.err.strip().splitlines()[-1], (str(info.value), bad.err)
+        assert str(info.value) == f"{missing}: no such XSeg model (an exported XSeg .onnx or an XSeg model folder)"
+        assert info.value.path == str(missing) and worker.ping()["model"] == str(media["model"])
+        _render(worker, media, tmp_path / "kept", frames=[1003], model=None, overrides={"mask_mode": "XSeg-prd"})
+        np.testing.assert_array_equal(read_exr(tmp_path / "kept" / "fs.1003.exr")["facemask.A"], by_cli["facemask.A"])
+    finally:
+        worker.load(str(media["model"]))  # the module's worker goes on without an XSeg model
+
+
 def _raw_worker():
     return subprocess.Popen(shlex.split(facecomp_exe()) + ["worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True, bufsize=1)

@@ -86,6 +86,25 @@ def test_track_from_faceset_reduces_jitter_and_round_trips(shot, tmp_path):
         Track.load(tmp_path / "bad.json")
 
 
+def test_track_header_lists_the_identities_its_faces_have(shot, tmp_path):
+    """The header's ``identities`` (what the hosts name faces from) is written before the frames and must match
+    them: a track whose faces were edited without it fails to load with one line; one without it (older) loads."""
+    track = build_track(shot, shot / "aligned")
+    track.save(tmp_path / "t.json")
+    text = (tmp_path / "t.json").read_text()
+    data = json.loads(text)
+    assert data["identities"] == track.identities() == [0] and list(data)[-1] == "frames"
+    assert text.index('"identities"') < text.index('"names"') < text.index('"frames"')
+    data["frames"][4]["faces"].append(dict(data["frames"][4]["faces"][0], id=1, identity=1))
+    (tmp_path / "edited.json").write_text(json.dumps(data))
+    with pytest.raises(FacecompError, match=r"edited.json: damaged track: its header lists identities \[0\], its "
+                                            r"faces have \[0, 1\] \(re-run facecomp track\)"):
+        Track.load(tmp_path / "edited.json")
+    del data["identities"]
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    assert Track.load(tmp_path / "old.json").face_names == ["face0", "face1"]
+
+
 def test_track_cli(shot, tmp_path):
     out = tmp_path / "shot.track.json"
     res = run_facecomp("track", shot, "--aligned", shot / "aligned", "--out", out)
