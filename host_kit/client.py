@@ -43,6 +43,16 @@ class WorkerTimeout(FacecompHostError):
     """The worker gave no sign of life within the time allowed; it has been stopped."""
 
 
+def check_xseg_model(path):
+    """``path`` when it names an XSeg model the engine takes (an exported XSeg .onnx or an XSeg model folder:
+    engine.swap.pipeline.xseg_model_path), None when unset; else FacecompHostError in one line, before any request."""
+    if not path:
+        return None
+    if not os.path.exists(path):
+        raise FacecompHostError("{}: no such XSeg model (an exported XSeg .onnx or an XSeg model folder)".format(path))
+    return path
+
+
 def facecomp_command(exe=None):
     """The command that runs facecomp: the given path, else $FACECOMP_EXE, else `facecomp` on PATH.
 

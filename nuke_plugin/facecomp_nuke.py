@@ -172,10 +172,7 @@ def _check_model(node):
         raise fc.FacecompHostError("no model: set the model knob to an exported .onnx/.dfm")
     if not os.path.isfile(model):
         raise fc.FacecompHostError("{}: model file not found".format(model))
-    xseg = node["xseg_model"].value().strip()
-    if xseg and not os.path.isfile(xseg):
-        raise fc.FacecompHostError("{}: XSeg model file not found".format(xseg))
-    return model, xseg or None
+    return model, fc.check_xseg_model(node["xseg_model"].value().strip())
 
 
 def write_input(node, frames):

@@ -133,9 +133,10 @@ def make_track_button():
         core.show_error(node, exc)
         return None
     out = os.path.join(graph.cache_dir(node), node.name() + ".track.json").replace("\\", "/")
-    xseg = node["xseg_model"].value().strip() or None
-    if xseg and not os.path.isfile(xseg):
-        core.show_error(node, fc.FacecompHostError("{}: XSeg model file not found".format(xseg)))
+    try:
+        xseg = fc.check_xseg_model(node["xseg_model"].value().strip())
+    except fc.FacecompHostError as exc:
+        core.show_error(node, exc)
         return None
     args = hk_track.track_args(plate, out, frames[0], frames[-1], graph.working_space(node), node["provider"].value(),
                                xseg)

@@ -150,7 +150,7 @@ def ask_settings(comp, stored, tables, need_plate):
         controls.append(dropdown(key, label) if tables.choices(key) else slider(key, label))
     controls += [field("faces", "Text", "Faces (all, largest, or track face names)"),
                  dropdown("face_type", "Face type of a .dfm"), dropdown("provider", "Execution provider"),
-                 field("xseg_model", "FileBrowse", "XSeg model (.onnx, for the XSeg mask modes; optional)"),
+                 field("xseg_model", "FileBrowse", "XSeg model (.onnx or model folder, for the XSeg mask modes; optional)"),
                  field("working_space", "Text", "Working colour space (OCIO; auto = by file type)"),
                  field("track", "FileBrowse", "Track file (facecomp track; optional)"),
                  ("build_track", "Checkbox", "Build the track first (facecomp track; with XSeg masks when an XSeg "
@@ -314,9 +314,9 @@ def faceswap(comp, worker, log=print, preset=None, window=None):
         settings = ask_settings(comp, _stored(comp, tables), tables, plate is None)  # before any Lock(): dialogs
     if settings is None:
         return None
-    for key in ("model", "xseg_model"):
-        if (key == "model" or settings[key]) and not os.path.isfile(settings[key]):
-            raise FaceSwapError("{} file not found: {}".format(key.replace("_", " "), settings[key] or "(none given)"))
+    if not os.path.isfile(settings["model"]):
+        raise FaceSwapError("model file not found: {}".format(settings["model"] or "(none given)"))
+    fc.check_xseg_model(settings["xseg_model"])
     added = []
     try:
         if plate is None:

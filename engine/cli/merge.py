@@ -46,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a grid of settings side by side on the --preview frames (default: the middle frame), "
                    "e.g. --wedge erode=0,20,40 blur=10,40 (wedge.png in --preview-out)")
     p.add_argument("--preview-out", type=Path, default=None, help="preview folder (default OUT_preview)")
-    p.add_argument("--xseg-model", type=Path, default=None, help="exported XSeg .onnx for the XSeg mask modes")
+    p.add_argument("--xseg-model", type=Path, default=None,
+                   help="XSeg model for the XSeg mask modes: an exported XSeg .onnx or an XSeg model folder")
     p.add_argument("--working-space", default=None, help=WORKING_SPACE_HELP)
     p.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="ONNX Runtime execution provider")
     add_model_face_type(p)

@@ -26,7 +26,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--provider", choices=PROVIDER_CHOICES, default="auto", help="ONNX Runtime execution provider")
     add_face_selection(p)
     add_model_face_type(p)
-    p.add_argument("--xseg-model", type=Path, default=None, help="exported XSeg .onnx for the XSeg mask modes")
+    p.add_argument("--xseg-model", type=Path, default=None,
+                   help="XSeg model for the XSeg mask modes: an exported XSeg .onnx or an XSeg model folder")
     add_pass_files(p, "passes to write")
     p.add_argument("--patches", type=Path, default=None, help="also write per-face patches + matrix JSON here")
     p.add_argument("--origin", choices=ORIGINS, default="bottom-left", help="canvas origin of the patch matrices")

@@ -317,7 +317,13 @@ def test_build_track_passes_the_xseg_model(nuke_session, media, monkeypatch, tmp
     assert args[args.index("--xseg-model") + 1] == str(xseg)
     assert node["status"].value() == f"track written with XSeg masks: {track}"
     node["xseg_model"].setValue(str(tmp_path / "missing.onnx"))
-    assert _press(node, "make_track") is None and "XSeg model file not found" in node["status"].value()
+    assert _press(node, "make_track") is None and "no such XSeg model" in node["status"].value()
+    folder = tmp_path / "xseg_model"  # an XSeg model folder, as `facecomp track --xseg-model` takes
+    folder.mkdir()
+    node["xseg_model"].setValue(str(folder))
+    _wait(nuke, _press(node, "make_track"))
+    with open(track + ".args.json", encoding="utf-8") as fh:
+        assert json.load(fh)[-2:] == ["--xseg-model", str(folder)]
 
 
 def test_track_built_with_xseg_masks_renders_xseg_dst_without_the_model(nuke_session, media, tmp_path):
