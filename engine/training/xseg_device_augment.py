@@ -140,23 +140,31 @@ def warp_pair(img: torch.Tensor, mask: torch.Tensor, inverse: torch.Tensor, fine
     return image, (m > 0.5).float()
 
 
-def _per_sample(x: torch.Tensor, sizes: np.ndarray, fn: Any) -> tuple[np.ndarray, torch.Tensor]:
-    """``fn(x[i:i+1], i, sizes[i])`` for each sample ``i`` whose ``sizes`` entry is non-zero: (indices, results)."""
-    idx = np.flatnonzero(sizes)
-    if not len(idx):
-        return idx, x[:0]
-    return idx, torch.cat([fn(x[i:i + 1], i, int(sizes[i])) for i in idx])
-
-
-def _blend_at(img: torch.Tensor, idx: np.ndarray, out: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """``img`` with samples ``idx`` blended towards ``out`` by their circle ``weights`` (N,1,H,W)."""
+def _blend_at(img: torch.Tensor, idx: np.ndarray, out: torch.Tensor, circles: torch.Tensor) -> torch.Tensor:
+    """``img`` with samples ``idx`` blended towards ``out`` (their results) inside their faded ``circles`` (N,4)."""
     if not len(idx):
         return img
     sel = torch.as_tensor(idx, device=img.device)
-    w = weights[sel]
+    w = ops.faded_circles(circles[sel], img.shape[-1])
     result = img.clone()
     result[sel] = img[sel] * (1.0 - w) + out * w
     return result
+
+
+def _step(img: torch.Tensor, choices: np.ndarray, circles: torch.Tensor, fn: Any) -> torch.Tensor:
+    """One local step: ``fn(images, indices, choices)`` on the samples whose choice is non-zero, blended in."""
+    idx = np.flatnonzero(choices)
+    if not len(idx):
+        return img
+    return _blend_at(img, idx, fn(img[torch.as_tensor(idx, device=img.device)], idx, choices[idx]), circles)
+
+
+def _each(fn: Any) -> Any:
+    """A :func:`_step` function applying ``fn(image, index, choice)`` sample by sample."""
+    def run(x: torch.Tensor, idx: np.ndarray, choices: np.ndarray) -> torch.Tensor:
+        return torch.cat([fn(x[j:j + 1], int(idx[j]), int(choices[j])) for j in range(len(idx))])
+
+    return run
 
 
 def augment_batch(faces: torch.Tensor, backgrounds: torch.Tensor, params: dict[str, torch.Tensor],
@@ -173,25 +181,21 @@ def augment_batch(faces: torch.Tensor, backgrounds: torch.Tensor, params: dict[s
         idx = np.flatnonzero(host[key])
         if len(idx):
             sel = torch.as_tensor(idx, device=img.device)
-            blurred = torch.cat([ops.gaussian_blur(img[i:i + 1] * region[i:i + 1], int(host[key][i])) for i in idx])
             img = img.clone()
-            img[sel] = (img[sel] + blurred).clamp(0.0, 1.0)
-    weights = ops.faded_circles(params["circles"].reshape(-1, 4), img.shape[-1]).reshape(
-        len(img), len(CIRCLES), *img.shape[-2:])
-    w = {name: weights[:, j:j + 1] for j, name in enumerate(CIRCLES)}
+            img[sel] = (img[sel] + ops.gaussian_blur(img[sel] * region[sel], host[key][idx].tolist())).clamp(0, 1)
+    c = {name: params["circles"][:, j] for j, name in enumerate(CIRCLES)}
     img = _blend_at(img, np.arange(len(img)), _colour(img, host["colour_kind"], params["hsv"], params["levels"]),
-                    w["colour"])
-    idx, blurred = _per_sample(img, host["sharpen_k"], lambda s, i, k: ops.gaussian_blur(s, k))
-    if len(idx):
-        sel = torch.as_tensor(idx, device=img.device)
-        sharp = img[sel] + (img[sel] - blurred) * params["sharpen_amount"][sel, None, None, None]
-        img = _blend_at(img, idx, sharp.clamp(0.0, 1.0), w["sharpen"])
-    motion = params["motion"]
-    img = _blend_at(img, *_per_sample(img, host["motion_size"], lambda s, i, n: ops.filter2d(s, motion[i, :n, :n])),
-                    w["motion"])
-    img = _blend_at(img, *_per_sample(img, host["blur_k"], lambda s, i, k: ops.gaussian_blur(s, k)), w["blur"])
-    img = _blend_at(img, *_per_sample(img, host["resize"], lambda s, i, n: ops.down_up(s, n > 0, abs(n))),
-                    w["resize"])
-    img = _blend_at(img, *_per_sample(img, host["jpeg_q"], lambda s, i, q: ops.jpeg_round_trip(s, [q])), w["jpeg"])
-    return img.clamp(0.0, 1.0), mask
+                    c["colour"])
+    amount = params["sharpen_amount"]
 
+    def sharpen(s: torch.Tensor, idx: np.ndarray, ks: np.ndarray) -> torch.Tensor:
+        a = amount[torch.as_tensor(idx, device=s.device), None, None, None]
+        return (s + (s - ops.gaussian_blur(s, ks.tolist())) * a).clamp(0.0, 1.0)
+
+    motion = params["motion"]
+    img = _step(img, host["sharpen_k"], c["sharpen"], sharpen)
+    img = _step(img, host["motion_size"], c["motion"], _each(lambda s, i, n: ops.filter2d(s, motion[i, :n, :n])))
+    img = _step(img, host["blur_k"], c["blur"], lambda s, idx, ks: ops.gaussian_blur(s, ks.tolist()))
+    img = _step(img, host["resize"], c["resize"], _each(lambda s, i, n: ops.down_up(s, n > 0, abs(n))))
+    img = _step(img, host["jpeg_q"], c["jpeg"], lambda s, idx, qs: ops.jpeg_round_trip(s, qs.tolist()))
+    return img.clamp(0.0, 1.0), mask

@@ -12,6 +12,7 @@ libjpeg does, rounding, dequantisation, IDCT, triangle ("fancy") chroma upsampli
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -41,14 +42,30 @@ def filter2d(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     return F.conv2d(padded, kernel.to(x)[None, None].expand(c, 1, kh, kw), groups=c)
 
 
-def gaussian_blur(x: torch.Tensor, k: int) -> torch.Tensor:
-    """cv2.GaussianBlur(x, (k, k), 0): the separable kernel of :func:`gaussian_kernel`, reflect-101 borders."""
-    if k == 1:
-        return x
-    g = torch.as_tensor(gaussian_kernel(k), dtype=x.dtype, device=x.device)
-    c, r = x.shape[1], k // 2
-    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), g.view(1, 1, 1, k).expand(c, 1, 1, k), groups=c)
-    return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), g.view(1, 1, k, 1).expand(c, 1, k, 1), groups=c)
+def _reflect101(i: np.ndarray, n: int) -> np.ndarray:
+    """cv2's BORDER_REFLECT_101 index mapping (gfedcb|abcdefgh|gfedcba) for offsets within one side's length."""
+    i = np.abs(i)
+    return np.where(i > n - 1, 2 * (n - 1) - i, i)
+
+
+@lru_cache(maxsize=256)
+def blur_matrix(k: int, n: int) -> np.ndarray:
+    """(n, n) float32 matrix B with B @ column = cv2's 1-D gaussian filter of the column (kernel
+    :func:`gaussian_kernel`, reflect-101 borders folded in): a separable blur is B @ image @ Bᵀ."""
+    g = gaussian_kernel(k)
+    out = np.zeros((n, n))
+    rows = np.arange(n)
+    for t, weight in enumerate(g):
+        np.add.at(out, (rows, _reflect101(rows + t - k // 2, n)), weight)
+    return out.astype(np.float32)
+
+
+def gaussian_blur(x: torch.Tensor, kernels: int | list[int]) -> torch.Tensor:
+    """cv2.GaussianBlur(x[i], (k, k), 0) of each sample with its own odd kernel side (one ``int``: all the
+    same), as two batched matrix products with :func:`blur_matrix` (square images)."""
+    ks = [kernels] * len(x) if isinstance(kernels, int) else kernels
+    b = torch.as_tensor(np.stack([blur_matrix(int(k), x.shape[-1]) for k in ks]), device=x.device)[:, None]
+    return b @ x @ b.transpose(-1, -2)
 
 
 def rgb_levels(x: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:
