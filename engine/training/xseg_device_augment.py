@@ -29,7 +29,7 @@ from engine.training.device_augment import (
     inverse_matrix,
     shift_hsv,
 )
-from engine.training.xseg_augment import ColourDraw, XSegDraw, motion_kernel
+from engine.training.xseg_augment import Circle, ColourDraw, XSegDraw, motion_kernel
 
 CIRCLES = ("colour", "sharpen", "motion", "blur", "resize", "jpeg")  # the faded-circle slots, in chain order
 HOST_KEYS = ("has_bg", "face_flare", "bg_flare", "sharpen_k", "motion_size", "blur_k", "resize", "jpeg_q",
@@ -61,11 +61,11 @@ def pack_draws(draws: list[XSegDraw]) -> dict[str, np.ndarray]:
         out["inverse"][i], out["fine"][i] = inverse_matrix(d.warp), fine_lattice(d.warp)
         out["face_flare"][i], out["bg_flare"][i] = d.face_flare or 0, d.bg_flare or 0
         out["colour_kind"][i], out["hsv"][i], out["levels"][i] = _colour_rows(d.colour)
-        steps = (d.colour_circle, d.sharpen, d.motion, d.blur, d.resize, d.jpeg)
-        for j, step in enumerate(steps):
-            if step is not None:
-                c = step if j == 0 else step[-1]
-                out["circles"][i, j] = (c.cx, c.cy, c.radius, c.fade)  # type: ignore[union-attr]
+        steps = (d.sharpen, d.motion, d.blur, d.resize, d.jpeg)
+        circles = [d.colour_circle] + [step[-1] if step is not None else None for step in steps]
+        for j, c in enumerate(circles):
+            if isinstance(c, Circle):
+                out["circles"][i, j] = (c.cx, c.cy, c.radius, c.fade)
         if d.sharpen is not None:
             out["sharpen_k"][i], out["sharpen_amount"][i] = d.sharpen[0], d.sharpen[1]
         if d.motion is not None:

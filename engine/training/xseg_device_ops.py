@@ -12,7 +12,6 @@ libjpeg does, rounding, dequantisation, IDCT, triangle ("fancy") chroma upsampli
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import numpy as np
 import torch
@@ -48,7 +47,6 @@ def _reflect101(i: np.ndarray, n: int) -> np.ndarray:
     return np.where(i > n - 1, 2 * (n - 1) - i, i)
 
 
-@lru_cache(maxsize=256)
 def blur_matrix(k: int, n: int) -> np.ndarray:
     """(n, n) float32 matrix B with B @ column = cv2's 1-D gaussian filter of the column (kernel
     :func:`gaussian_kernel`, reflect-101 borders folded in): a separable blur is B @ image @ Bᵀ."""
@@ -60,11 +58,23 @@ def blur_matrix(k: int, n: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
+_BLUR_ON_DEVICE: dict[tuple[int, int, str], torch.Tensor] = {}
+
+
+def _device_blur_matrix(k: int, n: int, device: torch.device) -> torch.Tensor:
+    """:func:`blur_matrix` as a tensor on ``device``, kept (at most one per odd k below n: n²·n/2 floats)."""
+    key = (k, n, str(device))
+    m = _BLUR_ON_DEVICE.get(key)
+    if m is None:
+        m = _BLUR_ON_DEVICE[key] = torch.as_tensor(blur_matrix(k, n), device=device)
+    return m
+
+
 def gaussian_blur(x: torch.Tensor, kernels: int | list[int]) -> torch.Tensor:
     """cv2.GaussianBlur(x[i], (k, k), 0) of each sample with its own odd kernel side (one ``int``: all the
     same), as two batched matrix products with :func:`blur_matrix` (square images)."""
     ks = [kernels] * len(x) if isinstance(kernels, int) else kernels
-    b = torch.as_tensor(np.stack([blur_matrix(int(k), x.shape[-1]) for k in ks]), device=x.device)[:, None]
+    b = torch.stack([_device_blur_matrix(int(k), x.shape[-1], x.device) for k in ks])[:, None]
     return b @ x @ b.transpose(-1, -2)
 
 
