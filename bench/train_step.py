@@ -13,6 +13,7 @@ and the ratio of full ms/iter to DFL's figure measured on a family-25 EPYC (the 
     .venv/bin/python bench/train_step.py                 # all rows, fp32 and bf16
     .venv/bin/python bench/train_step.py --rows s64l q96 --precisions bf16 --iters 15
     python bench/train_step.py --device cuda --faces DIR   # the GPU configs (bench/train_step_cuda.py)
+    .venv/bin/python bench/train_step.py --xseg-chain 256 8  # XSeg's chain: OpenCV vs the device code on the CPU
 Faces: whole_face 256 px facesets extracted once from ../shared/data into the temp dir (reused).
 """
 
@@ -175,6 +176,39 @@ def run(smoke: bool) -> list[Row]:
     return rows
 
 
+def xseg_chain(res: int, batch: int, reps: int = 8) -> dict:
+    """XSeg's augmentation chain per batch in this process, one thread each: the OpenCV chain (host pipeline)
+    against the device chain on the CPU device (draws, packing and augment_batch), same seeds; medians (ms)."""
+    import cv2
+    import numpy as np
+    import torch
+
+    from engine.training.xseg_samples import BatchMaker, XSegFaces, batch_tensors
+    from engine.xseg.data import scan_facesets, select_training
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    samples = select_training(scan_facesets([facesets()[1]]), auto=True)
+    faces = XSegFaces(res, "whole_face")
+    for s in samples:
+        faces.load(s)
+    host, dev = (BatchMaker(samples, faces, batch, 0, device_augment=d) for d in (False, True))
+    host.close()
+    dev.close()
+    cpu = torch.device("cpu")
+    runs = {"host": lambda rng: host.make(rng), "device": lambda rng: batch_tensors(dev.make_raw(rng), cpu)}
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for rep in range(reps + 1):
+        for name, fn in runs.items():
+            a = time.perf_counter()
+            fn(np.random.default_rng(rep))
+            if rep:  # the first batch builds caches
+                times[name].append((time.perf_counter() - a) * 1000)
+    med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+    return {"res": res, "batch": batch, "host_ms": med["host"], "device_ms": med["device"],
+            "device_over_host": med["device"] / med["host"]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ROWS))
@@ -183,6 +217,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--threads", type=int, default=0, help="compute threads (0 = PyTorch's default: one per core)")
     ap.add_argument("--one", nargs=2, metavar=("ROW", "PRECISION"), help=argparse.SUPPRESS)
+    ap.add_argument("--xseg-chain", nargs=2, type=int, metavar=("RES", "BATCH"),
+                    help="time XSeg's augmentation chain per batch: host (OpenCV) vs device code on the CPU")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="cuda: the GPU rows (train_step_cuda)")
     ap.add_argument("--faces", type=Path, help="cuda: folder with src/ and dst/ aligned facesets (default: extract)")
     ap.add_argument("--configs", nargs="*", help="cuda: configs to run (default: all)")
@@ -190,6 +226,12 @@ def main() -> None:
     ap.add_argument("--log", type=Path, help="cuda: append each result as a JSON line here")
     ap.add_argument("--plan", nargs="*", help="cuda: CONFIG:VARIANT:PRECISION runs, in this order")
     args = ap.parse_args()
+    if args.xseg_chain:
+        m = xseg_chain(*args.xseg_chain)
+        print(f"CPU: {cpu_name()}; load average {os.getloadavg()[0]:.2f}; XSeg {m['res']} px batch {m['batch']}, one "
+              f"thread each: host chain {m['host_ms']:.0f} ms, device chain on the CPU {m['device_ms']:.0f} ms "
+              f"({m['device_over_host']:.2f}x)")
+        return
     if args.device == "cuda":
         from bench import train_step_cuda as gpu
 

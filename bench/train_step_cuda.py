@@ -7,7 +7,9 @@ For every config and variant, in one process (one CUDA context; memory freed bet
 Variants: ``today`` (host augmentation, eager step, no fused update: the code before issue 14), ``eager``
 (device augmentation, eager step), ``graph`` (device augmentation, step as a CUDA graph with the fused update),
 ``nofuse`` (graph without the fused update), ``compile`` (graph of the torch.compile'd model), ``mainaug``
-(graph, augmentation in the training thread instead of the sample threads' streams), and fp32 beside bf16.
+(graph, augmentation in the training thread instead of the sample threads' streams), ``hostaug`` (eager with
+host augmentation: beside ``eager``, what the device pipeline alone changes), and fp32 beside bf16. XSeg runs
+eager steps; its pipeline follows the variant (host or device; the device chain runs in the training thread).
 
     PYTHONPATH=$PWD python3 bench/train_step.py --device cuda --faces gpu_faces [--configs ...] [--variants ...]
 """
@@ -34,7 +36,8 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
 # variant: (pipeline, cuda graph, fused update)
 VARIANTS = {"today": ("host", False, False), "eager": ("device", False, True), "graph": ("device", True, True),
             "nofuse": ("device", True, False), "compile": ("device", True, True), "mainaug": ("device", True, True),
-            "compilecl": ("device", True, True)}  # compilecl: compile + channels_last weights and inputs
+            "compilecl": ("device", True, True),  # compilecl: compile + channels_last weights and inputs
+            "hostaug": ("host", False, True)}  # eager with host augmentation: against eager, the pipeline alone
 
 
 def _device() -> str:
@@ -174,19 +177,21 @@ def measure_xseg(variant: str, precision: str, faces: Path, iters: int, warmup: 
     opts = _config("xseg256_b8")[1]
     _env(VARIANTS[variant][1], VARIANTS[variant][2])
     _reset_peak()
-    step, maker = xt.bench_step(faces / "dst", opts["resolution"], opts["batch_size"], precision == "bf16",
-                                  torch.device(_device()))
+    device = torch.device(_device())
+    step, maker = xt.bench_step(faces / "dst", opts["resolution"], opts["batch_size"], precision == "bf16", device,
+                                pipeline=VARIANTS[variant][0])
     for _ in range(warmup):
         step(maker.next())
     full = _timed(lambda: step(maker.next()), iters)
-    frozen = maker.next()
+    frozen = xt.batch_tensors(maker.next(), device)  # augmented: compute is the step alone
     compute = _timed(lambda: step(frozen), iters)
     with FlopCounterMode(display=False) as counter:
         step(frozen, eager=True)
     flops = counter.get_total_flops()
     maker.close()
     c = _median(compute)
-    return {"config": "xseg256_b8", "variant": variant, "precision": precision, "full_ms": _median(full),
+    return {"config": "xseg256_b8", "variant": variant, "precision": precision, "pipeline": VARIANTS[variant][0],
+            "full_ms": _median(full),
             "compute_ms": c, "ratio": _median(full) / c, "tflops": flops / 1e12 / (c / 1000),
             "gflop_step": flops / 1e9, "peak_gib": _peak_gib(), "graph": False}
 

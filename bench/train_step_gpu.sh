@@ -8,7 +8,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv |
 DEFAULT_PLAN="r256_liae_udt_b8:graph:bf16 r256_liae_udt_b8:today:bf16 r128_df_ud_b16:graph:bf16 r128_df_ud_b16:today:bf16
 r256_liae_udt_b8:compile:bf16 r256_liae_udt_b8:compilecl:bf16 r256_liae_udt_b32:compilecl:bf16
 r256_liae_udt_b32:graph:bf16 r256_liae_udt_b32:today:bf16 amp224_b8:graph:bf16 amp224_b8:today:bf16
-xseg256_b8:eager:bf16 xseg256_b8:eager:fp32
+xseg256_b8:eager:bf16 xseg256_b8:hostaug:bf16 xseg256_b8:eager:fp32 xseg256_b8:hostaug:fp32
 r256_liae_udt_b8:graph:fp32 r128_df_ud_b16:graph:fp32 r256_liae_udt_b32:graph:fp32 amp224_b8:graph:fp32
 r256_liae_udt_b8:eager:bf16 r256_liae_udt_b8:nofuse:bf16 r128_df_ud_b16:eager:bf16 r256_liae_udt_b32:nofuse:bf16
 r256_liae_udt_b8:compile:bf16 r256_liae_udt_b32:compile:bf16"

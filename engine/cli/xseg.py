@@ -2,7 +2,7 @@
 
     facecomp xseg edit DIR                                   labelling / re-extraction window (PySide6)
     facecomp xseg import-mattes DIR --mattes 'roto/shot.%04d.exr' [--channel A] [--as mask|polys]
-    facecomp xseg train --model XSEG --facesets A B [--target-iter N] [--auto] [DFL options]
+    facecomp xseg train --model XSEG --facesets A B [--target-iter N] [--auto] [--sample-pipeline P] [DFL options]
     facecomp xseg apply DIR --model XSEG|xseg.onnx           or  --generic
     facecomp xseg remove DIR [--labels]
     facecomp xseg fetch DIR [--out DIR_xseg] [--delete]
@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="random seed (reproducible runs)")
     p.add_argument("--device", help="torch device (auto: cuda if present, else cpu)")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--sample-pipeline", choices=("auto", "device", "host"), default="auto",
+                   help="where samples are augmented: on the training device (uint8 faces sent, DFL's XSeg chain "
+                        "applied there) or on the host (OpenCV); auto: device on CUDA, host on CPU")
     p.add_argument("--config", help="TOML/JSON file of options")
     p.add_argument("--set", action="append", metavar="NAME=VALUE", help="set an option (repeatable)")
     add_options(p, XSEG_OPTIONS, "XSeg options (DeepFaceLab names)")
@@ -121,7 +124,7 @@ def _train(args: argparse.Namespace) -> int:
         report = train_xseg(args.model, args.facesets, options, target_iter=args.target_iter,
                             max_seconds=args.max_minutes * 60 if args.max_minutes else None,
                             save_minutes=args.save_minutes, preview_every=args.preview_every, seed=args.seed,
-                            device=args.device, occluder_sources=args.occluders)
+                            device=args.device, occluder_sources=args.occluders, pipeline=args.sample_pipeline)
     print(f"XSeg {args.model}: iteration {report.iteration}, loss {report.loss:.4f}, {report.samples} training faces, "
           f"{report.seconds:.0f} s")
     return 0

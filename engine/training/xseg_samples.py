@@ -4,7 +4,11 @@ Faces are prepared by engine.xseg.data (model size and face type, the training t
 uint8 face cache (engine.training.samples.FaceCache: a byte budget sized from the machine, decoded up front in
 processes when feeding a GPU), and batches come from the shared background prefetcher
 (engine.training.prefetch). Each sample gets DFL's XSeg augmentation chain (engine.training.xseg_augment) with the
-optional synthetic occluders of ``--auto`` (engine.xseg.occluders).
+optional synthetic occluders of ``--auto`` (engine.xseg.occluders): on the host (OpenCV, in the sample threads),
+or on the training device (``pipeline="device"``, the default on CUDA): the threads then draw the chain's random
+numbers, apply the occluders (rounded back to uint8) and ship uint8 faces, masks, background faces and the
+packed draws (pinned on CUDA), and :func:`batch_tensors` augments them on the device
+(engine.training.xseg_device_augment) before the step.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.errors import FacecompError
 from engine.faces.facetype import FaceType
+from engine.training import xseg_device_augment
 from engine.training.prefetch import Prefetcher
 from engine.training.samples import FaceCache
-from engine.training.xseg_augment import augment
+from engine.training.xseg_augment import augment, draw_chain
 from engine.xseg.data import FaceSample, prepare_face
 from engine.xseg.occluders import OccluderBank, occlude
 
@@ -35,8 +41,13 @@ class XSegFaces:
     def _job(self, sample: FaceSample) -> tuple[Any, ...]:
         return sample.path, sample.meta, sample.target, self.resolution, self.face_type
 
-    def load(self, sample: FaceSample) -> tuple[np.ndarray, np.ndarray]:
+    def load_uint8(self, sample: FaceSample) -> tuple[np.ndarray, np.ndarray]:
+        """The cached uint8 face (HxWx3 BGR) and target (HxW)."""
         img8, m8 = self.cache.get((sample.path, sample.target), self._job(sample))
+        return img8, m8
+
+    def load(self, sample: FaceSample) -> tuple[np.ndarray, np.ndarray]:
+        img8, m8 = self.load_uint8(sample)
         return img8.astype(np.float32) / 255.0, m8.astype(np.float32) / 255.0
 
     def image(self, sample: FaceSample) -> np.ndarray:
@@ -54,13 +65,29 @@ def sample_workers(device: torch.device) -> int:
     return max(1, min(8, (os.cpu_count() or 2) // 2)) if device.type == "cuda" else 1
 
 
+def on_device(pipeline: str, device: torch.device) -> bool:
+    """Whether XSeg's augmentation runs on the training device: ``device``, or ``auto`` on CUDA (``host``: never)."""
+    if pipeline not in ("auto", "device", "host"):
+        raise FacecompError(f"sample pipeline {pipeline!r}: use auto, device or host")
+    return pipeline == "device" or (pipeline == "auto" and device.type == "cuda")
+
+
+def _to_uint8(img: np.ndarray) -> np.ndarray:
+    return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
 class BatchMaker(Prefetcher):
-    """Augmented XSeg batches (NCHW image, N1HW mask, float32) built by background sample threads."""
+    """Augmented XSeg batches built by background sample threads: (NCHW image, N1HW mask) float32 arrays, or
+    with ``device_augment`` the raw batch for :func:`batch_tensors` (uint8 ``faces`` and ``backgrounds``
+    (N,H,W,4: BGR + mask), the packed draws; tensors, pinned when ``pin``)."""
 
     def __init__(self, samples: list[FaceSample], faces: XSegFaces, batch_size: int, seed: int,
-                 bank: OccluderBank | None = None, prefetch: int = 2, workers: int = 1):
+                 bank: OccluderBank | None = None, prefetch: int = 2, workers: int = 1, device_augment: bool = False,
+                 pin: bool = False):
         self.samples, self.faces, self.batch_size, self.bank = samples, faces, batch_size, bank
-        super().__init__(lambda rng: lambda: self.make(rng), seed, workers, max(prefetch, workers),
+        self.device_augment, self.pin = device_augment, pin
+        make = self.make_raw if device_augment else self.make
+        super().__init__(lambda rng: lambda: make(rng), seed, workers, max(prefetch, workers),
                          name="facecomp-xseg-samples")
 
     def other_face(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -78,5 +105,41 @@ class BatchMaker(Prefetcher):
             masks.append(mask)
         return np.stack(imgs).transpose(0, 3, 1, 2), np.stack(masks)[:, None]
 
-    def next(self) -> tuple[np.ndarray, np.ndarray]:
+    def make_raw(self, rng: np.random.Generator) -> dict[str, Any]:
+        """The device pipeline's batch: the same generator calls as :meth:`make` (sample, other face, occluders,
+        the chain's draws), the augmentation itself left to the device."""
+        faces, backgrounds, draws = [], [], []
+        for _ in range(self.batch_size):
+            img8, m8 = self.faces.load_uint8(self.samples[int(rng.integers(len(self.samples)))])
+            bg = self.faces.load_uint8(self.samples[int(rng.integers(len(self.samples)))]) \
+                if len(self.samples) > 1 else None
+            if self.bank is not None:
+                img, mask = occlude(img8.astype(np.float32) / 255.0, m8.astype(np.float32) / 255.0, self.bank, rng)
+                img8, m8 = _to_uint8(img), _to_uint8(mask)
+            draws.append(draw_chain(rng, img8.shape[0], bg is not None))
+            faces.append(np.dstack([img8, m8]))
+            backgrounds.append(np.dstack(bg) if bg is not None else np.zeros_like(faces[-1]))
+        packed = xseg_device_augment.pack_draws(draws)
+        host = {k: packed.pop(k) for k in xseg_device_augment.HOST_KEYS}
+        arrays = {"faces": np.stack(faces), "backgrounds": np.stack(backgrounds), **packed}
+        tensors = {k: torch.from_numpy(a) for k, a in arrays.items()}
+        return {"tensors": {k: t.pin_memory() for k, t in tensors.items()} if self.pin else tensors, "host": host}
+
+    def next(self) -> Any:
         return self.get()
+
+
+XSegBatch = tuple[torch.Tensor, torch.Tensor]
+
+
+def batch_tensors(batch: Any, device: torch.device) -> XSegBatch:
+    """A batch of :class:`BatchMaker` (host arrays, a raw device-pipeline batch, or tensors already) as NCHW
+    image and N1HW mask float32 tensors on ``device``; a raw batch is augmented there (no grad)."""
+    if isinstance(batch, dict):
+        t = {k: v.to(device, non_blocking=True) for k, v in batch["tensors"].items()}
+        with torch.no_grad():
+            return xseg_device_augment.augment_batch(t.pop("faces"), t.pop("backgrounds"), t, batch["host"])
+    x, y = batch
+    if isinstance(x, torch.Tensor):
+        return x.to(device), y.to(device)
+    return torch.from_numpy(x).to(device, non_blocking=True), torch.from_numpy(y).to(device, non_blocking=True)

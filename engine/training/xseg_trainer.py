@@ -27,7 +27,7 @@ from engine.media.image_io import write_image
 from engine.options import Option, fixed_at_creation, load_config, parse_set, resolve
 from engine.training import xseg_checkpoint
 from engine.training.optimizers import DFLOptimizer, FlatParams
-from engine.training.xseg_samples import BatchMaker, XSegFaces, sample_workers
+from engine.training.xseg_samples import BatchMaker, XSegFaces, batch_tensors, on_device, sample_workers
 from engine.xseg import checkpoint
 from engine.xseg.data import FaceSample, scan_facesets, select_training
 from engine.xseg.model import XSegNet, check_resolution
@@ -70,11 +70,10 @@ def make_optimizer(model: XSegNet, lr: float, lr_dropout: bool, seed: int) -> DF
                         name=checkpoint.OPTIMIZER_NAME, seed=seed)
 
 
-def train_step(model: XSegNet, opt: DFLOptimizer, batch: tuple[np.ndarray, np.ndarray], device: torch.device,
-               bf16: bool) -> torch.Tensor:
-    """One XSeg step: sigmoid cross-entropy of the logits against the target masks, backward, update."""
-    x = torch.from_numpy(batch[0]).to(device, non_blocking=True)
-    y = torch.from_numpy(batch[1]).to(device, non_blocking=True)
+def train_step(model: XSegNet, opt: DFLOptimizer, batch: Any, device: torch.device, bf16: bool) -> torch.Tensor:
+    """One XSeg step: sigmoid cross-entropy of the logits against the target masks, backward, update. ``batch``:
+    a BatchMaker batch (augmented on the device first when it is a raw device-pipeline batch) or tensors."""
+    x, y = batch_tensors(batch, device)
     opt.flat.zero_grad()
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         logits = model(x)
@@ -84,22 +83,24 @@ def train_step(model: XSegNet, opt: DFLOptimizer, batch: tuple[np.ndarray, np.nd
     return loss.detach()
 
 
-def bench_step(faceset: str | os.PathLike[str], res: int, batch: int, bf16: bool,
-               device: torch.device) -> tuple[Callable[..., torch.Tensor], BatchMaker]:
+def bench_step(faceset: str | os.PathLike[str], res: int, batch: int, bf16: bool, device: torch.device,
+               pipeline: str = "auto") -> tuple[Callable[..., torch.Tensor], BatchMaker]:
     """bench/train_step.py's XSeg row: a step function over fresh weights and the batch maker of ``faceset``
-    (every face trains, geometric targets, as ``--auto`` without occluders)."""
+    (every face trains, geometric targets, as ``--auto`` without occluders; ``pipeline``: where samples are
+    augmented, as ``--sample-pipeline``). ``batch_tensors(maker.next(), device)`` freezes an augmented batch."""
     samples = select_training(scan_facesets([faceset]), auto=True)
     faces = XSegFaces(res, "whole_face")
     if device.type == "cuda":
         faces.preload(samples, max(1, (os.cpu_count() or 2) - 1))
-    maker = BatchMaker(samples, faces, batch, 0, workers=sample_workers(device))
+    maker = BatchMaker(samples, faces, batch, 0, workers=sample_workers(device),
+                       device_augment=on_device(pipeline, device), pin=device.type == "cuda")
     model = XSegNet(res).to(device).train()
     opt = make_optimizer(model, 1e-4, True, 0)
     compiled = opt.compile_now()  # long runs switch to the fused update after 100 steps: measure that
     if compiled is not None:
         compiled.wait()
 
-    def step(b: tuple[np.ndarray, np.ndarray], eager: bool = True) -> torch.Tensor:
+    def step(b: Any, eager: bool = True) -> torch.Tensor:
         return train_step(model, opt, b, device, bf16)
 
     return step, maker
@@ -160,11 +161,13 @@ def train_xseg(folder: str | os.PathLike[str], facesets: Sequence[str | os.PathL
                target_iter: int = 0, max_seconds: float | None = None, save_minutes: float = 25.0,
                preview_every: int = 100, seed: int | None = None, device: str | None = None,
                occluder_sources: Sequence[str | os.PathLike[str]] = (),
-               on_iter: Callable[[int, float], None] | None = None) -> TrainReport:
-    """Train (or resume) the XSeg model in ``folder``; returns the last iteration and mean recent loss."""
+               on_iter: Callable[[int, float], None] | None = None, pipeline: str = "auto") -> TrainReport:
+    """Train (or resume) the XSeg model in ``folder``; returns the last iteration and mean recent loss.
+    ``pipeline``: where samples are augmented (auto: on the device on CUDA, on the host on CPU; device; host)."""
     folder = Path(folder)
     options, stored = _resolve_options(folder, dict(options))
     dev = _device(device)
+    device_augment = on_device(pipeline, dev)
     all_samples = scan_facesets(facesets)
     training = select_training(all_samples, bool(options["auto"]))
     res, ft = int(options["resolution"]), options["face_type"]
@@ -192,10 +195,11 @@ def train_xseg(folder: str | os.PathLike[str], facesets: Sequence[str | os.PathL
         bank = OccluderBank(textures, faces_fn)
     preview = _preview_samples(all_samples, training)
     maker = BatchMaker(training, loader, int(options["batch_size"]), (seed or 0) + iteration * 7919, bank,
-                       workers=sample_workers(dev))
+                       workers=sample_workers(dev), device_augment=device_augment, pin=dev.type == "cuda")
     bf16 = bool(options["bf16"])
-    log.info("XSeg %s: %d training faces (%s), %d px %s, batch %d, from iteration %d", folder, len(training),
-             "auto" if options["auto"] else "labelled", res, ft, options["batch_size"], iteration)
+    log.info("XSeg %s: %d training faces (%s), %d px %s, batch %d, from iteration %d, augmented on the %s",
+             folder, len(training), "auto" if options["auto"] else "labelled", res, ft, options["batch_size"],
+             iteration, "device" if device_augment else "host")
     losses: list[float] = []
     if 0 < target_iter <= iteration:
         maker.close()
