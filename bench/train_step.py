@@ -108,6 +108,7 @@ def measure(row: str, precision: str, iters: int, warmup: int, limit: int | None
         t = Trainer(TrainSettings(model_dir=Path(tmp), kind=kind, options=options, src=src, dst=dst,
                                   precision=precision, preview_every=0, quiet=True))
         t.setup()
+        torch.set_flush_denormal(t.device.type == "cpu")  # as Trainer.run (precision.denormals_flushed)
         # long runs switch to the fused update after 100 iterations: measure that
         fused = t.opt.compile_now() if fused else None
         if fused is not None:

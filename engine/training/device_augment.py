@@ -77,7 +77,7 @@ def draw_side(rng: np.random.Generator, count: int, size: int, flip: bool, scale
 _PIXELS: dict[tuple[int, str], torch.Tensor] = {}
 
 
-def _pixel_grid(size: int, device: torch.device) -> torch.Tensor:
+def pixel_grid(size: int, device: torch.device) -> torch.Tensor:
     """(size, size, 3) homogeneous pixel coordinates (x, y, 1), cached per device."""
     key = (size, str(device))
     grid = _PIXELS.get(key)
@@ -88,9 +88,21 @@ def _pixel_grid(size: int, device: torch.device) -> torch.Tensor:
     return grid
 
 
-def _normalise(pix: torch.Tensor, side: float) -> torch.Tensor:
+def normalise(pix: torch.Tensor, side: float) -> torch.Tensor:
     """Pixel coordinates -> grid_sample's [-1, 1] with align_corners=True (pixel centres at the ends)."""
     return pix * (2.0 / (side - 1.0)) - 1.0
+
+
+def warp_grid(pos: torch.Tensor, fine: torch.Tensor, size: int) -> torch.Tensor:
+    """grid_sample's grid (N,H,W,2) of the random warp at face pixels ``pos`` (N,H,W,2): the fine lattice
+    (N,2,F,F) interpolated bilinearly, as cv2.resize does to DFL's coarse grid (the warp's side is at least 64)."""
+    w = float(size if size >= 64 else 64)
+    cell = w / FINE_CELLS
+    q = (pos + 0.5) * (w / size) - 0.5  # into the warp's side w
+    u = (q + (int(w) // FINE_CELLS) // 2 + 0.5) / cell - 0.5  # fine lattice index
+    mapped = F.grid_sample(fine, normalise(u, FINE_CELLS + 1), mode="bilinear", padding_mode="border",
+                           align_corners=True)  # (N,2,H,W) face pixels at side w
+    return normalise((mapped.permute(0, 2, 3, 1) + 0.5) * (size / w) - 0.5, size)
 
 
 def bgr_to_hsv(x: torch.Tensor) -> torch.Tensor:
@@ -135,20 +147,13 @@ def augment_side(faces: torch.Tensor, inverse: torch.Tensor, fine: torch.Tensor,
     size = faces.shape[1]
     x = faces.permute(0, 3, 1, 2).float() * (1.0 / 255.0)
     image, masks = x[:, :3], x[:, 3:]
-    pos = torch.einsum("hwk,njk->nhwj", _pixel_grid(size, faces.device), inverse)  # (N,H,W,2) face pixels
-    grid = _normalise(pos, size)
+    pos = torch.einsum("hwk,njk->nhwj", pixel_grid(size, faces.device), inverse)  # (N,H,W,2) face pixels
+    grid = normalise(pos, size)
     target = F.grid_sample(image, grid, mode="bicubic", padding_mode="border", align_corners=True)
     masks = F.grid_sample(masks, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
     source = shift_hsv(image, hsv) if hsv is not None else image
     if random_warp:
-        w = float(size if size >= 64 else 64)
-        cell = w / FINE_CELLS
-        q = (pos + 0.5) * (w / size) - 0.5  # into the warp's side w
-        u = (q + (int(w) // FINE_CELLS) // 2 + 0.5) / cell - 0.5  # fine lattice index
-        mapped = F.grid_sample(fine, _normalise(u, FINE_CELLS + 1), mode="bilinear", padding_mode="border",
-                               align_corners=True)  # (N,2,H,W) face pixels at side w
-        mapped = (mapped.permute(0, 2, 3, 1) + 0.5) * (size / w) - 0.5
-        warped = F.grid_sample(source, _normalise(mapped, size), mode="bicubic", padding_mode="border",
+        warped = F.grid_sample(source, warp_grid(pos, fine, size), mode="bicubic", padding_mode="border",
                                align_corners=True)
     else:
         warped = F.grid_sample(source, grid, mode="bicubic", padding_mode="border", align_corners=True) \

@@ -23,11 +23,12 @@ import torch.nn.functional as F
 from engine.training import xseg_device_ops as ops
 from engine.training.device_augment import (
     FINE_CELLS,
-    _normalise,
-    _pixel_grid,
     fine_lattice,
     inverse_matrix,
+    normalise,
+    pixel_grid,
     shift_hsv,
+    warp_grid,
 )
 from engine.training.xseg_augment import Circle, ColourDraw, XSegDraw, motion_kernel
 
@@ -106,7 +107,7 @@ def composite_background(img: torch.Tensor, mask: torch.Tensor, bg: torch.Tensor
         return img
     sel = torch.as_tensor(idx, device=img.device)
     res = img.shape[-1]
-    pos = torch.einsum("hwk,njk->nhwj", _pixel_grid(res, img.device), p["bg_inverse"][sel])
+    pos = torch.einsum("hwk,njk->nhwj", pixel_grid(res, img.device), p["bg_inverse"][sel])
     moved = F.grid_sample(bg[sel], _pixel_uv(pos, res), mode="bilinear", padding_mode="reflection",
                           align_corners=False)
     bg_img, bg_mask = moved[:, :3], moved[:, 3:]
@@ -124,16 +125,9 @@ def warp_pair(img: torch.Tensor, mask: torch.Tensor, inverse: torch.Tensor, fine
     """The swap trainer's warp, affine and flip in one resampling per output: image bicubic (replicated
     borders), mask bilinear, zero outside the affine's source as cv2.warpAffine's constant border, > 0.5."""
     size = img.shape[-1]
-    pos = torch.einsum("hwk,njk->nhwj", _pixel_grid(size, img.device), inverse)  # after the warp, face pixels
-    grid = _normalise(pos, size)
-    if warp:  # the warp map at each position (size >= 64: the warp's side is the face's)
-        cell = size / FINE_CELLS
-        u = (pos + (size // FINE_CELLS) // 2 + 0.5) / cell - 0.5
-        mapped = F.grid_sample(fine, _normalise(u, FINE_CELLS + 1), mode="bilinear", padding_mode="border",
-                               align_corners=True).permute(0, 2, 3, 1)
-        src = _normalise(mapped, size)
-    else:
-        src = grid
+    pos = torch.einsum("hwk,njk->nhwj", pixel_grid(size, img.device), inverse)  # after the warp, face pixels
+    grid = normalise(pos, size)
+    src = warp_grid(pos, fine, size) if warp else grid
     image = F.grid_sample(img, src, mode="bicubic", padding_mode="border", align_corners=True)
     inside = F.grid_sample(torch.ones_like(mask), grid, mode="bilinear", padding_mode="zeros", align_corners=True)
     m = F.grid_sample(mask, src, mode="bilinear", padding_mode="border", align_corners=True) * inside

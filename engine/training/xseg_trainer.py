@@ -26,6 +26,7 @@ from engine.faces.facetype import FaceType, face_type_option
 from engine.media.image_io import write_image
 from engine.options import Option, fixed_at_creation, load_config, parse_set, resolve
 from engine.training import xseg_checkpoint
+from engine.training.host_memory import keep_freed_memory
 from engine.training.optimizers import DFLOptimizer, FlatParams
 from engine.training.xseg_samples import BatchMaker, XSegFaces, batch_tensors, on_device, sample_workers
 from engine.xseg import checkpoint
@@ -187,6 +188,8 @@ def train_xseg(folder: str | os.PathLike[str], facesets: Sequence[str | os.PathL
     loader = XSegFaces(res, ft)
     if dev.type == "cuda":  # decode up front in processes (when the faces fit the cache), as the swap trainer
         loader.preload(training, max(1, (os.cpu_count() or 2) - 1))
+    else:
+        keep_freed_memory()  # as the swap trainer: the step's buffers are not faulted in again every iteration
     bank = None
     if options["auto"]:
         textures = load_textures(occluder_sources)

@@ -15,12 +15,12 @@ import torch.nn.functional as F
 from engine.training.augment import dense_maps, draw_warp
 from engine.training.device_augment import (
     FINE_CELLS,
-    _normalise,
     augment_side,
     bgr_to_hsv,
     draw_side,
     fine_lattice,
     hsv_to_bgr,
+    normalise,
 )
 
 
@@ -31,7 +31,7 @@ def _dense_from_lattice(fine: np.ndarray, w: int) -> np.ndarray:
     yy, xx = torch.meshgrid(r, r, indexing="ij")
     u = (torch.stack([xx, yy], -1)[None] + (w // FINE_CELLS) // 2 + 0.5) / cell - 0.5
     grid = torch.from_numpy(fine).float()[None]
-    return F.grid_sample(grid, _normalise(u, FINE_CELLS + 1), mode="bilinear", padding_mode="border",
+    return F.grid_sample(grid, normalise(u, FINE_CELLS + 1), mode="bilinear", padding_mode="border",
                          align_corners=True)[0].numpy()
 
 
