@@ -205,7 +205,8 @@ def _train(args: argparse.Namespace, folder: Path, info: Any, device: Any) -> tu
     from engine.training.pretrained import provenance
     from engine.training.run_plan import read_existing
     from engine.training.schedule_run import next_round, plan_round, schedule_hooks
-    from engine.training.trainer import Trainer, TrainSettings
+    from engine.training.settings import TrainSettings
+    from engine.training.trainer import Trainer
 
     dd.init(info, device)
     result: dict | None = None

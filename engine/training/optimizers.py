@@ -63,6 +63,8 @@ class FlatParams:
         self.grad_all = torch.zeros(self.numel + extra, dtype=torch.float32, device=device)
         self.grad = self.grad_all[: self.numel]
         self.extra = self.grad_all[self.numel:]
+        self.shadow: torch.Tensor | None = None  # bf16 copy of ``data`` the step computes with (bf16_weights)
+        self.shadow_grad: torch.Tensor | None = None  # its gradients, bf16, read by the update instead of grad
         with torch.no_grad():
             for i, p in enumerate(self.params):
                 view = self.view(self.data, i)
@@ -81,15 +83,26 @@ class FlatParams:
         return flat.view(shape)
 
     def zero_grad(self) -> None:
-        self.grad_all.zero_()
+        if self.shadow_grad is None:
+            self.grad_all.zero_()
+        else:
+            self.shadow_grad.zero_()
+            self.extra.zero_()
+
+    @property
+    def step_grad(self) -> torch.Tensor:
+        """The flat gradient the update reads: ``grad``, or ``shadow_grad`` while the step computes with the
+        bf16 shadow (engine.training.bf16_weights)."""
+        return self.grad if self.shadow_grad is None else self.shadow_grad
 
     def slices(self) -> Iterable[tuple[str, int, int]]:
         yield from zip(self.names, self.offsets, self.offsets[1:], strict=False)
 
 
 def _adabelief_update(p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, v: torch.Tensor, lr: torch.Tensor,
-                      gscale: torch.Tensor, rnd: torch.Tensor | None, threshold: int) -> None:
-    g = g * gscale
+                      gscale: torch.Tensor, rnd: torch.Tensor | None, threshold: int,
+                      shadow: torch.Tensor | None = None) -> None:
+    g = g.float() * gscale
     m.lerp_(g, 1.0 - BETA1)
     d = g - m
     v.mul_(BETA2).addcmul_(d, d, value=1.0 - BETA2)
@@ -97,16 +110,21 @@ def _adabelief_update(p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, v: torc
     if rnd is not None:
         upd = upd * (rnd < threshold)
     p.sub_(upd * lr)
+    if shadow is not None:
+        shadow.copy_(p)
 
 
 def _rmsprop_update(p: torch.Tensor, g: torch.Tensor, a: torch.Tensor, unused: torch.Tensor, lr: torch.Tensor,
-                    gscale: torch.Tensor, rnd: torch.Tensor | None, threshold: int) -> None:
-    g = g * gscale
+                    gscale: torch.Tensor, rnd: torch.Tensor | None, threshold: int,
+                    shadow: torch.Tensor | None = None) -> None:
+    g = g.float() * gscale
     a.mul_(RHO).addcmul_(g, g, value=1.0 - RHO)
     upd = g / (a.sqrt() + EPSILON)
     if rnd is not None:
         upd = upd * (rnd < threshold)
     p.sub_(upd * lr)
+    if shadow is not None:
+        shadow.copy_(p)
 
 
 _UPDATES = {"adabelief": _adabelief_update, "rmsprop": _rmsprop_update}
@@ -131,9 +149,10 @@ class _CompiledUpdate:
     thread on small dummy buffers (sizes are dynamic, so it then serves any size). ``fn`` is None until ready,
     and stays None where no compiler is available (the eager update is used)."""
 
-    def __init__(self, method: str, dropout: bool, device: torch.device):
+    def __init__(self, method: str, dropout: bool, device: torch.device, shadow: bool = False):
         self.fn: Any = None
         self.failed = False
+        self.shadow = shadow
         self._thread = threading.Thread(target=self._build, args=(method, dropout, device), daemon=True,
                                         name="facecomp-compile-optimizer")
         self._thread.start()
@@ -144,7 +163,11 @@ class _CompiledUpdate:
             n = 4096
             p, g, s1, s2 = (torch.zeros(n, device=device) for _ in range(4))
             rnd = torch.zeros(n, dtype=torch.uint8, device=device) if dropout else None
-            fn(p, g, s1, s2, torch.tensor(1e-5, device=device), torch.tensor(1.0, device=device), rnd, _KEEP_BYTE)
+            shadow = torch.zeros(n, dtype=torch.bfloat16, device=device) if self.shadow else None
+            if self.shadow:  # the shadow's signature: bf16 gradients in, bf16 weights out
+                g = g.bfloat16()
+            fn(p, g, s1, s2, torch.tensor(1e-5, device=device), torch.tensor(1.0, device=device), rnd, _KEEP_BYTE,
+               shadow)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             self.fn = fn
@@ -195,11 +218,12 @@ class DFLOptimizer:
         return words.view(torch.uint8)[:n]
 
     def step(self, grad_scale: float = 1.0) -> None:
-        """Apply one update from ``flat.grad`` (multiplied by ``grad_scale``, e.g. 1/loss-scale)."""
-        g = self.flat.grad
+        """Apply one update from ``flat.step_grad`` (multiplied by ``grad_scale``, e.g. 1/loss-scale); with a bf16
+        shadow the update also writes the new weights into it."""
+        g = self.flat.step_grad
         scale = float(grad_scale)
         if self.clipnorm > 0:
-            norm = float(torch.linalg.vector_norm(g)) * abs(scale)
+            norm = float(torch.linalg.vector_norm(g, dtype=torch.float32)) * abs(scale)
             if norm >= self.clipnorm:
                 scale *= self.clipnorm / norm
         dev = g.device
@@ -209,10 +233,11 @@ class DFLOptimizer:
         s1 = self.state[self.slots[0]]
         s2 = self.state[self.slots[1]] if len(self.slots) > 1 else self._dummy
         fn = self.compiled.fn if self.compiled is not None else None
-        if fn is not None:
-            fn(self.flat.data, g, s1, s2, lr, gscale, rnd, _KEEP_BYTE)
+        shadow = self.flat.shadow
+        if fn is not None and self.compiled is not None and self.compiled.shadow == (shadow is not None):
+            fn(self.flat.data, g, s1, s2, lr, gscale, rnd, _KEEP_BYTE, shadow)
         else:
-            self._run_eager(self.flat.data, g, s1, s2, lr, gscale, rnd)
+            self._run_eager(self.flat.data, g, s1, s2, lr, gscale, rnd, shadow)
             self._eager_steps += 1
             if self._want_compiled and self.compiled is None and self._eager_steps >= _COMPILE_AFTER:
                 self.compile_now()
@@ -243,18 +268,19 @@ class DFLOptimizer:
     def compile_now(self) -> _CompiledUpdate | None:
         """Start building the fused update now (it takes over once built); None where it is not wanted."""
         if self.compiled is None and self._want_compiled:
-            self.compiled = _CompiledUpdate(self.method, self.lr_dropout, self.flat.data.device)
+            self.compiled = _CompiledUpdate(self.method, self.lr_dropout, self.flat.data.device,
+                                            self.flat.shadow is not None)
         return self.compiled
 
     def _run_eager(self, p: torch.Tensor, g: torch.Tensor, s1: torch.Tensor, s2: torch.Tensor, lr: torch.Tensor,
-                   gscale: torch.Tensor, rnd: torch.Tensor | None) -> None:
+                   gscale: torch.Tensor, rnd: torch.Tensor | None, shadow: torch.Tensor | None = None) -> None:
         n = p.numel()
         chunk = n if p.device.type != "cpu" else _CHUNK
         two = s2.numel() == n
         for a in range(0, n, chunk):
             b = min(n, a + chunk)
             self._fn(p[a:b], g[a:b], s1[a:b], s2[a:b] if two else s2, lr, gscale,
-                     None if rnd is None else rnd[a:b], _KEEP_BYTE)
+                     None if rnd is None else rnd[a:b], _KEEP_BYTE, None if shadow is None else shadow[a:b])
 
     # ---- state ------------------------------------------------------------------------------------
     def state_tensors(self) -> dict[str, torch.Tensor]:

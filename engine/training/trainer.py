@@ -8,19 +8,19 @@ target_iter and on Ctrl-C / SIGTERM). Several processes under ``torchrun`` train
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from engine.media.image_io import write_image
 from engine.models.registry import spec
+from engine.training import bf16_weights
 from engine.training import checkpoint as ckpt
 from engine.training import distributed as dd
 from engine.training import precision as prec
@@ -34,6 +34,7 @@ from engine.training.preview_history import history_path
 from engine.training.recipes import Recipe
 from engine.training.sample_feed import SampleFeed
 from engine.training.samples import BatchFeeder
+from engine.training.settings import TrainSettings
 from engine.training.tensorboard_log import current_lr, open_tensorboard
 from engine.training.thread_tuner import ThreadTuner, tuner_wanted
 
@@ -41,36 +42,6 @@ if TYPE_CHECKING:
     from engine.models.discriminators import CodeDiscriminator, UNetPatchDiscriminator
 
 log = logging.getLogger("facecomp")
-
-
-@dataclass
-class TrainSettings:
-    """Everything a training run needs (the CLI fills it in; engine.training.run_plan decides options)."""
-
-    model_dir: Path
-    kind: str
-    options: dict[str, Any]
-    src: Path
-    dst: Path
-    device: str = "auto"
-    precision: str = "auto"
-    save_every_min: float = 25.0
-    save_every_iter: int = 0
-    preview_every: int = 100
-    max_iterations: int = 0  # stop after this many iterations of this run (0 = only target_iter / signals)
-    workers: int = 0  # sample-generator threads; 0 = 1 on CPU (compute needs the cores), up to 4 for a GPU
-    pipeline: str = "auto"  # samples augmented on the training "device" or on the "host"; auto: device on CUDA
-    seed: int = 0
-    reset_parts: list[str] = field(default_factory=list)
-    reset_iteration: bool = False  # pretrain switched off: DFL restarts the count at 0
-    reset_gan: bool = False
-    save_at_start: bool = False  # options changed or parts reset: the folder reflects it at once
-    quiet: bool = False
-    stop_at: int = 0  # save and stop at this model iteration (the next action of a schedule; 0 = none)
-    extra_meta: dict[str, Any] = field(default_factory=dict)  # more model.json fields (the schedule's state)
-    tensorboard: bool = False  # event files in model/tensorboard (rank 0)
-    channels_last: bool | None = None  # NHWC weights and inputs; None: FACECOMP_CHANNELS_LAST or the device's default
-    tune_threads: bool = True  # CPU: keep the faster compute-thread count (thread_tuner); False: keep the count set
 
 
 class Trainer:
@@ -101,6 +72,7 @@ class Trainer:
         self.gan_opt: DFLOptimizer | None = None
         self.code_opt: DFLOptimizer | None = None
         self.graphed: Any = None
+        self.shadow: bf16_weights.Bf16Weights | None = None  # the bf16 weights of a CPU bf16 step (bf16_weights)
         self.tb: Any = None
         self.on_ready: Callable[[], None] | None = None  # called once the model and data are set up (rank 0)
 
@@ -158,6 +130,9 @@ class Trainer:
         self._sync_ranks()
         self.feed = SampleFeed(self)
         self.batch = self.feed.batch
+        x = torch.zeros(self.batch, 3, self.res, self.res, device=self.device)  # the shape of a step's input
+        self.shadow = bf16_weights.shadow_for(self.model, self.flat, self.device, self.precision, self.dist.world,
+                                              lambda: self.model(x, x, **self.recipe.forward_kwargs()))
         self.preview_src, self.preview_dst = self.feed.preview_src, self.feed.preview_dst
         from engine.training.graph_step import GraphedStep, graph_wanted
 
@@ -228,18 +203,19 @@ class Trainer:
             return self.graphed(batch)
         p = self.precision
         self.flat.zero_grad()
-        with torch.autocast(self.device.type, dtype=p.dtype, enabled=p.autocast):
-            out = self.model(batch["src"]["warped"], batch["dst"]["warped"], **self.recipe.forward_kwargs())
         if self.gan is not None:
             self.gan.requires_grad_(False)
         if self.code_d is not None:
             self.code_d.requires_grad_(False)
-        with torch.autocast(self.device.type, dtype=p.dtype, enabled=p.autocast):
-            terms = self.recipe.generator(out, batch, self.code_d)
-            g_loss = terms.g_loss
-            if self.gan is not None:
-                g_loss = g_loss + self.recipe.gan_generator_loss(self.gan, terms, out, batch)
-        p.backward(g_loss)
+        with self.shadow.computing() if self.shadow is not None else contextlib.nullcontext():
+            with torch.autocast(self.device.type, dtype=p.dtype, enabled=p.autocast):
+                out = self.model(batch["src"]["warped"], batch["dst"]["warped"], **self.recipe.forward_kwargs())
+            with torch.autocast(self.device.type, dtype=p.dtype, enabled=p.autocast):
+                terms = self.recipe.generator(out, batch, self.code_d)
+                g_loss = terms.g_loss
+                if self.gan is not None:
+                    g_loss = g_loss + self.recipe.gan_generator_loss(self.gan, terms, out, batch)
+            p.backward(g_loss)
         extra = self.flat.extra
         extra[0] = terms.src.detach().float().mean()
         extra[1] = terms.dst.detach().float().mean()
@@ -247,8 +223,10 @@ class Trainer:
         dd.average_(self.flat.grad_all, self.dist)
         values = extra.tolist()  # one host synchronisation for the losses and the stop flag
         stats = {"loss_src": values[0], "loss_dst": values[1], "stop": values[2] > 0}
-        if p.step_ok(self.flat.grad):
+        if p.step_ok(self.flat.step_grad):
             self.opt.step(grad_scale=p.unscale)
+            if self.shadow is not None:
+                self.shadow.updated()
         code_d, gan = self.code_d, self.gan
         if code_d is not None and terms.codes is not None:
             assert self.code_opt is not None  # set up with code_d
