@@ -11,6 +11,8 @@ Variants (each a trainer of the same options and seed; the step's semantics are 
   cl        as thread, channels_last weights and inputs (TrainSettings.channels_last)
   compile   as thread, the model torch.compiled (inductor, C++ via gcc)
   fp32      as thread, fp32 instead of bf16
+  noshadow  as thread, bf16 autocast casting the float32 weights in every step (FACECOMP_BF16_WEIGHTS=0) instead
+            of computing with the bf16 copy the update writes (engine.training.bf16_weights)
   tuned     as thread, the compute-thread count kept by engine.training.thread_tuner (probing after 10 steps here,
             after 200 in training)
 
@@ -36,7 +38,7 @@ sys.path.insert(0, str(REPO))
 from bench.common import cpu_name  # noqa: E402
 from bench.train_step import BENCH_OPTIONS, ROWS, facesets  # noqa: E402
 
-VARIANTS = ("frozen", "thread", "nice", "sync", "device", "t1", "cl", "compile", "fp32", "tuned")
+VARIANTS = ("frozen", "thread", "nice", "sync", "device", "t1", "cl", "compile", "fp32", "tuned", "noshadow")
 
 
 def _trainer(row: str, precision: str, pipeline: str = "host", channels_last: bool = False) -> Any:
@@ -78,6 +80,10 @@ class Runner:
         for v, kw in (("device", {"pipeline": "device"}), ("cl", {"channels_last": True}), ("fp32", {})):
             if v in variants:
                 self.others[v] = _trainer(row, "fp32" if v == "fp32" else precision, **kw)
+        if "noshadow" in variants:
+            os.environ["FACECOMP_BF16_WEIGHTS"] = "0"  # read by the trainer's set-up
+            self.others["noshadow"] = _trainer(row, precision)
+            del os.environ["FACECOMP_BF16_WEIGHTS"]
         if "compile" in variants:
             self.others["compile"] = t = _trainer(row, precision)
             t.model = torch.compile(t.model)
