@@ -24,6 +24,7 @@ from engine.cli.options import add_options, flag_values
 from engine.errors import FacecompError
 from engine.quality.options_box import options_box, training_facts
 from engine.training.folder_lock import writer_lock
+from engine.training.settings import PIPELINES
 
 if TYPE_CHECKING:
     from engine.training.run_plan import RunPlan
@@ -93,7 +94,7 @@ def add_arguments(p: argparse.ArgumentParser, argv: list[str] | None = None) -> 
                         "on the CPUs measured, docs/training.md)")
     p.add_argument("--workers", type=int, default=0,
                    help="sample-generator threads (0 = auto: 1 on CPU, up to 4 feeding a GPU)")
-    p.add_argument("--sample-pipeline", choices=("auto", "device", "host"), default="auto",
+    p.add_argument("--sample-pipeline", choices=PIPELINES, default="auto",
                    help="where samples are augmented: on the training device (uint8 faces sent, warped there) or "
                         "on the host; auto: device on CUDA, host on CPU (ct_mode always on the host)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the sample generator")

@@ -16,6 +16,7 @@ import argparse
 import logging
 
 from engine.cli.options import add_options, flag_values
+from engine.training.settings import PIPELINES
 
 log = logging.getLogger("facecomp")
 
@@ -51,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, help="random seed (reproducible runs)")
     p.add_argument("--device", help="torch device (auto: cuda if present, else cpu)")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
-    p.add_argument("--sample-pipeline", choices=("auto", "device", "host"), default="auto",
+    p.add_argument("--sample-pipeline", choices=PIPELINES, default="auto",
                    help="where samples are augmented: on the training device (uint8 faces sent, DFL's XSeg chain "
                         "applied there) or on the host (OpenCV); auto: device on CUDA, host on CPU")
     p.add_argument("--config", help="TOML/JSON file of options")

@@ -232,9 +232,10 @@ class DFLOptimizer:
         rnd = self._dropout_bytes()
         s1 = self.state[self.slots[0]]
         s2 = self.state[self.slots[1]] if len(self.slots) > 1 else self._dummy
-        fn = self.compiled.fn if self.compiled is not None else None
         shadow = self.flat.shadow
-        if fn is not None and self.compiled is not None and self.compiled.shadow == (shadow is not None):
+        compiled = self.compiled
+        fn = compiled.fn if compiled is not None and compiled.shadow == (shadow is not None) else None
+        if fn is not None:
             fn(self.flat.data, g, s1, s2, lr, gscale, rnd, _KEEP_BYTE, shadow)
         else:
             self._run_eager(self.flat.data, g, s1, s2, lr, gscale, rnd, shadow)

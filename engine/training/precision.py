@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 from engine.errors import FacecompError
+from engine.training.settings import PIPELINES
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -50,6 +51,14 @@ def choose_device(name: str, local_rank: int = 0) -> torch.device:
                                 f"{torch.__version__})")
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     return torch.device("cpu")
+
+
+def pipeline_on_device(pipeline: str, device: torch.device) -> bool:
+    """Whether ``--sample-pipeline`` augments samples on the training device: ``device``, or ``auto`` on CUDA
+    (``host``: never; on a CPU OpenCV on the host is the faster)."""
+    if pipeline not in PIPELINES:
+        raise FacecompError(f"sample pipeline {pipeline!r}: use one of {', '.join(PIPELINES)}")
+    return pipeline == "device" or (pipeline == "auto" and device.type == "cuda")
 
 
 @contextmanager

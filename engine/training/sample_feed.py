@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.errors import FacecompError
+from engine.training.precision import pipeline_on_device
 from engine.training.preview import preview_rows
 from engine.training.samples import BatchFeeder, Faceset, SideSpec
 
@@ -48,12 +48,10 @@ def side_specs(options: dict[str, Any], res: int, pretrain: bool, flips: bool,
 
 
 def augment_on_device(pipeline: str, device: torch.device, src_spec: SideSpec) -> bool:
-    """Device-side augmentation: asked for, or auto on CUDA; colour transfer (ct_mode) stays on the host."""
-    if pipeline not in ("auto", "device", "host"):
-        raise FacecompError(f"sample pipeline {pipeline!r}: use auto, device or host")
-    if src_spec.ct_mode not in (None, "", "none"):
-        return False
-    return pipeline == "device" or (pipeline == "auto" and device.type == "cuda")
+    """Device-side augmentation: asked for, or auto on CUDA (precision.pipeline_on_device); colour transfer
+    (ct_mode) stays on the host."""
+    on_device = pipeline_on_device(pipeline, device)
+    return on_device and src_spec.ct_mode in (None, "", "none")
 
 
 class SampleFeed:

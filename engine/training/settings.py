@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+PIPELINES = ("auto", "device", "host")  # where training samples are augmented (--sample-pipeline)
+
 
 @dataclass
 class TrainSettings:

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.errors import FacecompError
 from engine.faces.facetype import FaceType
+from engine.media.image_io import to_float, to_uint8
 from engine.training import xseg_device_augment
 from engine.training.prefetch import Prefetcher
 from engine.training.samples import FaceCache
@@ -48,7 +48,7 @@ class XSegFaces:
 
     def load(self, sample: FaceSample) -> tuple[np.ndarray, np.ndarray]:
         img8, m8 = self.load_uint8(sample)
-        return img8.astype(np.float32) / 255.0, m8.astype(np.float32) / 255.0
+        return to_float(img8), to_float(m8)
 
     def image(self, sample: FaceSample) -> np.ndarray:
         return self.load(sample)[0]
@@ -63,17 +63,6 @@ class XSegFaces:
 def sample_workers(device: torch.device) -> int:
     """Sample threads: one on CPU (the step needs the cores), up to 8 feeding a GPU (OpenCV releases the GIL)."""
     return max(1, min(8, (os.cpu_count() or 2) // 2)) if device.type == "cuda" else 1
-
-
-def on_device(pipeline: str, device: torch.device) -> bool:
-    """Whether XSeg's augmentation runs on the training device: ``device``, or ``auto`` on CUDA (``host``: never)."""
-    if pipeline not in ("auto", "device", "host"):
-        raise FacecompError(f"sample pipeline {pipeline!r}: use auto, device or host")
-    return pipeline == "device" or (pipeline == "auto" and device.type == "cuda")
-
-
-def _to_uint8(img: np.ndarray) -> np.ndarray:
-    return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 class BatchMaker(Prefetcher):
@@ -114,8 +103,8 @@ class BatchMaker(Prefetcher):
             bg = self.faces.load_uint8(self.samples[int(rng.integers(len(self.samples)))]) \
                 if len(self.samples) > 1 else None
             if self.bank is not None:
-                img, mask = occlude(img8.astype(np.float32) / 255.0, m8.astype(np.float32) / 255.0, self.bank, rng)
-                img8, m8 = _to_uint8(img), _to_uint8(mask)
+                img, mask = occlude(to_float(img8), to_float(m8), self.bank, rng)
+                img8, m8 = to_uint8(img), to_uint8(mask)
             draws.append(draw_chain(rng, img8.shape[0], bg is not None))
             faces.append(np.dstack([img8, m8]))
             backgrounds.append(np.dstack(bg) if bg is not None else np.zeros_like(faces[-1]))

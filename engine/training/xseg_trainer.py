@@ -28,7 +28,8 @@ from engine.options import Option, fixed_at_creation, load_config, parse_set, re
 from engine.training import xseg_checkpoint
 from engine.training.host_memory import keep_freed_memory
 from engine.training.optimizers import DFLOptimizer, FlatParams
-from engine.training.xseg_samples import BatchMaker, XSegFaces, batch_tensors, on_device, sample_workers
+from engine.training.precision import pipeline_on_device
+from engine.training.xseg_samples import BatchMaker, XSegFaces, batch_tensors, sample_workers
 from engine.xseg import checkpoint
 from engine.xseg.data import FaceSample, scan_facesets, select_training
 from engine.xseg.model import XSegNet, check_resolution
@@ -94,7 +95,7 @@ def bench_step(faceset: str | os.PathLike[str], res: int, batch: int, bf16: bool
     if device.type == "cuda":
         faces.preload(samples, max(1, (os.cpu_count() or 2) - 1))
     maker = BatchMaker(samples, faces, batch, 0, workers=sample_workers(device),
-                       device_augment=on_device(pipeline, device), pin=device.type == "cuda")
+                       device_augment=pipeline_on_device(pipeline, device), pin=device.type == "cuda")
     model = XSegNet(res).to(device).train()
     opt = make_optimizer(model, 1e-4, True, 0)
     compiled = opt.compile_now()  # long runs switch to the fused update after 100 steps: measure that
@@ -168,7 +169,7 @@ def train_xseg(folder: str | os.PathLike[str], facesets: Sequence[str | os.PathL
     folder = Path(folder)
     options, stored = _resolve_options(folder, dict(options))
     dev = _device(device)
-    device_augment = on_device(pipeline, dev)
+    device_augment = pipeline_on_device(pipeline, dev)
     all_samples = scan_facesets(facesets)
     training = select_training(all_samples, bool(options["auto"]))
     res, ft = int(options["resolution"]), options["face_type"]
