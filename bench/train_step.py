@@ -8,7 +8,8 @@ fp32 and bf16, each in its own subprocess (so peak RSS is per config):
   GFLOP/s  FLOPs of one step (torch.utils.flop_counter) / compute time
   RSS      peak resident set of the training process (VmHWM: since its exec, as DFL's `time -v` figure; not
            ru_maxrss, which Linux carries over from the forking parent)
-and the ratio of full ms/iter to DFL's figure measured on a family-25 EPYC (the target is <= 0.5).
+and the ratio of full ms/iter to DFL's figure measured on the same CPU family (family 25 where there is none; the
+target is <= 0.5).
 
     .venv/bin/python bench/train_step.py                 # all rows, fp32 and bf16
     .venv/bin/python bench/train_step.py --rows s64l q96 --precisions bf16 --iters 15
@@ -37,18 +38,48 @@ from bench.common import DATA, Row, cpu_name  # noqa: E402
 
 FACES = Path(tempfile.gettempdir()) / "facecomp_bench_faces"
 
-# DFL 46fc2397, TF 2.15.1 CPU, AMD EPYC family 25, 2 vCPU, batch 4 (dfl_peer.md §1): full / compute ms, peak RSS GiB
 ROWS = {
-    "s64l": ("saehd", dict(resolution=64, archi="liae-ud", ae_dims=64, e_dims=32, d_dims=32, d_mask_dims=16),
-             256, 215, 1.07),
-    "s64d": ("saehd", dict(resolution=64, archi="df-ud", ae_dims=64, e_dims=32, d_dims=32, d_mask_dims=16),
-             237, 186, 1.05),
-    "s96l": ("saehd", dict(resolution=96, archi="liae-ud", ae_dims=128, e_dims=64, d_dims=64, d_mask_dims=22),
-             1558, 1576, 2.73),
-    "s96d": ("saehd", dict(resolution=96, archi="df-ud", ae_dims=128, e_dims=64, d_dims=64, d_mask_dims=22),
-             1322, 1353, 2.60),
-    "q96": ("quick96", {}, 1381, 1371, 2.10),
+    "s64l": ("saehd", dict(resolution=64, archi="liae-ud", ae_dims=64, e_dims=32, d_dims=32, d_mask_dims=16)),
+    "s64d": ("saehd", dict(resolution=64, archi="df-ud", ae_dims=64, e_dims=32, d_dims=32, d_mask_dims=16)),
+    "s96l": ("saehd", dict(resolution=96, archi="liae-ud", ae_dims=128, e_dims=64, d_dims=64, d_mask_dims=22)),
+    "s96d": ("saehd", dict(resolution=96, archi="df-ud", ae_dims=128, e_dims=64, d_dims=64, d_mask_dims=22)),
+    "q96": ("quick96", {}),
 }
+# DFL 46fc2397, TF 2.15.1 CPU, 2 vCPU AMD EPYC, batch 4, quiet: full / compute ms/iter and peak RSS GiB per row, by
+# the CPU family measured on (machines of this kind differ by ~2x: a ratio needs DFL's figure on the same family).
+# None: not measured on that family.
+DFL_FIGURES: dict[int, dict[str, tuple[float | None, float | None, float | None]]] = {
+    25: {  # Zen 4 (avx512_bf16): dfl_peer.md §1
+        "s64l": (256, 215, 1.07), "s64d": (237, 186, 1.05), "s96l": (1558, 1576, 2.73),
+        "s96d": (1322, 1353, 2.60), "q96": (1381, 1371, 2.10),
+    },
+    23: {  # Zen 2 (AVX2, no bf16): measured side by side with this bench on 2026-12-05 (docs/training.md, CPU
+        # figures); DFL's SAEHD driver only, so no Quick96 figure, and no RSS
+        "s64l": (537, 470, None), "s64d": (406, 370, None), "s96l": (3057, 3004, None), "s96d": (2488, 2396, None),
+        "q96": (None, None, None),
+    },
+}
+
+
+def cpu_family() -> int | None:
+    """The CPU family of /proc/cpuinfo (Linux x86), else None."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("cpu family"):
+                    return int(line.split(":", 1)[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def dfl_figures() -> tuple[int, dict[str, tuple[float | None, float | None, float | None]]]:
+    """DFL's figures measured on this machine's CPU family, else the family-25 ones (and which family they are)."""
+    family = cpu_family()
+    family = family if family in DFL_FIGURES else 25
+    return family, DFL_FIGURES[family]
+
+
 # DFL's benchmark option values (dfl_peer.md §1) that differ from our defaults: face_type f, no flips for src
 BENCH_OPTIONS = dict(face_type="f", batch_size=4, random_src_flip=False, random_dst_flip=True)
 
@@ -101,7 +132,7 @@ def measure(row: str, precision: str, iters: int, warmup: int, limit: int | None
     from engine.models import normalize_options
     from engine.training.trainer import Trainer, TrainSettings
 
-    kind, opts, *_ = ROWS[row]
+    kind, opts = ROWS[row]
     src, dst = facesets(limit)
     options = normalize_options(kind, {**(BENCH_OPTIONS if kind == "saehd" else {"batch_size": 4}), **opts})
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,13 +183,12 @@ def measure_in_subprocess(row: str, prec: str, iters: int, warmup: int, threads:
 
 def rows_from(m: dict) -> list[Row]:
     """The bench interface's rows of one config: full ms/iter against DFL's (target 0.5x), compute, peak RSS."""
-    dfl_full, dfl_compute, dfl_rss = ROWS[m["row"]][2:5]
-    name = f"{m['row']} {m['precision']}"
-    return [Row("train_step", f"{name} full ms/iter (batch 4)", m["full_ms"], "ms", dfl_full,
-                "DFL (dfl_peer.md §1)", 0.5, extra=m),
-            Row("train_step", f"{name} compute ms/iter (frozen batch)", m["compute_ms"], "ms", dfl_compute,
-                "DFL (dfl_peer.md §1)"),
-            Row("train_step", f"{name} peak RSS", m["rss_gib"], "GiB", dfl_rss, "DFL (dfl_peer.md §1)")]
+    family, figures = dfl_figures()
+    dfl_full, dfl_compute, dfl_rss = figures[m["row"]]
+    name, base = f"{m['row']} {m['precision']}", f"DFL (CPU family {family})"
+    return [Row("train_step", f"{name} full ms/iter (batch 4)", m["full_ms"], "ms", dfl_full, base, 0.5, extra=m),
+            Row("train_step", f"{name} compute ms/iter (frozen batch)", m["compute_ms"], "ms", dfl_compute, base),
+            Row("train_step", f"{name} peak RSS", m["rss_gib"], "GiB", dfl_rss, base)]
 
 
 def run(smoke: bool) -> list[Row]:
@@ -248,7 +278,9 @@ def main() -> None:
         print(json.dumps(measure(args.one[0], args.one[1], args.iters, args.warmup)))
         return
     facesets()
-    print(f"CPU: {cpu_name()}; load average {os.getloadavg()[0]:.2f} at start (DFL's figures: a quiet machine)")
+    family, figures = dfl_figures()
+    print(f"CPU: {cpu_name()}; load average {os.getloadavg()[0]:.2f} at start (DFL's figures: a quiet machine, CPU "
+          f"family {family})")
     print(f"threads: {args.threads or 'default'}; full = with the sample generator, compute = frozen batch")
     print(f"{'config':<7}{'prec':<6}{'full ms':>9}{'compute':>9}{'CPU-s':>7}{'GFLOP/s':>9}{'RSS GiB':>9}"
           f"{'DFL ms':>8}{'ratio':>7}{'DFL RSS':>8}")
@@ -258,9 +290,10 @@ def main() -> None:
             if isinstance(m, str):
                 print(f"{row:<7}{prec:<6} failed: {m}")
                 continue
-            dfl_full, dfl_rss = ROWS[row][2], ROWS[row][4]
+            dfl_full, _, dfl_rss = figures[row]
+            ratio = f"{m['full_ms'] / dfl_full:.2f}" if dfl_full else "-"
             print(f"{row:<7}{prec:<6}{m['full_ms']:>9.0f}{m['compute_ms']:>9.0f}{m['cpu_s']:>7.2f}{m['gflops']:>9.1f}"
-                  f"{m['rss_gib']:>9.2f}{dfl_full:>8}{m['full_ms'] / dfl_full:>7.2f}{dfl_rss:>8.2f}", flush=True)
+                  f"{m['rss_gib']:>9.2f}{dfl_full or '-':>8}{ratio:>7}{dfl_rss or '-':>8}", flush=True)
     print(f"load average {os.getloadavg()[0]:.2f} at the end; ratio = full ms / DFL full ms (target <= 0.5)")
 
 

@@ -13,6 +13,8 @@ Variants (each a trainer of the same options and seed; the step's semantics are 
   fp32      as thread, fp32 instead of bf16
   noshadow  as thread, bf16 autocast casting the float32 weights in every step (FACECOMP_BF16_WEIGHTS=0) instead
             of computing with the bf16 copy the update writes (engine.training.bf16_weights)
+  unjoined  as thread, the ``d`` decoder's four output convs run one by one (not as blocks.joined_convs) and the
+            loss's Gaussian filters as depthwise convolutions (not banded products): the step before stop 15
   tuned     as thread, the compute-thread count kept by engine.training.thread_tuner (probing after 10 steps here,
             after 200 in training)
 
@@ -29,6 +31,8 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +42,8 @@ sys.path.insert(0, str(REPO))
 from bench.common import cpu_name  # noqa: E402
 from bench.train_step import BENCH_OPTIONS, ROWS, facesets  # noqa: E402
 
-VARIANTS = ("frozen", "thread", "nice", "sync", "device", "t1", "cl", "compile", "fp32", "tuned", "noshadow")
+VARIANTS = ("frozen", "thread", "nice", "sync", "device", "t1", "cl", "compile", "fp32", "tuned", "noshadow",
+            "unjoined")
 
 
 def _trainer(row: str, precision: str, pipeline: str = "host", channels_last: bool = False) -> Any:
@@ -47,7 +52,7 @@ def _trainer(row: str, precision: str, pipeline: str = "host", channels_last: bo
     from engine.models import normalize_options
     from engine.training.trainer import Trainer, TrainSettings
 
-    kind, opts, *_ = ROWS[row]
+    kind, opts = ROWS[row]
     src, dst = facesets()
     options = normalize_options(kind, {**(BENCH_OPTIONS if kind == "saehd" else {"batch_size": 4}), **opts})
     t = Trainer(TrainSettings(model_dir=Path(tempfile.mkdtemp(prefix="facecomp_variant_")), kind=kind,
@@ -59,6 +64,27 @@ def _trainer(row: str, precision: str, pipeline: str = "host", channels_last: bo
     if fused is not None:
         fused.wait()
     return t
+
+
+@contextmanager
+def _unjoined(on: bool) -> Iterator[None]:
+    """Inside the block (when ``on``) the decoder's output convs run one by one and the loss filters by depthwise
+    convolutions, as before blocks.joined_convs and the banded Gaussian products."""
+    import torch
+
+    from engine.models import archi
+    from engine.training import losses
+
+    if not on:
+        yield
+        return
+    joined, side = archi.joined_convs, losses.BAND_MAX_SIDE
+    archi.joined_convs = lambda convs, x: torch.cat([c(x) for c in convs], dim=1)
+    losses.BAND_MAX_SIDE = 0
+    try:
+        yield
+    finally:
+        archi.joined_convs, losses.BAND_MAX_SIDE = joined, side
 
 
 class Runner:
@@ -106,15 +132,16 @@ class Runner:
                 return batch_to_torch(self.make(), False)
             return t.next_batch()
 
-        for _ in range(2):
-            t.step(batch())
-        wall, cpu0 = [], time.process_time()
-        for _ in range(iters):
-            a = time.perf_counter()
-            t.step(batch())
-            wall.append((time.perf_counter() - a) * 1000)
-            if variant == "tuned":
-                self.tuner.after_step(wall[-1])
+        with _unjoined(variant == "unjoined"):
+            for _ in range(2):
+                t.step(batch())
+            wall, cpu0 = [], time.process_time()
+            for _ in range(iters):
+                a = time.perf_counter()
+                t.step(batch())
+                wall.append((time.perf_counter() - a) * 1000)
+                if variant == "tuned":
+                    self.tuner.after_step(wall[-1])
         return sorted(wall)[iters // 2], (time.process_time() - cpu0) / iters * 1000
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from engine.errors import FacecompError
-from engine.models.blocks import Down, DownBlock, Res, Up, conv2d, depth_to_space_dcr, pixel_norm
+from engine.models.blocks import Down, DownBlock, Res, Up, conv2d, depth_to_space_dcr, joined_convs, pixel_norm
 
 ARCHI_TYPES = ("df", "liae")
 ARCHI_LETTERS = "udtc"
@@ -151,7 +151,7 @@ class Decoder(nn.Module):
         for i in range(self.n_up):
             x = getattr(self, f"res{i}")(getattr(self, f"upscale{i}")(x))
         if "d" in self.opts:
-            x = torch.cat([self.out_conv(x), self.out_conv1(x), self.out_conv2(x), self.out_conv3(x)], dim=1)
+            x = joined_convs([self.out_conv, self.out_conv1, self.out_conv2, self.out_conv3], x)
             x = depth_to_space_dcr(x, 2)
         else:
             x = self.out_conv(x)

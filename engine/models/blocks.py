@@ -48,6 +48,23 @@ def conv2d(in_ch: int, out_ch: int, kernel_size: int, stride: int = 1) -> nn.Con
     return nn.Conv2d(in_ch, out_ch, kernel_size, stride=stride, padding=kernel_size // 2)
 
 
+def joined_convs(convs: list[nn.Conv2d], x: torch.Tensor) -> torch.Tensor:
+    """``torch.cat([c(x) for c in convs], 1)`` as one convolution: each kernel zero-padded to the largest
+    (centred, so a 1×1 stays a 1×1) and the kernels joined along the output channels.
+
+    For :func:`conv2d` layers of stride 1 with biases. Several narrow convs of one input (the 3-channel
+    output convs of a ``d`` decoder) cost several times the one wide conv on the CPU: each has its own
+    forward and backward passes over the same input. The ONNX exporter needs a kernel of known shape: it gets
+    the separate convs.
+    """
+    if torch.onnx.is_in_onnx_export():
+        return torch.cat([c(x) for c in convs], dim=1)
+    size = max(c.kernel_size[0] for c in convs)
+    weights = [F.pad(c.weight, [(size - c.kernel_size[0]) // 2] * 4) for c in convs]
+    bias = torch.cat([c.bias for c in convs if c.bias is not None])
+    return F.conv2d(x, torch.cat(weights), bias, padding=size // 2)
+
+
 class Down(nn.Module):
     """conv k×k stride 2 -> LeakyReLU 0.1 (DFL ``Downscale``); side n -> ceil(n/2)."""
 

@@ -11,7 +11,8 @@ fused update in the same pass that changes the weights. During the step's forwar
 The numbers are the same as autocast's: the forward sees round-to-nearest bf16 weights either way, and a
 weight's gradient comes out of the bf16 convolution as bf16 either way; only a weight used twice in one step
 would have its two gradients summed in bf16 instead of float32, so the shadow is used only when every trainable
-parameter's module runs once per forward (checked with forward hooks on one forward at set-up).
+parameter goes into one convolution or dense call per forward (counted with a torch function mode on one forward
+at set-up).
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from engine.training.optimizers import FlatParams
 from engine.training.precision import Precision
@@ -37,27 +41,55 @@ def wanted(device: torch.device, dtype: torch.dtype, processes: int) -> bool:
     return device.type == "cpu" and dtype == torch.bfloat16 and processes == 1
 
 
+JOINING_CALLS = (torch.cat, F.pad)  # calls that only join or zero-pad weights (exact in any dtype) on their way
+LOWERED_CALLS = (F.conv2d, F.linear, F.conv_transpose2d)  # calls whose weights autocast casts to bf16
+
+
+def _tensors(value: object) -> Iterator[torch.Tensor]:
+    """The tensors in a call's arguments (nested in lists, tuples and dicts, as torch.cat's list)."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _tensors(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _tensors(v)
+
+
+class _ParameterUses(TorchFunctionMode):
+    """Counts, for each parameter, the torch functions it is passed to, and whether any is not a lowered or a
+    joining call."""
+
+    def __init__(self, params: list[nn.Parameter]):
+        super().__init__()
+        self.uses = {id(p): 0 for p in params}
+        self.other = False
+
+    def __torch_function__(self, func: Callable[..., Any], types: Any, args: tuple[Any, ...] = (),
+                           kwargs: dict[str, Any] | None = None) -> Any:
+        kwargs = kwargs or {}
+        found = [id(t) for t in _tensors((args, kwargs)) if id(t) in self.uses]
+        for key in found:
+            self.uses[key] += 1
+        if found and func not in LOWERED_CALLS + JOINING_CALLS:
+            self.other = True
+        return func(*args, **kwargs)
+
+
 def used_once(model: nn.Module, flat: FlatParams, forward: Callable[[], object]) -> bool:
-    """True when every module holding a parameter of ``flat`` is a convolution or a dense layer (autocast runs
-    them in bf16 anyway) and runs exactly once in ``forward()`` (run without gradients): then the shadow changes
-    no number of the step."""
+    """True when every parameter of ``flat`` belongs to a convolution or a dense layer and, in ``forward()`` (run
+    without gradients), is passed to exactly one torch function, a convolution or dense call (autocast runs those
+    in bf16 anyway) or a join of several weights into one convolution's (blocks.joined_convs): then each weight
+    gets one gradient, and the shadow changes no number of the step."""
     wanted_ids = {id(p) for p in flat.params}
     holders = [m for m in model.modules() if any(id(p) in wanted_ids for p in m.parameters(recurse=False))]
-    calls = dict.fromkeys(map(id, holders), 0)
-
-    def count(module: nn.Module, *_: object) -> None:
-        calls[id(module)] += 1
-
-    hooks = [m.register_forward_pre_hook(count) for m in holders]
-    try:
-        with torch.no_grad():
-            forward()
-    finally:
-        for h in hooks:
-            h.remove()
     owned = sum(1 for m in holders for p in m.parameters(recurse=False) if id(p) in wanted_ids)
     lowered = all(isinstance(m, AUTOCAST_LOWERED) for m in holders)
-    return lowered and owned == len(flat.params) and all(n == 1 for n in calls.values())
+    uses = _ParameterUses(flat.params)
+    with torch.no_grad(), uses:
+        forward()
+    return lowered and owned == len(flat.params) and not uses.other and all(n == 1 for n in uses.uses.values())
 
 
 class Bf16Weights:

@@ -20,19 +20,40 @@ def _fp32(*tensors: torch.Tensor) -> list[torch.Tensor]:
     return [t.float() for t in tensors]
 
 
-@functools.lru_cache(maxsize=64)
-def _gauss_1d(size: int, sigma: float, device: str, dtype: torch.dtype) -> torch.Tensor:
+def _gauss_1d(size: int, sigma: float) -> torch.Tensor:
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2.0
     k = torch.exp(-(x**2) / (2.0 * sigma**2))
-    return (k / k.sum()).to(device=device, dtype=dtype)
+    return k / k.sum()
 
 
-def _separable(x: torch.Tensor, k1d: torch.Tensor, pad: int = 0) -> torch.Tensor:
-    """Depthwise separable filtering of every channel of ``x`` with the 1-D kernel ``k1d`` (zero padding)."""
+@functools.lru_cache(maxsize=64)
+def _gauss_band(n: int, size: int, sigma: float, pad: int, device: str, dtype: torch.dtype) -> torch.Tensor:
+    """The (n, n + 2·pad − size + 1) matrix that filters a length-n axis with the Gaussian (zero padding pad):
+    ``x @ band`` filters the last axis. Cached: no host copy per call."""
+    k = _gauss_1d(size, sigma)
+    tap = torch.arange(n).view(-1, 1) - torch.arange(n + 2 * pad - size + 1).view(1, -1) + pad
+    band = torch.where((tap >= 0) & (tap < size), k[tap.clamp(0, size - 1)], torch.zeros((), dtype=k.dtype))
+    return band.to(device=device, dtype=dtype)
+
+
+BAND_MAX_SIDE = 128  # sides up to which the banded products beat the depthwise convolutions (res64 CPU: 1.7x)
+
+
+def _separable(x: torch.Tensor, size: int, sigma: float, pad: int = 0) -> torch.Tensor:
+    """Gaussian filtering of every channel of ``x`` (N, C, H, W) along H and W (zero padding ``pad``).
+
+    Up to BAND_MAX_SIDE as two matrix products with banded matrices (forward and backward faster on the CPU than
+    two depthwise convolutions for small images); above it the band's mostly-zero products cost more than the
+    convolutions' work, which grows with the kernel, not the side.
+    """
+    if max(x.shape[-2:]) <= BAND_MAX_SIDE:
+        h = _gauss_band(x.shape[-2], size, sigma, pad, str(x.device), x.dtype)
+        w = _gauss_band(x.shape[-1], size, sigma, pad, str(x.device), x.dtype)
+        return h.t() @ (x @ w)
     c = x.shape[1]
-    k = k1d.numel()
-    wx = k1d.view(1, 1, 1, k).expand(c, 1, 1, k)
-    wy = k1d.view(1, 1, k, 1).expand(c, 1, k, 1)
+    k1d = _gauss_band(size, size, sigma, 0, str(x.device), x.dtype).view(-1)  # (size, 1): the kernel itself
+    wx = k1d.view(1, 1, 1, size).expand(c, 1, 1, size)
+    wy = k1d.view(1, 1, size, 1).expand(c, 1, size, 1)
     x = F.conv2d(x, wx, padding=(0, pad), groups=c)
     return F.conv2d(x, wy, padding=(pad, 0), groups=c)
 
@@ -49,8 +70,7 @@ def dssim(a: torch.Tensor, b: torch.Tensor, kernel_size: int, sigma: float = 1.5
     with torch.autocast(a.device.type, **_NO_AUTOCAST):
         a, b = _fp32(a, b)
         c = a.shape[1]
-        k = _gauss_1d(max(1, int(kernel_size)), float(sigma), str(a.device), a.dtype)
-        stats = _separable(torch.cat([a, b, a * b, a * a + b * b], dim=1), k)
+        stats = _separable(torch.cat([a, b, a * b, a * a + b * b], dim=1), max(1, int(kernel_size)), float(sigma))
         mu_a, mu_b, e_ab, e_sq = stats.split(c, dim=1)
         c1, c2 = (k1 * max_val) ** 2, (k2 * max_val) ** 2
         num0 = mu_a * mu_b * 2.0
@@ -67,8 +87,7 @@ def gaussian_blur(x: torch.Tensor, radius: float) -> torch.Tensor:
         size = max(3, int(4 * radius))
         size += 1 - size % 2
         centre = size // 2
-        k = _gauss_1d(size, float(radius), str(x.device), x.dtype)  # cached: no host copy per call
-        return _separable(x, k, pad=centre)
+        return _separable(x, size, float(radius), pad=centre)
 
 
 def blur_mask(mask: torch.Tensor, resolution: int, clip: bool = True) -> torch.Tensor:

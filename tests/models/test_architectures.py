@@ -160,3 +160,21 @@ def test_patch_discriminator_layer_choice_and_shapes():
     assert "upconvs.0.weight" in d.state_dict() and "center_conv.weight" in d.state_dict()
     code = CodeDiscriminator(64, 8)
     assert len(code.convs) == 2 and code(torch.rand(2, 64, 8, 8)).shape == (2, 1, 3, 3)
+
+
+def test_joined_convs_are_the_separate_convs_concatenated():
+    """The ``d`` decoder's four output convs (one 1×1, three 3×3) run as one conv: same output and gradients."""
+    from engine.models.blocks import conv2d, joined_convs
+
+    torch.manual_seed(3)
+    convs = [conv2d(16, 3, 1), *(conv2d(16, 3, 3) for _ in range(3))]
+    for c in convs:
+        torch.nn.init.uniform_(c.bias, -0.5, 0.5)
+    x = torch.randn(2, 16, 12, 12, requires_grad=True)
+    joined = joined_convs(convs, x)
+    separate = torch.cat([c(x) for c in convs], dim=1)
+    torch.testing.assert_close(joined, separate, rtol=1e-5, atol=1e-5)
+    go = torch.randn_like(joined)
+    params = [x, *(p for c in convs for p in c.parameters())]
+    for a, b in zip(torch.autograd.grad(joined, params, go), torch.autograd.grad(separate, params, go), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)

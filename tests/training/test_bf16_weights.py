@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from engine.models import normalize_options
 from engine.training.trainer import Trainer, TrainSettings
@@ -77,3 +78,19 @@ def test_no_shadow_where_a_weight_is_used_twice_or_off_cpu_bf16(src_faces, dst_f
     from engine.training.bf16_weights import wanted
 
     assert not wanted(torch.device("cpu"), torch.float32, 1) and not wanted(torch.device("cpu"), torch.bfloat16, 2)
+
+
+def test_used_once_counts_every_call_a_weight_goes_into():
+    """A weight joined into one conv (blocks.joined_convs) is used once; one also passed to a plain elementwise
+    op (float32 under autocast, bf16 with the shadow) or run twice is not."""
+    from engine.models.blocks import conv2d, joined_convs
+    from engine.training.bf16_weights import used_once
+    from engine.training.optimizers import FlatParams
+
+    convs = nn.ModuleList([conv2d(4, 3, 1), conv2d(4, 3, 3)])
+    flat = FlatParams(convs.named_parameters())
+    x = torch.randn(2, 4, 8, 8)
+    assert used_once(convs, flat, lambda: joined_convs(list(convs), x))
+    assert used_once(convs, flat, lambda: [c(x) for c in convs])
+    assert not used_once(convs, flat, lambda: [c(x) for c in (*convs, convs[0])])
+    assert not used_once(convs, flat, lambda: joined_convs(list(convs), x) * convs[1].bias.sum())

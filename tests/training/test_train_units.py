@@ -54,6 +54,16 @@ def test_gaussian_blur_and_masks():
     assert not torch.allclose(out[..., :8, :8], img[..., :8, :8])
 
 
+def test_gaussian_filter_paths_agree(monkeypatch):
+    """Sides up to BAND_MAX_SIDE filter by banded matrix products, larger ones by depthwise convolutions."""
+    x = torch.rand(2, 3, L.BAND_MAX_SIDE + 8, L.BAND_MAX_SIDE + 8)
+    by_conv = (L.gaussian_blur(x, 3.0), L.dssim(x, x.flip(-1), 11))
+    monkeypatch.setattr(L, "BAND_MAX_SIDE", 10_000)
+    by_band = (L.gaussian_blur(x, 3.0), L.dssim(x, x.flip(-1), 11))
+    for a, b in zip(by_conv, by_band, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
 def test_style_and_gan_losses():
     a = torch.rand(2, 3, 16, 16)
     assert torch.allclose(L.style_loss(a, a), torch.zeros(2))
