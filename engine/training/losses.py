@@ -20,17 +20,18 @@ def _fp32(*tensors: torch.Tensor) -> list[torch.Tensor]:
     return [t.float() for t in tensors]
 
 
-def _gauss_1d(size: int, sigma: float) -> torch.Tensor:
+@functools.lru_cache(maxsize=64)
+def _gauss_1d(size: int, sigma: float, device: str, dtype: torch.dtype) -> torch.Tensor:
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2.0
     k = torch.exp(-(x**2) / (2.0 * sigma**2))
-    return k / k.sum()
+    return (k / k.sum()).to(device=device, dtype=dtype)
 
 
 @functools.lru_cache(maxsize=64)
 def _gauss_band(n: int, size: int, sigma: float, pad: int, device: str, dtype: torch.dtype) -> torch.Tensor:
     """The (n, n + 2·pad − size + 1) matrix that filters a length-n axis with the Gaussian (zero padding pad):
     ``x @ band`` filters the last axis. Cached: no host copy per call."""
-    k = _gauss_1d(size, sigma)
+    k = _gauss_1d(size, sigma, "cpu", torch.float64)
     tap = torch.arange(n).view(-1, 1) - torch.arange(n + 2 * pad - size + 1).view(1, -1) + pad
     band = torch.where((tap >= 0) & (tap < size), k[tap.clamp(0, size - 1)], torch.zeros((), dtype=k.dtype))
     return band.to(device=device, dtype=dtype)
@@ -52,7 +53,7 @@ def _separable(x: torch.Tensor, size: int, sigma: float, pad: int = 0) -> torch.
         w = _gauss_band(x.shape[-1], size, sigma, pad, str(x.device), x.dtype)
         return h.t() @ (x @ w)
     c = x.shape[1]
-    k1d = _gauss_band(size, size, sigma, 0, str(x.device), x.dtype).view(-1)  # (size, 1): the kernel itself
+    k1d = _gauss_1d(size, sigma, str(x.device), x.dtype)  # cached: no host copy per call
     wx = k1d.view(1, 1, 1, size).expand(c, 1, 1, size)
     wy = k1d.view(1, 1, size, 1).expand(c, 1, size, 1)
     x = F.conv2d(x, wx, padding=(0, pad), groups=c)
