@@ -1,13 +1,15 @@
 """GPU rows of bench/train_step.py (``--device cuda``): the issue-14 configs, each in several step variants.
 
 For every config and variant, in one process (one CUDA context; memory freed between runs):
-  full     ms/iter of the real loop (background sample generator, host -> device copy, augmentation, step)
-  compute  ms/iter of the step alone on one frozen batch
+  full     ms/iter of the real loop (background sample generator, host -> device copy, augmentation, step),
+           timed as the trainer's loop runs (a graphed step's losses read after the next step is queued)
+  compute  ms/iter of the step alone on one frozen batch, timed the same way
   full/compute, TFLOP/s (FLOPs of one eager step from torch.utils.flop_counter / compute time), peak GPU GiB.
 Variants: ``today`` (host augmentation, eager step, no fused update: the code before issue 14), ``eager``
 (device augmentation, eager step), ``graph`` (device augmentation, step as a CUDA graph with the fused update),
 ``nofuse`` (graph without the fused update), ``compile`` (graph of the torch.compile'd model), ``mainaug``
-(graph, augmentation in the training thread instead of the sample threads' streams), ``hostaug`` (eager with
+(graph, augmentation in the training thread instead of the sample threads' streams), ``compsync`` (compile,
+each step's losses read before the next step is queued: the loop before deferred stats), ``hostaug`` (eager with
 host augmentation: beside ``eager``, what the device pipeline alone changes), and fp32 beside bf16. XSeg runs
 eager steps; its pipeline follows the variant (host or device; the device chain runs in the training thread).
 
@@ -37,6 +39,7 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
 VARIANTS = {"today": ("host", False, False), "eager": ("device", False, True), "graph": ("device", True, True),
             "nofuse": ("device", True, False), "compile": ("device", True, True), "mainaug": ("device", True, True),
             "compilecl": ("device", True, True),  # compilecl: compile + channels_last weights and inputs
+            "compsync": ("device", True, True),  # compile, the loop waiting for each step's losses (no deferral)
             "hostaug": ("host", False, True)}  # eager with host augmentation: against eager, the pipeline alone
 
 
@@ -108,8 +111,9 @@ def _reuse_decoded_faces() -> None:
 
 
 def _env(graph: bool, fused: bool, compile_model: bool = False, main_thread_augment: bool = False,
-         channels_last: bool = False) -> None:
+         channels_last: bool = False, defer: bool = True) -> None:
     os.environ["FACECOMP_CUDA_GRAPH"] = "1" if graph else "0"
+    os.environ["FACECOMP_DEFER_STATS"] = "1" if defer else "0"
     os.environ["FACECOMP_CHANNELS_LAST"] = "1" if channels_last else "0"
     os.environ["FACECOMP_COMPILE_MODEL"] = "1" if compile_model else "0"  # graph: uncompiled; compile: compiled
     os.environ["FACECOMP_AUGMENT_STREAM"] = "0" if main_thread_augment else "1"
@@ -127,6 +131,37 @@ def _timed(fn: Any, iters: int) -> list[float]:
     return out
 
 
+def _looped(fn: Any, iters: int) -> list[float]:
+    """ms of each of ``iters`` steps run as engine.training.train_loop runs them: a step's pending stats
+    (graph_step.PendingStats) are read once the next step is queued, and its ms is the time between two reads;
+    a step that returns its stats read counts its own time."""
+    _sync()
+    out: list[float] = []
+    last = time.perf_counter()
+
+    def read(stats: Any, started: float) -> None:
+        nonlocal last
+        if hasattr(stats, "resolve"):
+            stats.resolve()
+        now = time.perf_counter()
+        out.append((now - max(started, last)) * 1000)
+        last = now
+
+    pending: tuple[Any, float] | None = None
+    for _ in range(iters):
+        started = time.perf_counter()
+        stats = fn()
+        if pending is not None:
+            read(*pending)
+        pending = (stats, started)
+        if not hasattr(stats, "resolve"):
+            read(*pending)
+            pending = None
+    if pending is not None:
+        read(*pending)
+    return out
+
+
 def _median(v: list[float]) -> float:
     return sorted(v)[len(v) // 2]
 
@@ -140,7 +175,8 @@ def measure_swap(config: str, variant: str, precision: str, faces: Path, iters: 
 
     kind, opts = _config(config)
     pipeline, graph, fused = VARIANTS[variant]
-    _env(graph, fused, variant in ("compile", "compilecl"), variant == "mainaug", variant == "compilecl")
+    _env(graph, fused, variant in ("compile", "compilecl", "compsync"), variant == "mainaug", variant == "compilecl",
+         defer=variant != "compsync")
     options = normalize_options(kind, {"face_type": "wf", **opts})
     _reset_peak()
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,9 +188,9 @@ def measure_swap(config: str, variant: str, precision: str, faces: Path, iters: 
             t.opt.compiled.wait()
         for _ in range(warmup):
             t.step(t.next_batch())
-        full = _timed(lambda: t.step(t.next_batch()), iters)
+        full = _looped(lambda: t.step(t.next_batch()), iters)
         frozen = t.next_batch()
-        compute = _timed(lambda: t.step(frozen), iters)
+        compute = _looped(lambda: t.step(frozen), iters)
         graphed, t.graphed = t.graphed, None
         with FlopCounterMode(display=False) as counter:
             t.step(frozen)

@@ -17,7 +17,6 @@ at set-up).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -29,6 +28,7 @@ from torch.overrides import TorchFunctionMode
 
 from engine.training.optimizers import FlatParams
 from engine.training.precision import Precision
+from engine.training.settings import switched_off
 
 AUTOCAST_LOWERED = (nn.Conv2d, nn.Linear, nn.ConvTranspose2d)  # modules whose weights autocast casts to bf16
 
@@ -36,7 +36,7 @@ AUTOCAST_LOWERED = (nn.Conv2d, nn.Linear, nn.ConvTranspose2d)  # modules whose w
 def wanted(device: torch.device, dtype: torch.dtype, processes: int) -> bool:
     """Whether the step may compute with a bf16 shadow: a CPU device, bf16 autocast, one process (the
     data-parallel all-reduce sums float32 gradients); ``FACECOMP_BF16_WEIGHTS=0`` turns it off."""
-    if os.environ.get("FACECOMP_BF16_WEIGHTS", "1").lower() in ("0", "no", "off", "false"):
+    if switched_off("FACECOMP_BF16_WEIGHTS"):
         return False
     return device.type == "cpu" and dtype == torch.bfloat16 and processes == 1
 

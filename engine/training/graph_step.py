@@ -4,6 +4,10 @@ An eager step launches hundreds of small kernels and waits for the host between 
 by launch overhead, not arithmetic. :class:`GraphedStep` runs a few steps eagerly (the warm-up: cuDNN picks
 its algorithms, the fused update compiles), then captures one step into a graph over static input buffers
 and replays it for every later iteration: the host copies the batch in, sets the learning rate and replays.
+It does not wait for the step: it returns :class:`PendingStats` (the losses on their way to pinned host
+memory), which the training loop reads once it has queued the next step (engine.training.train_loop), so
+the host's work for step k+1 (batch, copies, replay) overlaps the GPU's step k (``FACECOMP_DEFER_STATS=0``:
+wait for each step, as before).
 The model is ``torch.compile``d (inductor fuses its element-wise work; ``FACECOMP_COMPILE_MODEL=0`` keeps
 it eager) and the update is the fused one. Used where the step has no host decision in it: one process, no
 GAN / true-face discriminators, no fp16 loss scaling.
@@ -12,19 +16,44 @@ GAN / true-face discriminators, no fp16 loss scaling.
 from __future__ import annotations
 
 import logging
-import os
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from engine.training.settings import switched_off
+
 log = logging.getLogger("facecomp")
 
 WARMUP_STEPS = 3
+STATS_SLOTS = 4  # pinned host slots for the losses of steps not read yet (the loop keeps one step pending)
+
+
+@dataclass
+class PendingStats:
+    """A queued step's stats: its two losses are copied to ``values`` (host memory) once ``done`` (a CUDA event,
+    None when already there) has passed; ``stop`` is the host's stop request when the step was queued."""
+
+    values: torch.Tensor
+    done: Any
+    stop: bool
+
+    def resolve(self) -> dict[str, Any]:
+        """The step's stats as ``Trainer.step`` returns them (waits for the step to finish)."""
+        if self.done is not None:
+            self.done.synchronize()
+        src, dst = self.values.tolist()
+        return {"loss_src": src, "loss_dst": dst, "stop": self.stop}
+
+
+def defer_wanted() -> bool:
+    """Whether the graphed step returns its stats pending (``FACECOMP_DEFER_STATS=0``: it waits for each step)."""
+    return not switched_off("FACECOMP_DEFER_STATS")
 
 
 def graph_wanted(trainer: Any) -> bool:
     """Whether ``trainer``'s step can run as a CUDA graph (``FACECOMP_CUDA_GRAPH=0`` turns it off)."""
-    if os.environ.get("FACECOMP_CUDA_GRAPH", "1").lower() in ("0", "no", "off", "false"):
+    if switched_off("FACECOMP_CUDA_GRAPH"):
         return False
     if trainer.device.type != "cuda" or trainer.dist.enabled or trainer.precision.scaled:
         return False
@@ -37,7 +66,7 @@ def compile_wanted(device: torch.device) -> bool:
     """torch.compile the model for the graph: on CUDA with Triton, unless ``FACECOMP_COMPILE_MODEL=0``."""
     import importlib.util
 
-    if os.environ.get("FACECOMP_COMPILE_MODEL", "1").lower() in ("0", "no", "off", "false"):
+    if switched_off("FACECOMP_COMPILE_MODEL"):
         return False
     return device.type == "cuda" and importlib.util.find_spec("triton") is not None
 
@@ -57,6 +86,8 @@ class GraphedStep:
         self.gscale = torch.ones((), dtype=torch.float32, device=dev)
         self.morph: torch.Tensor | None = None
         self.stream: torch.cuda.Stream | None = None
+        self.defer = defer_wanted()
+        self.slots = torch.zeros((STATS_SLOTS, 2), pin_memory=dev.type == "cuda")
         self.forward = trainer.model
         if compile_wanted(trainer.device):  # inductor's fused kernels inside the graph: 4-11 % less compute (H200)
             self.forward = torch.compile(trainer.model)
@@ -93,8 +124,8 @@ class GraphedStep:
             mask = random_morph_mask(n, self.t.model.inter_dims, float(self.t.options["morph_factor"]))
             if self.morph is None:
                 self.morph = mask.to(self.t.device)
-            else:
-                self.morph.copy_(mask, non_blocking=True)
+            else:  # from pinned memory: a copy from pageable memory may wait for the queued step
+                self.morph.copy_(mask.pin_memory() if self.morph.is_cuda else mask, non_blocking=True)
 
     def _capture(self) -> bool:
         """Capture the step; False (and the eager body from then on) where something in it cannot be captured."""
@@ -114,7 +145,21 @@ class GraphedStep:
         log.info("training step captured as a CUDA graph")
         return True
 
-    def __call__(self, batch: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
+    def _stats(self) -> dict[str, Any] | PendingStats:
+        """This step's losses: read now (one host synchronisation), or pending (copied to a pinned slot)."""
+        t = self.t
+        if not self.defer:
+            extra = t.flat.extra.tolist()
+            return {"loss_src": extra[0], "loss_dst": extra[1], "stop": bool(t.stop_requested)}
+        slot = self.slots[self.calls % STATS_SLOTS]
+        slot.copy_(t.flat.extra[:2], non_blocking=True)
+        done = None
+        if t.device.type == "cuda":
+            done = torch.cuda.Event()
+            done.record()
+        return PendingStats(slot, done, bool(t.stop_requested))
+
+    def __call__(self, batch: dict[str, dict[str, torch.Tensor]]) -> dict[str, Any] | PendingStats:
         t = self.t
         self._load(batch)
         self.lr.fill_(t.opt.current_lr())
@@ -137,7 +182,7 @@ class GraphedStep:
         else:
             assert self.graph is not None
             self.graph.replay()
+        stats = self._stats()
         self.calls += 1
         t.opt.iterations += 1
-        extra = t.flat.extra.tolist()  # the one host synchronisation per step
-        return {"loss_src": extra[0], "loss_dst": extra[1], "stop": bool(t.stop_requested)}
+        return stats

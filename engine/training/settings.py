@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 PIPELINES = ("auto", "device", "host")  # where training samples are augmented (--sample-pipeline)
+OFF_WORDS = ("0", "no", "off", "false")
+
+
+def switched_off(name: str) -> bool:
+    """Whether the environment variable ``name`` turns a default-on behaviour off (0, no, off or false)."""
+    return os.environ.get(name, "1").lower() in OFF_WORDS
 
 
 @dataclass

@@ -9,7 +9,6 @@ grid each time preview.png is refreshed. Watch with ``tensorboard --logdir <mode
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +21,6 @@ log = logging.getLogger("facecomp")
 FOLDER = "tensorboard"
 EVERY = 10
 JPEG_QUALITY = 92  # the event file's records carry a CRC that tensorboard computes in pure Python: keep them small
-
-
-def current_lr(opt: Any) -> float:
-    """The learning rate of the optimizer's next update (DFL's cosine schedule of lr dropout included)."""
-    lr = float(opt.lr)
-    period = int(getattr(opt, "lr_cos", 0) or 0)
-    if period:
-        lr *= (math.cos(opt.iterations * 2.0 * math.pi / period) + 1.0) / 2.0
-    return lr
 
 
 class TensorBoardLog:

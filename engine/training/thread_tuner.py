@@ -13,9 +13,10 @@ pays little for it. Only the thread count changes; the step computes the same th
 from __future__ import annotations
 
 import logging
-import os
 
 import torch
+
+from engine.training.settings import switched_off
 
 log = logging.getLogger("facecomp")
 
@@ -27,7 +28,7 @@ MARGIN = 0.9  # the other count must be at least 10 % faster to be kept
 
 def tuner_wanted(device: torch.device) -> bool:
     """On CPU with more than one compute thread, unless ``FACECOMP_THREAD_TUNE=0``."""
-    if os.environ.get("FACECOMP_THREAD_TUNE", "1").lower() in ("0", "no", "off", "false"):
+    if switched_off("FACECOMP_THREAD_TUNE"):
         return False
     return device.type == "cpu" and torch.get_num_threads() > 1
 

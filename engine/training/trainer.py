@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
-import signal
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -35,7 +33,7 @@ from engine.training.recipes import Recipe
 from engine.training.sample_feed import SampleFeed
 from engine.training.samples import BatchFeeder
 from engine.training.settings import TrainSettings
-from engine.training.tensorboard_log import current_lr, open_tensorboard
+from engine.training.tensorboard_log import open_tensorboard
 from engine.training.thread_tuner import ThreadTuner, tuner_wanted
 
 if TYPE_CHECKING:
@@ -271,7 +269,7 @@ class Trainer:
             meta["loss"] = self.loss_log.summary()
             self.loss_log.flush()
         if self.tb is not None:
-            self.tb.flush(self.iteration, current_lr(self.opt))
+            self.tb.flush(self.iteration, self.opt.current_lr())
         ckpt.save_checkpoint(self.s.model_dir, self.model, self.iteration, self.extra_state(), meta)
         self.write_preview()
         log.debug("saved at iteration %d in %.2f s", self.iteration, time.perf_counter() - t)
@@ -291,7 +289,8 @@ class Trainer:
             write_image(folder / "loss.png", loss_plot(self.loss_log.history))
 
     # ---- the loop ---------------------------------------------------------------------------------
-    def _on_signal(self, signum: int, frame: Any) -> None:
+    def on_signal(self, signum: int, frame: Any) -> None:
+        """SIGINT / SIGTERM: stop after this step (and save); a second one interrupts at once."""
         self._signals += 1
         self.stop_requested = True
         if self._signals > 1:
@@ -300,86 +299,13 @@ class Trainer:
     def run(self) -> dict[str, Any]:
         """Train until target_iter, max_iterations or a signal; returns a summary (iteration, ms, losses).
         On a CPU denormals flush to zero for the run only (precision.denormals_flushed)."""
+        from engine.training.train_loop import TrainLoop
+
         with prec.denormals_flushed(self.device):
-            return self._train()
+            return TrainLoop(self).run()
 
-    def _train(self) -> dict[str, Any]:
-        self.setup()
-        if self.dist.is_main and (not self.stored or self.s.reset_iteration or self.s.save_at_start):
-            self.save()  # the folder is a complete model from the start
-        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        target = int(self.options.get("target_iter", 0) or 0)
-        history_every = 10 * max(1, self.res // 64)
-        last_save = time.monotonic()
-        last_backup = time.monotonic()
-        started, done = self.iteration, 0
-        times: list[float] = []
-        try:
-            stop_at = self.s.stop_at
-            while not (target and self.iteration >= target) and not (stop_at and self.iteration >= stop_at):
-                if self.s.max_iterations and done >= self.s.max_iterations:
-                    break
-                t0 = time.perf_counter()
-                stats = self.step(self.next_batch())
-                self.iteration += 1
-                done += 1
-                ms = (time.perf_counter() - t0) * 1000.0
-                times.append(ms)
-                if self.thread_tuner is not None:
-                    self.thread_tuner.after_step(ms)
-                self.training_seconds += ms / 1000.0
-                if self.dist.is_main:
-                    assert self.loss_log is not None and self.console is not None  # set up on rank 0
-                    self.loss_log.append(self.iteration, ms, stats)
-                    self.console.iteration(self.iteration, ms, stats["loss_src"], stats["loss_dst"])
-                    if self.tb is not None:
-                        self.tb.iteration(self.iteration, ms, stats, current_lr(self.opt), self.batch * self.dist.world)
-                    if self.s.preview_every and self.iteration % self.s.preview_every == 0:
-                        self.write_preview()
-                    if self.options.get("write_preview_history") and self.iteration % history_every == 0:
-                        self.write_preview(history=True)
-                self.stop_requested = self.stop_requested or bool(stats["stop"])  # every rank learns of a signal
-                stop = stats["stop"] or (target and self.iteration >= target)
-                stop = stop or bool(stop_at and self.iteration >= stop_at)
-                due = (time.monotonic() - last_save) >= self.s.save_every_min * 60.0
-                due = due or bool(self.s.save_every_iter and self.iteration % self.s.save_every_iter == 0)
-                if stop or due or (self.s.max_iterations and done >= self.s.max_iterations):
-                    self.save()
-                    last_save = time.monotonic()
-                    if self.console is not None:
-                        self.console.saved(self.iteration)
-                    hours = float(self.options.get("autobackup_hour", 0) or 0)
-                    if self.dist.is_main and hours and time.monotonic() - last_backup >= hours * 3600.0:
-                        ckpt.write_backup(self.s.model_dir)
-                        last_backup = time.monotonic()
-                if stop:
-                    break
-        finally:
-            for s, handler in old.items():
-                signal.signal(s, handler)
-            if self.feed is not None:
-                self.feed.close()
-            if self.thread_tuner is not None:
-                self.thread_tuner.close()
-            if self.console is not None:
-                self.console.close()
-            if self.loss_log is not None:
-                self.loss_log.close()
-            if self.tb is not None:
-                self.tb.close()
-        if self.dist.enabled:
-            if not dd.ranks_agree(self.flat.data, self.dist):
-                raise RuntimeError(f"rank {self.dist.rank}: weights differ between ranks after training")
-            if self.dist.is_main:
-                log.info("%d ranks hold identical weights", self.dist.world)
-        return self._summary(started, times)
-
-    def _summary(self, started: int, times: list[float]) -> dict[str, Any]:
-        tail = sorted(times[min(len(times) - 1, 5):]) if times else []
-        return {"iteration": self.iteration, "iterations_run": self.iteration - started,
-                "stopped_by_signal": self.stop_requested,
-                "median_ms": tail[len(tail) // 2] if tail else math.nan,
-                "loss": self.loss_log.summary() if self.loss_log else {}, "precision": self.precision.name,
-                "device": str(self.device)}
-
-
+    def close_run(self) -> None:
+        """Stop the sample threads and the thread tuner; close the console, loss log and TensorBoard writer."""
+        for part in (self.feed, self.thread_tuner, self.console, self.loss_log, self.tb):
+            if part is not None:
+                part.close()
