@@ -3,6 +3,8 @@
   loop   the swap trainer's loop with the CUDA graph and its deferred stats (engine.training.train_loop): every
          iteration's losses logged once, in order and finite; the save holds the weights of the iteration it
          names; a resumed run continues the log
+  xloop  XSeg's loop on the GPU (each loss read a step late): 12 iterations, every loss finite and reported once,
+         the folder saved at iteration 12
   xseg   XSeg's augmentation chain (engine.training.xseg_device_augment) on the GPU against the same chain on
          the CPU device for the same draws: the mask equal on >= 99.8 % of pixels, the image within 1/255
 
@@ -59,6 +61,22 @@ def check_loop(faces: Path, device: str) -> tuple[bool, str]:
                 f"{first['median_ms']:.2f} ms/iter, resumed {again['median_ms']:.2f}")
 
 
+def check_xseg_loop(faces: Path, device: str) -> tuple[bool, str]:
+    from engine.training.xseg_trainer import XSEG_OPTIONS, train_xseg
+    from engine.xseg.checkpoint import read_meta
+
+    seen: list[int] = []
+    options = {**{o.name: o.default for o in XSEG_OPTIONS}, "auto": True, "batch_size": 8,
+               "bf16": device == "cuda"}  # (bf16 is emulated on many CPUs: a dry run in fp32)
+    with tempfile.TemporaryDirectory() as tmp:
+        report = train_xseg(Path(tmp), [faces / "dst"], options, target_iter=12, preview_every=5, seed=1,
+                            device=device, on_iter=lambda it, loss: seen.append(it))
+        saved = int(read_meta(tmp)["iteration"])
+    finite = bool(np.isfinite(report.losses).all())
+    ok = seen == list(range(1, 13)) and len(report.losses) == 12 and finite and saved == 12
+    return ok, f"iterations reported {seen[0]}..{seen[-1]} ({len(seen)}), losses finite {finite}, saved at {saved}"
+
+
 def check_xseg(faces: Path, device: str, seeds: int = 10, res: int = 256) -> tuple[bool, str]:
     from engine.training import xseg_augment as xa
     from engine.training.xseg_device_augment import HOST_KEYS, augment_batch, pack_draws
@@ -95,7 +113,7 @@ def main() -> int:
     name = torch.cuda.get_device_name() if args.device == "cuda" else "CPU (dry run)"
     print(f"{name}; torch {torch.__version__}", flush=True)
     failed = 0
-    for label, check in (("loop", check_loop), ("xseg", check_xseg)):
+    for label, check in (("loop", check_loop), ("xloop", check_xseg_loop), ("xseg", check_xseg)):
         try:
             ok, figures = check(args.faces, args.device)
         except Exception as exc:  # noqa: BLE001 - report and run the next check

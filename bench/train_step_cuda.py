@@ -11,7 +11,8 @@ Variants: ``today`` (host augmentation, eager step, no fused update: the code be
 (graph, augmentation in the training thread instead of the sample threads' streams), ``compsync`` (compile,
 each step's losses read before the next step is queued: the loop before deferred stats), ``hostaug`` (eager with
 host augmentation: beside ``eager``, what the device pipeline alone changes), and fp32 beside bf16. XSeg runs
-eager steps; its pipeline follows the variant (host or device; the device chain runs in the training thread).
+eager steps (each step's loss read after the next is queued, as its loop does); its pipeline follows the variant
+(host or device; the device chain runs in the training thread).
 
     PYTHONPATH=$PWD python3 bench/train_step.py --device cuda --faces gpu_faces [--configs ...] [--variants ...]
 """
@@ -23,6 +24,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 # name: (kind, options) — batch included
@@ -120,17 +122,6 @@ def _env(graph: bool, fused: bool, compile_model: bool = False, main_thread_augm
     os.environ["FACECOMP_COMPILE_OPTIMIZER"] = "auto" if fused else "0"
 
 
-def _timed(fn: Any, iters: int) -> list[float]:
-    out = []
-    for _ in range(iters):
-        _sync()
-        a = time.perf_counter()
-        fn()
-        _sync()
-        out.append((time.perf_counter() - a) * 1000)
-    return out
-
-
 def _looped(fn: Any, iters: int) -> list[float]:
     """ms of each of ``iters`` steps run as engine.training.train_loop runs them: a step's pending stats
     (graph_step.PendingStats) are read once the next step is queued, and its ms is the time between two reads;
@@ -209,6 +200,7 @@ def measure_xseg(variant: str, precision: str, faces: Path, iters: int, warmup: 
     from torch.utils.flop_counter import FlopCounterMode
 
     from engine.training import xseg_trainer as xt
+    from engine.training.pending import HostSlots
 
     opts = _config("xseg256_b8")[1]
     _env(VARIANTS[variant][1], VARIANTS[variant][2])
@@ -216,11 +208,16 @@ def measure_xseg(variant: str, precision: str, faces: Path, iters: int, warmup: 
     device = torch.device(_device())
     step, maker = xt.bench_step(faces / "dst", opts["resolution"], opts["batch_size"], precision == "bf16", device,
                                 pipeline=VARIANTS[variant][0])
+    slots = HostSlots(device, 1)  # as the XSeg loop: each step's loss read after the next step is queued
+
+    def queued(b: Any) -> Any:
+        return SimpleNamespace(resolve=slots.pending(step(b)).get)
+
     for _ in range(warmup):
         step(maker.next())
-    full = _timed(lambda: step(maker.next()), iters)
+    full = _looped(lambda: queued(maker.next()), iters)
     frozen = xt.batch_tensors(maker.next(), device)  # augmented: compute is the step alone
-    compute = _timed(lambda: step(frozen), iters)
+    compute = _looped(lambda: queued(frozen), iters)
     with FlopCounterMode(display=False) as counter:
         step(frozen, eager=True)
     flops = counter.get_total_flops()

@@ -21,28 +21,25 @@ from typing import Any
 
 import torch
 
+from engine.training.pending import HostSlots, PendingValues
 from engine.training.settings import switched_off
 
 log = logging.getLogger("facecomp")
 
 WARMUP_STEPS = 3
-STATS_SLOTS = 4  # pinned host slots for the losses of steps not read yet (the loop keeps one step pending)
 
 
 @dataclass
 class PendingStats:
-    """A queued step's stats: its two losses are copied to ``values`` (host memory) once ``done`` (a CUDA event,
-    None when already there) has passed; ``stop`` is the host's stop request when the step was queued."""
+    """A queued step's stats: its two losses on their way to host memory (engine.training.pending) and the host's
+    stop request when the step was queued."""
 
-    values: torch.Tensor
-    done: Any
+    losses: PendingValues
     stop: bool
 
     def resolve(self) -> dict[str, Any]:
         """The step's stats as ``Trainer.step`` returns them (waits for the step to finish)."""
-        if self.done is not None:
-            self.done.synchronize()
-        src, dst = self.values.tolist()
+        src, dst = self.losses.get()
         return {"loss_src": src, "loss_dst": dst, "stop": self.stop}
 
 
@@ -87,7 +84,7 @@ class GraphedStep:
         self.morph: torch.Tensor | None = None
         self.stream: torch.cuda.Stream | None = None
         self.defer = defer_wanted()
-        self.slots = torch.zeros((STATS_SLOTS, 2), pin_memory=dev.type == "cuda")
+        self.slots = HostSlots(dev, 2)
         self.forward = trainer.model
         if compile_wanted(trainer.device):  # inductor's fused kernels inside the graph: 4-11 % less compute (H200)
             self.forward = torch.compile(trainer.model)
@@ -151,13 +148,7 @@ class GraphedStep:
         if not self.defer:
             extra = t.flat.extra.tolist()
             return {"loss_src": extra[0], "loss_dst": extra[1], "stop": bool(t.stop_requested)}
-        slot = self.slots[self.calls % STATS_SLOTS]
-        slot.copy_(t.flat.extra[:2], non_blocking=True)
-        done = None
-        if t.device.type == "cuda":
-            done = torch.cuda.Event()
-            done.record()
-        return PendingStats(slot, done, bool(t.stop_requested))
+        return PendingStats(self.slots.pending(t.flat.extra[:2]), bool(t.stop_requested))
 
     def __call__(self, batch: dict[str, dict[str, torch.Tensor]]) -> dict[str, Any] | PendingStats:
         t = self.t

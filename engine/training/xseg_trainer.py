@@ -28,6 +28,7 @@ from engine.options import Option, fixed_at_creation, load_config, parse_set, re
 from engine.training import xseg_checkpoint
 from engine.training.host_memory import keep_freed_memory
 from engine.training.optimizers import DFLOptimizer, FlatParams
+from engine.training.pending import HostSlots, PendingValues
 from engine.training.precision import pipeline_on_device
 from engine.training.xseg_samples import BatchMaker, XSegFaces, batch_tensors, sample_workers
 from engine.xseg import checkpoint
@@ -226,27 +227,51 @@ def train_xseg(folder: str | os.PathLike[str], facesets: Sequence[str | os.PathL
         model.train()
         last_save = time.monotonic()
 
+    slots = HostSlots(dev, 1)
+    pending: tuple[int, float, PendingValues] | None = None  # a queued step whose loss is not read yet (CUDA)
+    read_at = 0.0
+
+    def record(queued: tuple[int, float, PendingValues]) -> None:
+        nonlocal read_at
+        it, t0, value = queued
+        losses.append(value.get()[0])
+        now = time.monotonic()
+        ms, read_at = (now - max(t0, read_at)) * 1000, now
+        if not np.isfinite(losses[-1]):
+            raise FacecompError(f"training diverged at iteration {it} (loss {losses[-1]})", folder)
+        if on_iter is not None:
+            on_iter(it, losses[-1])
+        if it % 10 == 0 or it == target_iter:
+            log.info("[#%06d][%.0fms][%.4f]", it, ms, np.mean(losses[-10:]))
+
     try:
         while target_iter <= 0 or iteration < target_iter:
             t0 = time.monotonic()
             loss = train_step(model, opt, maker.next(), dev, bf16)
             iteration += 1
-            losses.append(float(loss.item()))
-            if not np.isfinite(losses[-1]):
-                raise FacecompError(f"training diverged at iteration {iteration} (loss {losses[-1]})", folder)
-            if on_iter is not None:
-                on_iter(iteration, losses[-1])
-            if iteration % 10 == 0 or iteration == target_iter:
-                log.info("[#%06d][%.0fms][%.4f]", iteration, (time.monotonic() - t0) * 1000, np.mean(losses[-10:]))
-            if preview_every and iteration % preview_every == 0:
+            queued = (iteration, t0, slots.pending(loss))
+            if pending is not None:  # the step before: read while this one runs (engine.training.pending)
+                record(pending)
+            pending = queued
+            preview_due = bool(preview_every and iteration % preview_every == 0)
+            save_due = time.monotonic() - last_save > save_minutes * 60
+            out_of_time = max_seconds is not None and time.monotonic() - start > max_seconds
+            last = 0 < target_iter <= iteration
+            if slots.defers and not (preview_due or save_due or out_of_time or last):
+                continue
+            record(pending)
+            pending = None
+            if preview_due:
                 write_preview(folder, model, loader, preview, dev, bf16)
                 model.train()
-            if time.monotonic() - last_save > save_minutes * 60:
+            if save_due:
                 save()
-            if max_seconds is not None and time.monotonic() - start > max_seconds:
+            if out_of_time:
                 break
     except KeyboardInterrupt:
         log.info("interrupted: saving iteration %d", iteration)
+        if pending is not None:
+            record(pending)
         save()
         raise
     finally:

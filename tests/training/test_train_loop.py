@@ -12,14 +12,15 @@ import pytest
 import torch
 
 from engine.training.graph_step import PendingStats
+from engine.training.pending import SLOTS, HostSlots, PendingValues
 
 
 class Logged(PendingStats):
     """PendingStats that note in ``events`` when they are read."""
 
     def __init__(self, stats: dict[str, Any], iteration: int, events: list[tuple[str, int]]):
-        super().__init__(torch.tensor([stats["loss_src"], stats["loss_dst"]], dtype=torch.float64), None,
-                         bool(stats["stop"]))
+        super().__init__(PendingValues(torch.tensor([stats["loss_src"], stats["loss_dst"]], dtype=torch.float64),
+                                       None), bool(stats["stop"]))
         self.iteration, self.events = iteration, events
 
     def resolve(self) -> dict[str, Any]:
@@ -92,23 +93,65 @@ def test_previews_and_a_signal_wait_for_their_step(src_faces: Path, dst_faces: P
     assert [r["iteration"] for r in _rows(tmp_path)] == [1, 2, 3, 4]
 
 
-def test_graphed_steps_keep_each_steps_losses_until_read() -> None:
+def test_each_queued_step_keeps_its_losses_until_read() -> None:
     """GraphedStep's pending stats: each queued step copies its losses to its own host slot, so a step read after
-    the next one was queued still reads its own losses; with FACECOMP_DEFER_STATS=0 they are read at once."""
+    later ones were queued still reads its own losses; with FACECOMP_DEFER_STATS=0 they are read at once."""
     from types import SimpleNamespace
 
-    from engine.training.graph_step import STATS_SLOTS, GraphedStep
+    from engine.training.graph_step import GraphedStep
 
     g = GraphedStep.__new__(GraphedStep)  # the stats part alone (a whole GraphedStep needs CUDA)
     extra = torch.tensor([0.5, 0.25, 0.0])
     g.t = SimpleNamespace(flat=SimpleNamespace(extra=extra), device=torch.device("cpu"), stop_requested=False)
-    g.defer, g.slots, g.calls = True, torch.zeros((STATS_SLOTS, 2)), 0
-    first = g._stats()
-    g.calls, g.t.stop_requested = 1, True
-    extra[:2] = torch.tensor([0.125, 0.0625])  # the next step's losses
-    second = g._stats()
-    assert isinstance(first, PendingStats) and isinstance(second, PendingStats)
-    assert first.resolve() == {"loss_src": 0.5, "loss_dst": 0.25, "stop": False}
-    assert second.resolve() == {"loss_src": 0.125, "loss_dst": 0.0625, "stop": True}
+    g.defer, g.slots = True, HostSlots(torch.device("cpu"), 2)
+    queued = []
+    for i in range(SLOTS):
+        extra[:2] = torch.tensor([0.5, 0.25]) / 2**i  # step i's losses
+        g.t.stop_requested = i == SLOTS - 1
+        queued.append(g._stats())
+    assert [q.resolve() for q in queued] == [
+        {"loss_src": 0.5 / 2**i, "loss_dst": 0.25 / 2**i, "stop": i == SLOTS - 1} for i in range(SLOTS)]
     g.defer = False
-    assert g._stats() == {"loss_src": 0.125, "loss_dst": 0.0625, "stop": True}
+    assert g._stats() == {"loss_src": 0.5 / 2**(SLOTS - 1), "loss_dst": 0.25 / 2**(SLOTS - 1), "stop": True}
+
+
+def test_xseg_reads_each_loss_one_step_late_where_it_defers(dst_faces: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """XSeg's loop with deferring slots (as on CUDA): step k's loss is read after step k+1 is queued, every loss
+    reaches on_iter and the report in order, and the last step is read before the final save."""
+    from engine.training import xseg_trainer as xt
+
+    events: list[tuple[str, int]] = []
+    step = xt.train_step
+
+    class Deferring(HostSlots):
+        def __init__(self, device: torch.device, width: int):
+            super().__init__(device, width)
+            self.defers = True
+
+        def pending(self, values: torch.Tensor) -> PendingValues:
+            queued, n = super().pending(values), self.next
+
+            class Noted(PendingValues):
+                def get(self) -> list[float]:
+                    events.append(("read", n))
+                    return super().get()
+
+            return Noted(queued.host, queued.done)
+
+    def noted_step(*args: Any) -> torch.Tensor:
+        loss = step(*args)
+        events.append(("step", len([e for e in events if e[0] == "step"]) + 1))
+        return loss
+
+    monkeypatch.setattr(xt, "HostSlots", Deferring)
+    monkeypatch.setattr(xt, "train_step", noted_step)
+    seen: list[tuple[int, float]] = []
+    report = xt.train_xseg(tmp_path / "xseg", [dst_faces], {**{o.name: o.default for o in xt.XSEG_OPTIONS},
+                                                             "resolution": 64, "batch_size": 2, "auto": True},
+                           target_iter=4, preview_every=0, seed=1, device="cpu",
+                           on_iter=lambda it, loss: seen.append((it, loss)))
+    assert events == [("step", 1), ("step", 2), ("read", 1), ("step", 3), ("read", 2), ("step", 4), ("read", 3),
+                      ("read", 4)]
+    assert [it for it, _ in seen] == [1, 2, 3, 4] and [loss for _, loss in seen] == report.losses
+    assert report.iteration == 4
