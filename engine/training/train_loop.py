@@ -78,20 +78,21 @@ class TrainLoop:
         due = due or bool(s.save_every_iter and it % s.save_every_iter == 0)
         return due or bool(s.max_iterations and self.done >= s.max_iterations)
 
-    def _preview_due(self) -> bool:
+    def _previews_due(self) -> tuple[bool, bool]:
+        """(preview.png, a preview history image) due at this iteration (rank 0 only)."""
         t = self.t
-        every = t.s.preview_every and t.iteration % t.s.preview_every == 0
-        history = t.options.get("write_preview_history") and t.iteration % self.history_every == 0
-        return t.dist.is_main and bool(every or history)
+        every = bool(t.s.preview_every and t.iteration % t.s.preview_every == 0)
+        history = bool(t.options.get("write_preview_history") and t.iteration % self.history_every == 0)
+        return every and t.dist.is_main, history and t.dist.is_main
 
     def _after_step(self) -> bool:
         """Previews and saves due at this iteration; True when the run stops here."""
         t = self.t
-        if t.dist.is_main:
-            if t.s.preview_every and t.iteration % t.s.preview_every == 0:
-                t.write_preview()
-            if t.options.get("write_preview_history") and t.iteration % self.history_every == 0:
-                t.write_preview(history=True)
+        preview, history = self._previews_due()
+        if preview:
+            t.write_preview()
+        if history:
+            t.write_preview(history=True)
         stop = self._stop()
         if stop or self._save_due():
             t.save()
@@ -126,7 +127,7 @@ class TrainLoop:
                 if pending is not None:  # the step before this one: read while this one runs
                     self._record(pending)
                 pending = Queued(t.iteration, started_at, stats, lr)
-                if hasattr(stats, "resolve") and not (self._stop() or self._save_due() or self._preview_due()):
+                if hasattr(stats, "resolve") and not (self._stop() or self._save_due() or any(self._previews_due())):
                     continue
                 self._record(pending)
                 pending = None
