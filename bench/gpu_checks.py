@@ -62,13 +62,13 @@ def check_loop(faces: Path, device: str) -> tuple[bool, str]:
 
 
 def check_xseg_loop(faces: Path, device: str) -> tuple[bool, str]:
-    from engine.training.xseg_trainer import XSEG_OPTIONS, train_xseg
+    from engine.training.xseg_trainer import plan_options, train_xseg
     from engine.xseg.checkpoint import read_meta
 
     seen: list[int] = []
-    options = {**{o.name: o.default for o in XSEG_OPTIONS}, "auto": True, "batch_size": 8,
-               "bf16": device == "cuda"}  # (bf16 is emulated on many CPUs: a dry run in fp32)
     with tempfile.TemporaryDirectory() as tmp:
+        # bf16 is emulated on many CPUs: a dry run in fp32
+        options = plan_options(tmp, {"auto": True, "batch_size": 8, "bf16": device == "cuda"})
         report = train_xseg(Path(tmp), [faces / "dst"], options, target_iter=12, preview_every=5, seed=1,
                             device=device, on_iter=lambda it, loss: seen.append(it))
         saved = int(read_meta(tmp)["iteration"])

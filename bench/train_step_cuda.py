@@ -124,19 +124,17 @@ def _env(graph: bool, fused: bool, compile_model: bool = False, main_thread_augm
 
 def _looped(fn: Any, iters: int) -> list[float]:
     """ms of each of ``iters`` steps run as engine.training.train_loop runs them: a step's pending stats
-    (graph_step.PendingStats) are read once the next step is queued, and its ms is the time between two reads;
-    a step that returns its stats read counts its own time."""
+    (graph_step.PendingStats) are read once the next step is queued, its ms timed by the loop's ReadClock; a
+    step that returns its stats read counts its own time."""
+    from engine.training.pending import ReadClock
+
     _sync()
-    out: list[float] = []
-    last = time.perf_counter()
+    clock, out = ReadClock(), []
 
     def read(stats: Any, started: float) -> None:
-        nonlocal last
         if hasattr(stats, "resolve"):
             stats.resolve()
-        now = time.perf_counter()
-        out.append((now - max(started, last)) * 1000)
-        last = now
+        out.append(clock.lap(started))
 
     pending: tuple[Any, float] | None = None
     for _ in range(iters):

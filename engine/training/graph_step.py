@@ -144,11 +144,8 @@ class GraphedStep:
 
     def _stats(self) -> dict[str, Any] | PendingStats:
         """This step's losses: read now (one host synchronisation), or pending (copied to a pinned slot)."""
-        t = self.t
-        if not self.defer:
-            extra = t.flat.extra.tolist()
-            return {"loss_src": extra[0], "loss_dst": extra[1], "stop": bool(t.stop_requested)}
-        return PendingStats(self.slots.pending(t.flat.extra[:2]), bool(t.stop_requested))
+        stats = PendingStats(self.slots.pending(self.t.flat.extra[:2]), bool(self.t.stop_requested))
+        return stats if self.defer else stats.resolve()
 
     def __call__(self, batch: dict[str, dict[str, torch.Tensor]]) -> dict[str, Any] | PendingStats:
         t = self.t

@@ -10,6 +10,7 @@ at once and nothing waits.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,3 +52,18 @@ class HostSlots:
             done = torch.cuda.Event()
             done.record()
         return PendingValues(slot, done)
+
+
+class ReadClock:
+    """The ms of each step of a loop that reads its steps one behind: from the previous read (or the step's own
+    start, when that came later: a step read at once) to this read, the loop's throughput."""
+
+    def __init__(self) -> None:
+        self.last = 0.0  # time.perf_counter() of the last read
+
+    def lap(self, started: float) -> float:
+        """ms of the step launched at ``started`` (time.perf_counter()), read now."""
+        now = time.perf_counter()
+        ms = (now - max(started, self.last)) * 1000.0
+        self.last = now
+        return ms

@@ -19,6 +19,7 @@ from typing import Any
 
 from engine.training import checkpoint as ckpt
 from engine.training import distributed as dd
+from engine.training.pending import ReadClock
 
 log = logging.getLogger("facecomp")
 
@@ -40,17 +41,15 @@ class TrainLoop:
         self.t = trainer
         self.times: list[float] = []
         self.done = 0
-        self.read_at = 0.0  # when the last step's stats were read
+        self.clock = ReadClock()
         self.last_save = self.last_backup = time.monotonic()
         self.history_every = 10 * max(1, trainer.res // 64)
 
-    def _record(self, q: Queued) -> dict[str, Any]:
+    def _record(self, q: Queued) -> None:
         """Read ``q``'s stats (waiting for the step if pending) and log them: loss.jsonl, console, TensorBoard."""
         t = self.t
         stats = q.stats.resolve() if hasattr(q.stats, "resolve") else q.stats
-        now = time.perf_counter()
-        ms = (now - max(q.started, self.read_at)) * 1000.0
-        self.read_at = now
+        ms = self.clock.lap(q.started)
         self.times.append(ms)
         if t.thread_tuner is not None:
             t.thread_tuner.after_step(ms)
@@ -61,7 +60,6 @@ class TrainLoop:
             if t.tb is not None:
                 t.tb.iteration(q.iteration, ms, stats, q.lr, t.batch * t.dist.world)
         t.stop_requested = t.stop_requested or bool(stats["stop"])  # every rank learns of a signal
-        return stats
 
     def _at_end(self) -> bool:
         """target_iter or the schedule's stop_at reached."""

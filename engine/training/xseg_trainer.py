@@ -28,7 +28,7 @@ from engine.options import Option, fixed_at_creation, load_config, parse_set, re
 from engine.training import xseg_checkpoint
 from engine.training.host_memory import keep_freed_memory
 from engine.training.optimizers import DFLOptimizer, FlatParams
-from engine.training.pending import HostSlots, PendingValues
+from engine.training.pending import HostSlots, PendingValues, ReadClock
 from engine.training.precision import pipeline_on_device
 from engine.training.xseg_samples import BatchMaker, XSegFaces, batch_tensors, sample_workers
 from engine.xseg import checkpoint
@@ -229,14 +229,12 @@ def train_xseg(folder: str | os.PathLike[str], facesets: Sequence[str | os.PathL
 
     slots = HostSlots(dev, 1)
     pending: tuple[int, float, PendingValues] | None = None  # a queued step whose loss is not read yet (CUDA)
-    read_at = 0.0
+    clock = ReadClock()
 
     def record(queued: tuple[int, float, PendingValues]) -> None:
-        nonlocal read_at
         it, t0, value = queued
         losses.append(value.get()[0])
-        now = time.monotonic()
-        ms, read_at = (now - max(t0, read_at)) * 1000, now
+        ms = clock.lap(t0)
         if not np.isfinite(losses[-1]):
             raise FacecompError(f"training diverged at iteration {it} (loss {losses[-1]})", folder)
         if on_iter is not None:
@@ -246,7 +244,7 @@ def train_xseg(folder: str | os.PathLike[str], facesets: Sequence[str | os.PathL
 
     try:
         while target_iter <= 0 or iteration < target_iter:
-            t0 = time.monotonic()
+            t0 = time.perf_counter()
             loss = train_step(model, opt, maker.next(), dev, bf16)
             iteration += 1
             queued = (iteration, t0, slots.pending(loss))

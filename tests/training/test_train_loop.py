@@ -13,6 +13,7 @@ import torch
 
 from engine.training.graph_step import PendingStats
 from engine.training.pending import SLOTS, HostSlots, PendingValues
+from tests.training.conftest import loss_rows
 
 
 class Logged(PendingStats):
@@ -57,10 +58,6 @@ def _deferred_trainer(src: Path, dst: Path, folder: Path, events: list[tuple[str
     return t, computed
 
 
-def _rows(folder: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (folder / "loss.jsonl").read_text().splitlines()]
-
-
 def test_stats_are_read_one_step_behind_and_drained_before_saves(src_faces: Path, dst_faces: Path,
                                                                   tmp_path: Path) -> None:
     events: list[tuple[str, int]] = []
@@ -70,7 +67,7 @@ def test_stats_are_read_one_step_behind_and_drained_before_saves(src_faces: Path
     assert events == [("save", 0),  # the new folder, before the first step
                       ("step", 1), ("step", 2), ("read", 1), ("step", 3), ("read", 2), ("read", 3), ("save", 3),
                       ("step", 4), ("step", 5), ("read", 4), ("read", 5), ("save", 5)]
-    rows = _rows(tmp_path)
+    rows = loss_rows(tmp_path)
     assert [r["iteration"] for r in rows] == [1, 2, 3, 4, 5]
     assert [(r["loss_src"], r["loss_dst"]) for r in rows] == [
         (round(c["loss_src"], 6), round(c["loss_dst"], 6)) for c in computed]
@@ -90,7 +87,7 @@ def test_previews_and_a_signal_wait_for_their_step(src_faces: Path, dst_faces: P
                           ("step", 3), ("step", 4), ("read", 3), ("read", 4), ("preview", 4), ("save", 4),
                           ("preview", 4)]
     assert summary["stopped_by_signal"] and summary["iteration"] == 4
-    assert [r["iteration"] for r in _rows(tmp_path)] == [1, 2, 3, 4]
+    assert [r["iteration"] for r in loss_rows(tmp_path)] == [1, 2, 3, 4]
 
 
 def test_each_queued_step_keeps_its_losses_until_read() -> None:
@@ -147,10 +144,9 @@ def test_xseg_reads_each_loss_one_step_late_where_it_defers(dst_faces: Path, tmp
     monkeypatch.setattr(xt, "HostSlots", Deferring)
     monkeypatch.setattr(xt, "train_step", noted_step)
     seen: list[tuple[int, float]] = []
-    report = xt.train_xseg(tmp_path / "xseg", [dst_faces], {**{o.name: o.default for o in xt.XSEG_OPTIONS},
-                                                             "resolution": 64, "batch_size": 2, "auto": True},
-                           target_iter=4, preview_every=0, seed=1, device="cpu",
-                           on_iter=lambda it, loss: seen.append((it, loss)))
+    options = xt.plan_options(tmp_path / "xseg", {"resolution": 64, "batch_size": 2, "auto": True})
+    report = xt.train_xseg(tmp_path / "xseg", [dst_faces], options, target_iter=4, preview_every=0, seed=1,
+                           device="cpu", on_iter=lambda it, loss: seen.append((it, loss)))
     assert events == [("step", 1), ("step", 2), ("read", 1), ("step", 3), ("read", 2), ("step", 4), ("read", 3),
                       ("read", 4)]
     assert [it for it, _ in seen] == [1, 2, 3, 4] and [loss for _, loss in seen] == report.losses
